@@ -1,0 +1,55 @@
+import { x509 } from '../pki/x509.ts';
+import { normalizeSerial } from '../pki/serial.ts';
+import type { CertificateRecord } from '../store/types.ts';
+import { AcmeProblem } from './problems.ts';
+
+/** RFC 9773 §4.1: certID = base64url(AKI keyIdentifier) "." base64url(DER serial content octets). */
+export function certIdOf(pem: string): string {
+  const cert = new x509.X509Certificate(pem);
+  const aki = cert.getExtension(x509.AuthorityKeyIdentifierExtension);
+  if (!aki?.keyId) throw new Error('certificate has no Authority Key Identifier');
+  let serialHex = cert.serialNumber.toLowerCase();
+  if (serialHex.length % 2) serialHex = `0${serialHex}`;
+  if (parseInt(serialHex.slice(0, 2), 16) & 0x80) serialHex = `00${serialHex}`;
+  return `${Buffer.from(aki.keyId, 'hex').toString('base64url')}.${Buffer.from(serialHex, 'hex').toString('base64url')}`;
+}
+
+export function parseCertId(id: string): { akiHex: string; serial: string } {
+  const m = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/.exec(id);
+  if (!m) throw new AcmeProblem('malformed', `"${id}" is not an ARI certID (base64url(AKI).base64url(serial), RFC 9773 §4.1)`);
+  const aki = Buffer.from(m[1], 'base64url');
+  const serial = Buffer.from(m[2], 'base64url');
+  if (aki.length === 0 || serial.length === 0 || serial.length > 21) throw new AcmeProblem('malformed', `"${id}" is not a well-formed ARI certID`);
+  return { akiHex: aki.toString('hex'), serial: normalizeSerial(serial.toString('hex')) };
+}
+
+/** The issuer key identifier a certID claims must match the certificate's actual AKI. */
+export function certIdMatches(id: string, record: CertificateRecord): boolean {
+  try {
+    return certIdOf(record.pem) === id;
+  } catch {
+    return false;
+  }
+}
+
+/**
+ * RFC 9773 §4.2 suggested renewal window. Normally the window opens when a third of the lifetime is
+ * left (the renewal point certmagic and most clients use) and lasts a ninth of the lifetime, so a fleet
+ * spreads its renewals. `wardgate renew-early` and revocation move it to "now": a window in the past
+ * tells clients to renew at once (§4.2).
+ */
+export function suggestedWindow(record: CertificateRecord, now = Date.now()): { start: string; end: string; explanation?: string } {
+  if (record.status === 'revoked') {
+    const at = Date.parse(record.revokedAt ?? new Date(now).toISOString());
+    return { start: new Date(at - 3_600_000).toISOString(), end: new Date(at).toISOString(), explanation: 'revoked' };
+  }
+  if (record.renewAfter) {
+    const at = Date.parse(record.renewAfter);
+    return { start: new Date(at).toISOString(), end: new Date(at + 3_600_000).toISOString(), explanation: 'renew-early' };
+  }
+  const nb = Date.parse(record.notBefore);
+  const na = Date.parse(record.notAfter);
+  const life = na - nb;
+  const start = na - life / 3;
+  return { start: new Date(start).toISOString(), end: new Date(start + life / 9).toISOString() };
+}

@@ -1,0 +1,31 @@
+import type { FastifyInstance } from 'fastify';
+import type { AcmeContext } from '../context.ts';
+import { AcmeProblem } from '../problems.ts';
+import { challengeJson } from '../resources.ts';
+import { acmePost, requireOwner } from '../route.ts';
+import { runValidation } from '../validation.ts';
+
+/**
+ * RFC 8555 §7.5.1: POST {} to a challenge asks the server to validate it; POST-as-GET reads it.
+ * Validation runs in the background; the reply waits briefly so that fast validations answer at once.
+ */
+export function challenge(app: FastifyInstance, ctx: AcmeContext): void {
+  acmePost(app, ctx, '/acme/chall/:id', 'kid', async (req, params) => {
+    const ch = ctx.store.getChallenge(params.id);
+    if (!ch) throw new AcmeProblem('malformed', `no challenge ${params.id}`, { status: 404 });
+    const authz = ctx.store.getAuthz(ch.authzId)!;
+    requireOwner(req, authz.accountId, 'this challenge');
+    if (req.payload !== undefined) {
+      if (typeof req.payload !== 'object' || req.payload === null || Array.isArray(req.payload)) throw new AcmeProblem('malformed', 'challenge response payload must be {}');
+      if (authz.status === 'pending' && Date.parse(authz.expires) > Date.now() && ctx.store.casChallenge(ch.id, 'pending', 'processing')) {
+        void ctx.work.run(`chall:${ch.id}`, () => runValidation(ctx, { ...ch, status: 'processing' }));
+        await ctx.work.waitFor(`chall:${ch.id}`, ctx.options.processingWaitMs);
+      }
+    }
+    const current = ctx.store.getChallenge(ch.id)!;
+    return {
+      body: challengeJson(current, ctx.urls),
+      headers: { Link: `<${ctx.urls.directory}>;rel="index", <${ctx.urls.authz(ch.authzId)}>;rel="up"`, ...(current.status === 'processing' ? { 'Retry-After': '1' } : {}) },
+    };
+  });
+}

@@ -1,0 +1,44 @@
+import { existsSync, readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import type { IssuerKind } from '../pki/ca-meta.ts';
+import { writeFileAtomic } from '../store/atomic-file.ts';
+import { fail, openCa, withDataDir } from './common.ts';
+
+export function register(program: Command): void {
+  const ca = program.command('ca').description('root key handling and intermediate rollover');
+
+  withDataDir(ca.command('root-offline'))
+    .description('export the (encrypted) root key to a file and remove it from the data dir')
+    .requiredOption('--out <file>', 'where to write the encrypted root key; move it to offline storage')
+    .addHelpText('after', '\nThe exported key stays encrypted with WARDGATE_CA_PASSPHRASE. It is needed again only for `wardgate ca rollover --root-key FILE`.')
+    .action(async (o) => {
+      if (existsSync(o.out)) fail(`${o.out} exists; refusing to overwrite it`);
+      const authority = await openCa(o.dataDir);
+      try {
+        const wrapped = await authority.exportRootKey();
+        writeFileAtomic(o.out, wrapped, 0o600);
+        // Read back before deleting: the export must be complete and identical.
+        if (readFileSync(o.out, 'utf8') !== wrapped) fail(`could not verify ${o.out}; the root key was NOT removed`);
+        authority.commitRootOffline();
+        console.log(`root key written to ${o.out} and removed from ${authority.layout.keys}`);
+      } finally {
+        authority.close();
+      }
+    });
+
+  withDataDir(ca.command('rollover'))
+    .description('sign new issuing intermediates with the root; the old ones stay valid for what they issued')
+    .option('--kind <kind>', 'ecdsa, rsa or both', 'both')
+    .option('--root-key <file>', 'the exported root key, when the root is offline')
+    .action(async (o) => {
+      const kinds: IssuerKind[] = o.kind === 'both' ? ['ecdsa', 'rsa'] : o.kind === 'ecdsa' || o.kind === 'rsa' ? [o.kind] : fail(`--kind must be ecdsa, rsa or both, not "${o.kind}"`);
+      const authority = await openCa(o.dataDir);
+      try {
+        const created = await authority.rollover(kinds, { offlineRootKeyPem: o.rootKey ? readFileSync(o.rootKey, 'utf8') : undefined });
+        for (const c of created) console.log(`new ${c.kind} issuing intermediate ${c.id} (${c.keyType}), valid until ${c.notAfter}; now active`);
+        console.log('consider `wardgate renew-early --all` so that devices move to the new intermediate');
+      } finally {
+        authority.close();
+      }
+    });
+}

@@ -1,0 +1,46 @@
+import { existsSync } from 'node:fs';
+import { resolve } from 'node:path';
+import { Option, type Command } from 'commander';
+import { caPassphrase } from '../config/passphrase.ts';
+import { dataDirLayout } from '../config/data-dir.ts';
+import { CertificateAuthority } from '../pki/ca.ts';
+import { WardgateError, isWardgateError } from '../errors.ts';
+
+export const DEFAULT_DATA_DIR = 'wardgate-data';
+
+export function dataDirOption(): Option {
+  return new Option('-d, --data-dir <dir>', 'CA data directory (keys, certificates, store)')
+    .env('WARDGATE_DATA_DIR').default(DEFAULT_DATA_DIR);
+}
+
+export function withDataDir(cmd: Command): Command {
+  return cmd.addOption(dataDirOption());
+}
+
+/** Opens the CA of a data dir; dev-mode dirs (made by npm start / dev:certs) open with the dev passphrase. */
+export async function openCa(dataDir: string): Promise<CertificateAuthority> {
+  const dir = resolve(dataDir);
+  const dev = existsSync(dataDirLayout(dir).devMarker);
+  if (dev && !process.env.WARDGATE_CA_PASSPHRASE) process.stderr.write(`warning: ${dir} is a DEV-MODE data dir; its keys use a public passphrase\n`);
+  return CertificateAuthority.open(dir, { passphrase: caPassphrase({ dev }) });
+}
+
+/** Commander collector for repeatable options. */
+export function collect(value: string, previous: string[] = []): string[] {
+  return [...previous, value];
+}
+
+export function fail(message: string): never {
+  throw new WardgateError('CLI_ARGUMENT', message);
+}
+
+/** Prints one clear line for any error and returns the exit code; stack traces only with WARDGATE_DEBUG. */
+export function reportError(err: unknown): number {
+  if (isWardgateError(err)) {
+    process.stderr.write(`wardgate: error [${err.code}]: ${err.message}\n`);
+  } else {
+    process.stderr.write(`wardgate: unexpected error: ${(err as Error)?.message ?? String(err)}\n`);
+  }
+  if (process.env.WARDGATE_DEBUG) process.stderr.write(`${(err as Error)?.stack ?? ''}\n`);
+  return isWardgateError(err) && err.code === 'CLI_ARGUMENT' ? 2 : 1;
+}

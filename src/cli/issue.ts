@@ -1,0 +1,70 @@
+import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
+import type { Command } from 'commander';
+import { WardgateError } from '../errors.ts';
+import { parseCsr } from '../pki/csr.ts';
+import { generateDeviceKey } from '../pki/device-key.ts';
+import { isRsa, parseKeyType } from '../pki/key-types.ts';
+import { identifierFromText } from '../pki/names.ts';
+import { buildPkcs12 } from '../pki/pkcs12.ts';
+import { splitPem } from '../pki/pem.ts';
+import { writeFileAtomic } from '../store/atomic-file.ts';
+import { collect, fail, openCa, withDataDir } from './common.ts';
+
+export function register(program: Command): void {
+  withDataDir(program.command('issue'))
+    .description('issue a certificate without ACME: from a CSR, or with a key made here for devices that import a .p12')
+    .option('--profile <name>', 'certificate profile from profiles/cert (dicom-node, hl7-node, web-server, workstation-client)', 'dicom-node')
+    .option('--csr <file>', 'PKCS#10 request (PEM or DER); its CN and subjectAltName entries are certified')
+    .option('--name <name>', 'DNS name or IP address, when the CA makes the key (repeatable, no --csr)', collect, [])
+    .option('--key-type <type>', 'key type when the CA makes the key', 'rsa-2048')
+    .option('--key <file>', 'the device private key (PEM), to put into --pkcs12 when issuing from --csr')
+    .option('--key-out <file>', 'where to write the generated private key (PEM, mode 0600)')
+    .option('--out <file>', 'write the certificate followed by its issuing intermediate (PEM)')
+    .option('--pkcs12 <file>', 'also write a PKCS#12 bundle (key + chain), password from $WARDGATE_P12_PASSWORD or generated and printed')
+    .addHelpText('after', `
+Examples:
+  wardgate issue --profile dicom-node --csr ct1.csr --out ct1-chain.pem
+  wardgate issue --profile hl7-node --name lis.klinikum.internal --key-out lis.key --out lis.pem --pkcs12 lis.p12`)
+    .action(async (o) => {
+      if (!o.csr && o.name.length === 0) fail('give --csr FILE, or --name NAME to have the CA make the key');
+      if (o.csr && o.name.length > 0) fail('--name is for CA-made keys; with --csr the names come from the CSR');
+      if (!o.out && !o.pkcs12) fail('give --out FILE and/or --pkcs12 FILE');
+      const ca = await openCa(o.dataDir);
+      try {
+        let spki: Uint8Array; let keyType; let identifiers; let keyPem: string | undefined;
+        if (o.csr) {
+          const csr = await parseCsr(readFileSync(o.csr));
+          ({ spki, keyType, identifiers } = csr);
+          if (o.key) keyPem = readFileSync(o.key, 'utf8');
+        } else {
+          const key = generateDeviceKey(parseKeyType(o.keyType));
+          ({ spki, keyType } = key);
+          keyPem = key.privateKeyPem;
+          identifiers = o.name.map(identifierFromText);
+        }
+        if (o.pkcs12 && !keyPem) fail('--pkcs12 needs the private key: pass --key FILE with --csr, or let the CA make the key with --name');
+        if (o.pkcs12 && !isRsa(keyType)) {
+          throw new WardgateError('CSR_KEY_REJECTED', 'PKCS#12 bundles are built for RSA keys only (the devices that need .p12 import expect RSA); use --key-type rsa-2048');
+        }
+        const issued = await ca.issue({ spki, keyType, identifiers, profile: o.profile, actor: 'cli' });
+        if (o.out) writeFileAtomic(o.out, issued.chainPem);
+        if (keyPem && !o.csr) {
+          if (o.keyOut) writeFileAtomic(o.keyOut, keyPem, 0o600);
+          else if (!o.pkcs12) fail('a generated key must go somewhere: add --key-out FILE or --pkcs12 FILE');
+        }
+        if (o.pkcs12) {
+          const fromEnv = process.env.WARDGATE_P12_PASSWORD;
+          const password = fromEnv || randomBytes(12).toString('base64url');
+          const p12 = buildPkcs12({ keyPem: keyPem!, chainPem: [...splitPem(issued.chainPem), ca.rootPem], password, friendlyName: issued.record.names[0] });
+          writeFileAtomic(o.pkcs12, p12.der, 0o600);
+          if (p12.omitted) console.log('note: the root certificate (not RSA) is not in the .p12; install root.pem as trust anchor separately');
+          if (!fromEnv) console.log(`PKCS#12 password: ${password}`);
+        }
+        const r = issued.record;
+        console.log(`issued ${r.serial} (${r.profile}, ${keyType}) for ${r.names.join(', ')}, valid until ${r.notAfter}, by ${r.issuerId}`);
+      } finally {
+        ca.close();
+      }
+    });
+}

@@ -1,0 +1,100 @@
+import type { Command } from 'commander';
+import { parseListenAddress, type ListenAddress } from '../config/listen-address.ts';
+import { startServer, type RunningServer } from '../acme/serve.ts';
+import { DEFAULT_ALLOWED_NETWORKS } from '../acme/challenges/index.ts';
+import { parseCidr } from '../pki/ip.ts';
+import type { CertificateAuthority } from '../pki/ca.ts';
+import { collect, fail, openCa, withDataDir } from './common.ts';
+
+export interface ServeCliOptions {
+  listen: string; httpListen?: string; name: string[]; publicUrl?: string;
+  http01Port: string; tlsalpn01Port: string; dnsResolver: string[]; validationAllow: string[];
+  validationTimeout: string; eabRequired?: boolean; defaultProfile: string; tos?: string; website?: string;
+  processingWait: string; rateOrders: string; rateRequests: string;
+}
+
+function port(text: string, option: string): number {
+  const n = Number(text);
+  if (!Number.isInteger(n) || n < 1 || n > 65535) fail(`${option} "${text}" is not a port number (1-65535)`);
+  return n;
+}
+
+function positive(text: string, option: string): number {
+  const n = Number(text);
+  if (!Number.isFinite(n) || n < 0) fail(`${option} "${text}" is not a non-negative number`);
+  return n;
+}
+
+/** Adds the serve options to a command (`serve` and `dev` share them). */
+export function withServeOptions(cmd: Command, defaults: { listen: string }): Command {
+  return cmd
+    .option('--listen <addr:port>', 'HTTPS address of the ACME server', defaults.listen)
+    .option('--http-listen <addr:port>', 'plain-HTTP address for CRL, OCSP and CA certificates (default: same address, ACME port + 1)')
+    .option('--name <name>', 'extra DNS name or address for the server certificate (repeatable)', collect, [])
+    .option('--public-url <url>', 'base URL clients use, when it differs from https://LISTEN (reverse proxy, DNS name)')
+    .option('--http01-port <port>', 'port http-01 validation connects to', '80')
+    .option('--tlsalpn01-port <port>', 'port tls-alpn-01 validation connects to', '443')
+    .option('--dns-resolver <addr:port>', 'DNS server for validation lookups and dns-01 (repeatable; hospital DNS, split horizon)', collect, [])
+    .option('--validation-allow <cidr>', `network validation may connect to (repeatable; default: ${DEFAULT_ALLOWED_NETWORKS.join(', ')})`, collect, [])
+    .option('--validation-timeout <ms>', 'time budget of one validation attempt', '10000')
+    .option('--eab-required', 'require External Account Binding for new accounts (keys from `wardgate eab create`)')
+    .option('--default-profile <name>', 'certificate profile for orders that name none', 'dicom-node')
+    .option('--tos <url>', 'terms of service URL announced in the directory')
+    .option('--website <url>', 'website URL announced in the directory')
+    .option('--processing-wait <ms>', 'how long finalize and challenge requests wait for background work before answering "processing"', '2000')
+    .option('--rate-orders <n>', 'new orders per account per minute', '3000')
+    .option('--rate-requests <n>', 'requests per client address per second', '500');
+}
+
+/** Starts the server for parsed options; shared by `serve` and `dev`. */
+export async function serveWith(ca: CertificateAuthority, o: ServeCliOptions): Promise<RunningServer> {
+  const listen = parseListenAddress(o.listen, '--listen');
+  const httpListen: ListenAddress = o.httpListen ? parseListenAddress(o.httpListen, '--http-listen') : { host: listen.host, port: listen.port === 65535 ? 0 : listen.port + 1 };
+  for (const c of o.validationAllow) {
+    try { parseCidr(c); } catch { fail(`--validation-allow "${c}" is not a CIDR`); }
+  }
+  return startServer(ca, {
+    listen, httpListen, extraNames: o.name, publicUrl: o.publicUrl,
+    acme: {
+      externalAccountRequired: Boolean(o.eabRequired), defaultProfile: o.defaultProfile, termsOfService: o.tos, website: o.website,
+      processingWaitMs: positive(o.processingWait, '--processing-wait'),
+      rateLimits: { ordersPerAccountPerMinute: positive(o.rateOrders, '--rate-orders'), requestsPerAddressPerSecond: positive(o.rateRequests, '--rate-requests'), newAccountsPerAddressPerHour: 1000 },
+      validation: {
+        http01Port: port(o.http01Port, '--http01-port'), tlsAlpn01Port: port(o.tlsalpn01Port, '--tlsalpn01-port'),
+        dnsResolvers: o.dnsResolver, timeoutMs: positive(o.validationTimeout, '--validation-timeout'),
+        ...(o.validationAllow.length ? { allowedNetworks: o.validationAllow } : {}),
+      },
+    },
+  });
+}
+
+/** Keeps the process alive until SIGINT/SIGTERM, then closes listeners and the store cleanly. */
+export function closeOnSignal(server: RunningServer, ca: CertificateAuthority): void {
+  const stop = async () => {
+    await server.close();
+    ca.close();
+    process.exit(0);
+  };
+  process.once('SIGINT', stop);
+  process.once('SIGTERM', stop);
+}
+
+export function register(program: Command): void {
+  withServeOptions(withDataDir(program.command('serve')), { listen: '127.0.0.1:14000' })
+    .description('run the ACME server (HTTPS) and the CRL/OCSP/trust-anchor listener (plain HTTP)')
+    .addHelpText('after', `
+The server's own TLS certificate comes from the CA and is renewed automatically; clients trust
+DIR/ca/root.pem. Its listen address (and --name/--public-url names) must lie inside the CA's permits.
+
+Example:
+  wardgate serve -d /var/lib/wardgate --listen 10.20.0.2:443 --name acme.klinikum.internal \\
+    --dns-resolver 10.20.0.53:53 --eab-required`)
+    .action(async (o) => {
+      const ca = await openCa(o.dataDir);
+      const server = await serveWith(ca, o);
+      console.log(`ACME directory: ${server.directoryUrl}`);
+      console.log(`CRL/OCSP/CA certificates: ${server.distributionUrl}`);
+      console.log(`trust anchor (root): ${ca.layout.rootCert}`);
+      closeOnSignal(server, ca);
+    });
+}

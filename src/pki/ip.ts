@@ -1,0 +1,86 @@
+import { isIP } from 'node:net';
+import { WardgateError } from '../errors.ts';
+
+/** An IPv4 or IPv6 network: address bytes (4 or 16) and prefix length. */
+export interface Cidr {
+  bytes: Uint8Array;
+  prefix: number;
+  text: string;
+}
+
+export function ipToBytes(ip: string): Uint8Array {
+  const v = isIP(ip);
+  if (v === 4) return Uint8Array.from(ip.split('.').map(Number));
+  if (v === 6) {
+    let text = ip;
+    // An embedded IPv4 tail (::ffff:1.2.3.4) becomes two hex groups.
+    const v4 = /(\d+\.\d+\.\d+\.\d+)$/.exec(text);
+    if (v4) {
+      const b = v4[1].split('.').map(Number);
+      text = text.slice(0, -v4[1].length) + `${((b[0] << 8) | b[1]).toString(16)}:${((b[2] << 8) | b[3]).toString(16)}`;
+    }
+    const [head, tail] = text.split('::');
+    const h = head ? head.split(':') : [];
+    const t = tail !== undefined ? (tail ? tail.split(':') : []) : [];
+    const groups = tail !== undefined ? [...h, ...Array(8 - h.length - t.length).fill('0'), ...t] : h;
+    const out = new Uint8Array(16);
+    groups.forEach((g, i) => { const n = parseInt(g, 16); out[2 * i] = n >> 8; out[2 * i + 1] = n & 0xff; });
+    return out;
+  }
+  throw new WardgateError('NAME_INVALID', `"${ip}" is not an IP address`);
+}
+
+export function bytesToIp(bytes: Uint8Array): string {
+  if (bytes.length === 4) return Array.from(bytes).join('.');
+  const groups: string[] = [];
+  for (let i = 0; i < 16; i += 2) groups.push(((bytes[i] << 8) | bytes[i + 1]).toString(16));
+  // RFC 5952 §4.2: compress the longest run of zero groups.
+  let best = -1; let bestLen = 0;
+  for (let i = 0; i < 8;) {
+    if (groups[i] !== '0') { i++; continue; }
+    let j = i; while (j < 8 && groups[j] === '0') j++;
+    if (j - i > bestLen && j - i > 1) { best = i; bestLen = j - i; }
+    i = j;
+  }
+  if (best < 0) return groups.join(':');
+  return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
+}
+
+export function parseCidr(text: string): Cidr {
+  const [addr, prefixText, extra] = text.split('/');
+  const v = isIP(addr ?? '');
+  const max = v === 4 ? 32 : 128;
+  const prefix = prefixText === undefined ? max : Number(prefixText);
+  if (!v || extra !== undefined || !Number.isInteger(prefix) || prefix < 0 || prefix > max || (prefixText !== undefined && !/^\d+$/.test(prefixText))) {
+    throw new WardgateError('CLI_ARGUMENT', `"${text}" is not a CIDR range (expected e.g. 10.20.0.0/16 or fd00::/8)`);
+  }
+  const bytes = ipToBytes(addr);
+  const masked = maskBytes(bytes, prefix);
+  return { bytes: masked, prefix, text: `${bytesToIp(masked)}/${prefix}` };
+}
+
+export function maskBytes(bytes: Uint8Array, prefix: number): Uint8Array {
+  const out = new Uint8Array(bytes.length);
+  for (let i = 0; i < bytes.length; i++) {
+    const bits = Math.max(0, Math.min(8, prefix - 8 * i));
+    out[i] = bytes[i] & (bits === 0 ? 0 : (0xff << (8 - bits)) & 0xff);
+  }
+  return out;
+}
+
+/** The 2×N-byte address-and-mask form name constraints use for iPAddress (RFC 5280 §4.2.1.10). */
+export function cidrToConstraintBytes(c: Cidr): Uint8Array {
+  const mask = maskBytes(new Uint8Array(c.bytes.length).fill(0xff), c.prefix);
+  const out = new Uint8Array(c.bytes.length * 2);
+  out.set(c.bytes, 0);
+  out.set(mask, c.bytes.length);
+  return out;
+}
+
+export function cidrContains(c: Cidr, ip: string): boolean {
+  let bytes: Uint8Array;
+  try { bytes = ipToBytes(ip); } catch { return false; }
+  if (bytes.length !== c.bytes.length) return false;
+  const masked = maskBytes(bytes, c.prefix);
+  return masked.every((b, i) => b === c.bytes[i]);
+}

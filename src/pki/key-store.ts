@@ -1,0 +1,116 @@
+import { createPrivateKey, webcrypto, type KeyObject } from 'node:crypto';
+import { existsSync, readFileSync, unlinkSync, mkdirSync, chmodSync } from 'node:fs';
+import { join } from 'node:path';
+import { WardgateError } from '../errors.ts';
+import { writeFileAtomic } from '../store/atomic-file.ts';
+import { generationParams, importParams, keyTypeOf, type KeyType } from './key-types.ts';
+
+export interface KeyHandle {
+  id: string;
+  type: KeyType;
+  /** For WebCrypto signing (certificate and CRL generation). */
+  signingKey: CryptoKey;
+  publicKey: CryptoKey;
+}
+
+/**
+ * Where CA private keys live. Callers only ever get a signing handle, never key bytes, so that a PKCS#11
+ * (HSM) implementation can take this place: generate inside the device, sign inside the device.
+ * `exportWrapped`/`importWrapped` move a key in its encrypted form (root offline, backups); an HSM
+ * implementation may refuse them.
+ */
+export interface KeyStore {
+  generate(id: string, type: KeyType): Promise<KeyHandle>;
+  get(id: string): Promise<KeyHandle>;
+  has(id: string): boolean;
+  exportWrapped(id: string): string;
+  importWrapped(id: string, wrapped: string): Promise<KeyHandle>;
+  /** Decrypts a wrapped key for use in this process only; nothing is written. */
+  unwrap(id: string, wrapped: string): Promise<KeyHandle>;
+  remove(id: string): void;
+}
+
+/**
+ * Keys as passphrase-encrypted PKCS#8 PEM files (PBES2, AES-256-CBC, done by OpenSSL through Node), mode
+ * 0600. Decrypted keys are held only as non-extractable CryptoKeys in memory.
+ */
+export class FileKeyStore implements KeyStore {
+  private readonly cache = new Map<string, KeyHandle>();
+
+  constructor(private readonly dir: string, private readonly passphrase: string) {
+    mkdirSync(dir, { recursive: true, mode: 0o700 });
+  }
+
+  private path(id: string): string {
+    if (!/^[a-z0-9][a-z0-9-]*$/.test(id)) throw new WardgateError('KEY_NOT_FOUND', `invalid key id "${id}"`);
+    return join(this.dir, `${id}.key.pem`);
+  }
+
+  has(id: string): boolean {
+    return existsSync(this.path(id));
+  }
+
+  async generate(id: string, type: KeyType): Promise<KeyHandle> {
+    const pair = await webcrypto.subtle.generateKey(generationParams(type), true, ['sign', 'verify']) as webcrypto.CryptoKeyPair;
+    const pkcs8 = Buffer.from(await webcrypto.subtle.exportKey('pkcs8', pair.privateKey));
+    const keyObject = createPrivateKey({ key: pkcs8, format: 'der', type: 'pkcs8' });
+    pkcs8.fill(0);
+    writeFileAtomic(this.path(id), this.encrypt(keyObject), 0o600);
+    return this.load(id, keyObject);
+  }
+
+  async get(id: string): Promise<KeyHandle> {
+    const cached = this.cache.get(id);
+    if (cached) return cached;
+    if (!this.has(id)) throw new WardgateError('KEY_NOT_FOUND', `key "${id}" is not in ${this.dir}`);
+    return this.load(id, this.decrypt(id, readFileSync(this.path(id), 'utf8')));
+  }
+
+  exportWrapped(id: string): string {
+    if (!this.has(id)) throw new WardgateError('KEY_NOT_FOUND', `key "${id}" is not in ${this.dir}`);
+    return readFileSync(this.path(id), 'utf8');
+  }
+
+  async importWrapped(id: string, wrapped: string): Promise<KeyHandle> {
+    const keyObject = this.decrypt(id, wrapped);
+    writeFileAtomic(this.path(id), this.encrypt(keyObject), 0o600);
+    chmodSync(this.path(id), 0o600);
+    return this.load(id, keyObject);
+  }
+
+  unwrap(id: string, wrapped: string): Promise<KeyHandle> {
+    return this.load(id, this.decrypt(id, wrapped), false);
+  }
+
+  remove(id: string): void {
+    this.cache.delete(id);
+    if (this.has(id)) unlinkSync(this.path(id));
+  }
+
+  private encrypt(key: KeyObject): string {
+    return key.export({ format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase: this.passphrase }) as string;
+  }
+
+  private decrypt(id: string, pem: string): KeyObject {
+    try {
+      return createPrivateKey({ key: pem, format: 'pem', passphrase: this.passphrase });
+    } catch (err) {
+      // Never include the passphrase or key material in the message.
+      throw new WardgateError('PASSPHRASE_WRONG', `cannot decrypt CA key "${id}": wrong WARDGATE_CA_PASSPHRASE or damaged key file`, { cause: (err as NodeJS.ErrnoException).code });
+    }
+  }
+
+  private async load(id: string, keyObject: KeyObject, cache = true): Promise<KeyHandle> {
+    const type = keyTypeOf(keyObject.asymmetricKeyType, keyObject.asymmetricKeyDetails ?? {});
+    if (!type) throw new WardgateError('KEY_NOT_FOUND', `key "${id}" has an unsupported type`);
+    const der = keyObject.export({ format: 'der', type: 'pkcs8' });
+    const signingKey = await webcrypto.subtle.importKey('pkcs8', der, importParams(type), false, ['sign']) as unknown as CryptoKey;
+    der.fill(0);
+    const jwk = keyObject.export({ format: 'jwk' });
+    const pubJwk = type.startsWith('rsa') ? { kty: jwk.kty, n: jwk.n, e: jwk.e } : { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y };
+    const publicKey = await webcrypto.subtle.importKey('jwk', pubJwk, importParams(type), true, ['verify']) as unknown as CryptoKey;
+    const handle: KeyHandle = { id, type, signingKey, publicKey };
+    if (cache) this.cache.set(id, handle);
+    return handle;
+  }
+}

@@ -1,0 +1,34 @@
+import { isIP } from 'node:net';
+import { WardgateError } from '../errors.ts';
+import { bytesToIp, ipToBytes } from './ip.ts';
+
+export type Identifier = { type: 'dns'; value: string } | { type: 'ip'; value: string };
+
+const LABEL = /^(?!-)[a-z0-9-]{1,63}(?<!-)$/;
+
+/**
+ * A host name as a certificate may carry it: lower-case LDH labels, at most 253 characters, no trailing
+ * dot. Wildcards are refused: devices get names of their own (and name constraints treat `*` oddly).
+ */
+export function normalizeDnsName(name: string): string {
+  const n = name.trim().toLowerCase().replace(/\.$/, '');
+  if (n.length === 0 || n.length > 253 || !n.split('.').every((l) => LABEL.test(l)) || isIP(n)) {
+    throw new WardgateError('NAME_INVALID', `"${name}" is not a valid DNS name`);
+  }
+  return n;
+}
+
+/** Canonical text of an IP address (RFC 5952 for IPv6), so names compare equal however they were written. */
+export function normalizeIp(ip: string): string {
+  if (!isIP(ip)) throw new WardgateError('NAME_INVALID', `"${ip}" is not a valid IP address`);
+  return bytesToIp(ipToBytes(ip));
+}
+
+export function normalizeIdentifier(id: Identifier): Identifier {
+  return id.type === 'dns' ? { type: 'dns', value: normalizeDnsName(id.value) } : { type: 'ip', value: normalizeIp(id.value) };
+}
+
+/** Parses a command-line name: an IP address becomes an `ip` identifier, anything else a `dns` one. */
+export function identifierFromText(text: string): Identifier {
+  return isIP(text) ? { type: 'ip', value: normalizeIp(text) } : { type: 'dns', value: normalizeDnsName(text) };
+}

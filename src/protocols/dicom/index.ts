@@ -1,0 +1,15 @@
+export * from './uids.ts';
+export * from './ae-title.ts';
+export * from './pdu.ts';
+export { ITEM_TYPE, type RawItem } from './items.ts';
+export * from './presentation-context.ts';
+export * from './user-information.ts';
+export * from './associate.ts';
+export * from './associate-reject.ts';
+export * from './release-abort.ts';
+export * from './pdata.ts';
+export * from './decode-pdu.ts';
+export { readCommandElements, writeCommandElements } from './command-elements.ts';
+export * from './command.ts';
+export * from './message-assembly.ts';
+export * from './association-state.ts';

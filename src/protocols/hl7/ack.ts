@@ -1,0 +1,130 @@
+/**
+ * Original-mode acknowledgments (HL7 v2.5 §2.9.2, §2.14.8 MSA, §2.14.5 ERR): build an ACK for a
+ * received message and read the ACK a peer returns.
+ */
+import { randomBytes } from 'node:crypto';
+import { WardgateError } from '../../errors.ts';
+import { type Msh, parseMsh } from './msh.ts';
+import { type EncodingCharacters, escapeText, splitComponents, splitSegments, unescapeText } from './segments.ts';
+
+// HL7 Table 0008: acknowledgment codes (original mode A*, enhanced mode C*).
+export const ACK_CODES = ['AA', 'AE', 'AR', 'CA', 'CE', 'CR'] as const;
+export type AckCode = (typeof ACK_CODES)[number];
+
+// HL7 Table 0357: message error condition codes.
+export const HL7_ERROR = {
+  SegmentSequenceError: '100',
+  RequiredFieldMissing: '101',
+  DataTypeError: '102',
+  TableValueNotFound: '103',
+  UnsupportedMessageType: '200',
+  UnsupportedEventCode: '201',
+  UnsupportedProcessingId: '202',
+  UnsupportedVersionId: '203',
+  UnknownKeyIdentifier: '204',
+  DuplicateKeyIdentifier: '205',
+  ApplicationRecordLocked: '206',
+  ApplicationInternalError: '207',
+} as const;
+
+const HL7_ERROR_TEXT: Record<string, string> = {
+  '100': 'Segment sequence error', '101': 'Required field missing', '102': 'Data type error',
+  '103': 'Table value not found', '200': 'Unsupported message type', '201': 'Unsupported event code',
+  '202': 'Unsupported processing id', '203': 'Unsupported version id', '204': 'Unknown key identifier',
+  '205': 'Duplicate key identifier', '206': 'Application record locked', '207': 'Application internal error',
+};
+
+export interface AckOptions {
+  code?: AckCode;
+  /** Reason text for AE/AR, sent in MSA-3 and ERR-8. */
+  text?: string;
+  /** HL7 Table 0357 code for ERR-3 (v2.5+ error ACKs); default 207, application internal error. */
+  errorCode?: string;
+  /** MSH-10 of the ACK; default a random ID. */
+  controlId?: string;
+  /** MSH-7 of the ACK; default now. */
+  dateTime?: Date;
+}
+
+function versionAtLeast(version: string, encoding: EncodingCharacters, wanted: number[]): boolean {
+  const parts = splitComponents(version, encoding)[0].split('.').map((p) => Number.parseInt(p, 10));
+  for (let i = 0; i < wanted.length; i++) {
+    const have = Number.isFinite(parts[i]) ? parts[i] : 0;
+    if (have !== wanted[i]) return have > wanted[i];
+  }
+  return true;
+}
+
+function hl7Timestamp(date: Date): string {
+  const p = (n: number, w = 2) => String(n).padStart(w, '0');
+  return `${p(date.getUTCFullYear(), 4)}${p(date.getUTCMonth() + 1)}${p(date.getUTCDate())}${p(date.getUTCHours())}${p(date.getUTCMinutes())}${p(date.getUTCSeconds())}+0000`;
+}
+
+/**
+ * Build the ACK for `original`: sender and receiver swapped, MSH-9 ACK^<trigger>^ACK (the
+ * structure component exists from v2.3.1), MSA echoing the original control ID, and for error
+ * codes from v2.5 on an ERR segment, since MSA-3 is deprecated there. Segments end with CR.
+ */
+export function buildAck(original: Msh | string | Buffer, options: AckOptions = {}): string {
+  const msh = typeof original === 'string' || Buffer.isBuffer(original) ? parseMsh(original) : original;
+  const enc = msh.encoding;
+  const code = options.code ?? 'AA';
+  if (!ACK_CODES.includes(code)) throw new WardgateError('HL7_MESSAGE_INVALID', `acknowledgment code ${JSON.stringify(code)} is not in HL7 Table 0008`);
+  const controlId = options.controlId ?? `WG${randomBytes(8).toString('hex')}`;
+  const c = enc.component;
+  const trigger = msh.messageType.trigger;
+  const messageType = versionAtLeast(msh.version, enc, [2, 3, 1]) ? `ACK${c}${trigger}${c}ACK` : trigger ? `ACK${c}${trigger}` : 'ACK';
+  const encodingField = `${enc.component}${enc.repetition}${enc.escape}${enc.subcomponent}${enc.truncation ?? ''}`;
+  const mshFields = [
+    'MSH', encodingField,
+    msh.receivingApplication, msh.receivingFacility, msh.sendingApplication, msh.sendingFacility,
+    hl7Timestamp(options.dateTime ?? new Date()), '',
+    messageType, escapeText(controlId, enc), msh.processingId, msh.version,
+  ];
+  const isError = code !== 'AA' && code !== 'CA';
+  const text = options.text === undefined ? '' : escapeText(options.text, enc);
+  const msa = ['MSA', code, msh.controlId];
+  if (isError && text) msa.push(text);
+  const segments = [mshFields.join(enc.field), msa.join(enc.field)];
+  if (isError && versionAtLeast(msh.version, enc, [2, 5])) {
+    const errorCode = options.errorCode ?? HL7_ERROR.ApplicationInternalError;
+    const errorText = HL7_ERROR_TEXT[errorCode] ?? '';
+    // ERR-3 Hl7 Error Code (CWE, table 0357), ERR-4 Severity E, ERR-8 User Message.
+    const err = ['ERR', '', '', `${escapeText(errorCode, enc)}${c}${escapeText(errorText, enc)}${c}HL70357`, 'E', '', '', '', text];
+    while (err[err.length - 1] === '') err.pop();
+    segments.push(err.join(enc.field));
+  }
+  return segments.map((s) => `${s}\r`).join('');
+}
+
+export interface ParsedAck {
+  code: AckCode;
+  /** MSA-2: the control ID of the message acknowledged. */
+  controlIdReferenced: string;
+  /** MSA-3, unescaped (empty if absent). */
+  text: string;
+  /** ERR-3.1 codes, one per ERR segment. */
+  errorCodes: string[];
+  msh: Msh;
+}
+
+/** Read an ACK. Throws HL7_MESSAGE_INVALID without a valid MSH and MSA. */
+export function parseAck(message: string | Buffer): ParsedAck {
+  const text = typeof message === 'string' ? message : message.toString('latin1');
+  const segments = splitSegments(text);
+  const msh = parseMsh(text);
+  const enc = msh.encoding;
+  const msaSegment = segments.find((s) => s.startsWith(`MSA${enc.field}`));
+  if (!msaSegment) throw new WardgateError('HL7_MESSAGE_INVALID', 'acknowledgment has no MSA segment');
+  const msa = msaSegment.split(enc.field);
+  const code = msa[1] as AckCode;
+  if (!ACK_CODES.includes(code)) throw new WardgateError('HL7_MESSAGE_INVALID', `MSA-1 (Acknowledgment Code) ${JSON.stringify(msa[1])} is not in HL7 Table 0008`);
+  const controlIdReferenced = msa[2] ?? '';
+  if (!controlIdReferenced) throw new WardgateError('HL7_MESSAGE_INVALID', 'MSA-2 (Message Control ID) is missing');
+  const errorCodes = segments
+    .filter((s) => s.startsWith(`ERR${enc.field}`))
+    .map((s) => splitComponents(s.split(enc.field)[3] ?? '', enc)[0])
+    .filter((v) => v.length > 0)
+    .map((v) => unescapeText(v, enc));
+  return { code, controlIdReferenced, text: unescapeText(msa[3] ?? '', enc), errorCodes, msh };
+}

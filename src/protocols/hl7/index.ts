@@ -1,0 +1,4 @@
+export * from './mllp.ts';
+export * from './segments.ts';
+export * from './msh.ts';
+export * from './ack.ts';

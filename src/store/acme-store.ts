@@ -1,0 +1,43 @@
+import type { CertificateRecord, NewAuditEntry } from './types.ts';
+import type {
+  AcmeAccount, AcmeAuthz, AcmeChallenge, AcmeOrder, AuthzStatus, ChallengeStatus, EabKey, OrderStatus, StoredProblem,
+} from './acme-types.ts';
+
+/**
+ * Persistence for the ACME server. Same contract as Store: durable on return, and every state change
+ * is compare-and-swap on the current status (`from`), returning whether it happened, so two requests
+ * racing on one order or challenge can never both win (RFC 8555 §7.1.6 state machine).
+ */
+export interface AcmeStore {
+  insertAccount(account: AcmeAccount, eabKid?: string): void;
+  getAccount(id: string): AcmeAccount | undefined;
+  getAccountByThumbprint(thumbprint: string): AcmeAccount | undefined;
+  updateAccount(id: string, patch: { contact?: string[]; status?: AccountStatus }): boolean;
+  /** RFC 8555 §7.3.5: swaps the key; false when another account already uses the new key. */
+  changeAccountKey(id: string, oldThumbprint: string, jwk: Record<string, unknown>, thumbprint: string): boolean;
+
+  insertEabKey(key: EabKey): void;
+  getEabKey(kid: string): EabKey | undefined;
+  listEabKeys(): EabKey[];
+
+  /** Inserts an order with its authorizations and their challenges in one transaction. */
+  insertOrder(order: AcmeOrder, authzs: AcmeAuthz[], challenges: AcmeChallenge[]): void;
+  getOrder(id: string): AcmeOrder | undefined;
+  listOrderIds(accountId: string, limit: number, offset: number): string[];
+  listOrdersByStatus(status: OrderStatus): AcmeOrder[];
+  casOrder(id: string, from: OrderStatus, to: OrderStatus, patch?: { csr?: string; error?: StoredProblem }): boolean;
+  /** processing -> valid together with the certificate insert: one transaction, so a crash leaves either both or neither. */
+  completeOrder(id: string, cert: CertificateRecord, audit: NewAuditEntry): boolean;
+
+  getAuthz(id: string): AcmeAuthz | undefined;
+  casAuthz(id: string, from: AuthzStatus, to: AuthzStatus): boolean;
+  listChallenges(authzId: string): AcmeChallenge[];
+  getChallenge(id: string): AcmeChallenge | undefined;
+  casChallenge(id: string, from: ChallengeStatus, to: ChallengeStatus, patch?: { validated?: string; error?: StoredProblem }): boolean;
+  /** Orders that include the authorization (to move them pending -> ready / invalid). */
+  ordersForAuthz(authzId: string): AcmeOrder[];
+  /** Certificates already issued for an order (crash recovery). */
+  certificateForOrder(orderId: string): CertificateRecord | undefined;
+}
+
+type AccountStatus = AcmeAccount['status'];

@@ -1,0 +1,197 @@
+import Database from 'better-sqlite3';
+import { WardgateError } from '../../errors.ts';
+import { GENESIS_HASH, hashAuditEntry } from '../audit-chain.ts';
+import type { Store } from '../store.ts';
+import type {
+  AuditEntry, CertificateQuery, CertificateRecord, NewAuditEntry, RevokedEntry,
+} from '../types.ts';
+import { migrate } from './migrations.ts';
+import { SqliteAcmeStore } from './sqlite-acme-store.ts';
+
+interface CertRow {
+  serial: string; issuer_id: string; profile: string; names: string; not_before: string; not_after: string;
+  status: 'valid' | 'revoked'; revoked_at: string | null; revocation_reason: number | null; account_id: string | null; order_id: string | null;
+  pem: string; renew_after: string | null; created_at: string;
+}
+
+interface AuditRow { seq: number; at: string; event: string; actor: string; data: string; prev_hash: string; hash: string }
+
+function toRecord(r: CertRow): CertificateRecord {
+  return {
+    serial: r.serial, issuerId: r.issuer_id, profile: r.profile, names: JSON.parse(r.names) as string[],
+    notBefore: r.not_before, notAfter: r.not_after, status: r.status,
+    revokedAt: r.revoked_at ?? undefined, revocationReason: r.revocation_reason ?? undefined,
+    accountId: r.account_id ?? undefined, orderId: r.order_id ?? undefined, pem: r.pem, renewAfter: r.renew_after ?? undefined, createdAt: r.created_at,
+  };
+}
+
+function toAudit(r: AuditRow): AuditEntry {
+  return { seq: r.seq, at: r.at, event: r.event, actor: r.actor, data: JSON.parse(r.data), prevHash: r.prev_hash, hash: r.hash };
+}
+
+/**
+ * The embedded default store: one SQLite file in WAL mode with synchronous=FULL, so every committed
+ * transaction survives a kill -9 or power loss. Several processes may open the same file; writers are
+ * serialised by SQLite's lock and wait up to `busyTimeoutMs` for it.
+ */
+export class SqliteStore implements Store {
+  readonly db: Database.Database;
+  private readonly stmts;
+  private acmeStore?: SqliteAcmeStore;
+
+  /** ACME tables, on the same connection so that order completion and certificate insert share a transaction. */
+  get acme(): SqliteAcmeStore {
+    return (this.acmeStore ??= new SqliteAcmeStore(this));
+  }
+
+  constructor(path: string, options: { busyTimeoutMs?: number; readonly?: boolean } = {}) {
+    this.db = new Database(path, { readonly: options.readonly ?? false, timeout: options.busyTimeoutMs ?? 10_000 });
+    if (!options.readonly) {
+      this.db.pragma('journal_mode = WAL');
+      this.db.pragma('synchronous = FULL');
+      this.db.pragma('foreign_keys = ON');
+      migrate(this.db);
+    }
+    const db = this.db;
+    this.stmts = {
+      insertCert: db.prepare(`INSERT INTO certificates (serial, issuer_id, profile, names, not_before, not_after, status,
+        revoked_at, revocation_reason, account_id, order_id, pem, renew_after, created_at)
+        VALUES (@serial, @issuer_id, @profile, @names, @not_before, @not_after, @status, @revoked_at, @revocation_reason,
+        @account_id, @order_id, @pem, @renew_after, @created_at)`),
+      getCert: db.prepare('SELECT * FROM certificates WHERE serial = ?'),
+      revoke: db.prepare(`UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ?
+        WHERE serial = ? AND status = 'valid'`),
+      listRevoked: db.prepare(`SELECT serial, revoked_at, revocation_reason FROM certificates
+        WHERE status = 'revoked' AND issuer_id = ? AND not_after > ? ORDER BY revoked_at`),
+      head: db.prepare('SELECT seq, hash FROM audit_head WHERE id = 1'),
+      insertAudit: db.prepare(`INSERT INTO audit_log (seq, at, event, actor, data, prev_hash, hash)
+        VALUES (@seq, @at, @event, @actor, @data, @prev_hash, @hash)`),
+      setHead: db.prepare('INSERT INTO audit_head (id, seq, hash) VALUES (1, ?, ?) ON CONFLICT(id) DO UPDATE SET seq = excluded.seq, hash = excluded.hash'),
+      readAudit: db.prepare('SELECT * FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT ?'),
+      counter: db.prepare(`INSERT INTO counters (name, value) VALUES (?, 1)
+        ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value`),
+      renewAfterAll: db.prepare(`UPDATE certificates SET renew_after = ? WHERE status = 'valid' AND not_after > ?`),
+      renewAfterOne: db.prepare(`UPDATE certificates SET renew_after = ? WHERE serial = ? AND status = 'valid'`),
+    };
+  }
+
+  insertCertificate(cert: CertificateRecord, audit?: NewAuditEntry): void {
+    try {
+      this.insertCertificateTx(cert, audit);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_PRIMARYKEY') {
+        throw new WardgateError('STORE_CONFLICT', `a certificate with serial ${cert.serial} is already stored`, { cause: err });
+      }
+      throw err;
+    }
+  }
+
+  private insertCertificateTx(cert: CertificateRecord, audit?: NewAuditEntry): void {
+    this.db.transaction(() => this.insertCertificateRows(cert, audit)).immediate();
+  }
+
+  /** Inserts inside the caller's transaction (used to complete an ACME order atomically). */
+  insertCertificateRows(cert: CertificateRecord, audit?: NewAuditEntry): void {
+    {
+      this.stmts.insertCert.run({
+        serial: cert.serial, issuer_id: cert.issuerId, profile: cert.profile, names: JSON.stringify(cert.names),
+        not_before: cert.notBefore, not_after: cert.notAfter, status: cert.status, revoked_at: cert.revokedAt ?? null,
+        revocation_reason: cert.revocationReason ?? null, account_id: cert.accountId ?? null, order_id: cert.orderId ?? null, pem: cert.pem,
+        renew_after: cert.renewAfter ?? null, created_at: cert.createdAt,
+      });
+      if (audit) this.appendAuditInTx(audit);
+    }
+  }
+
+  getCertificate(serial: string): CertificateRecord | undefined {
+    const row = this.stmts.getCert.get(serial) as CertRow | undefined;
+    return row ? toRecord(row) : undefined;
+  }
+
+  private where(q: CertificateQuery): { sql: string; args: unknown[] } {
+    const clauses: string[] = [];
+    const args: unknown[] = [];
+    if (q.status) { clauses.push('status = ?'); args.push(q.status); }
+    if (q.issuerId) { clauses.push('issuer_id = ?'); args.push(q.issuerId); }
+    if (q.expiringBefore) { clauses.push('not_after < ?'); args.push(q.expiringBefore); }
+    return { sql: clauses.length ? `WHERE ${clauses.join(' AND ')}` : '', args };
+  }
+
+  listCertificates(query: CertificateQuery = {}): CertificateRecord[] {
+    const { sql, args } = this.where(query);
+    const rows = this.db.prepare(`SELECT * FROM certificates ${sql} ORDER BY created_at, serial LIMIT ? OFFSET ?`)
+      .all(...args, query.limit ?? -1, query.offset ?? 0) as CertRow[];
+    return rows.map(toRecord);
+  }
+
+  countCertificates(query: CertificateQuery = {}): number {
+    const { sql, args } = this.where(query);
+    return (this.db.prepare(`SELECT count(*) AS n FROM certificates ${sql}`).get(...args) as { n: number }).n;
+  }
+
+  revokeCertificate(serial: string, reason: number, at: string, audit?: NewAuditEntry): boolean {
+    return this.db.transaction(() => {
+      const changed = this.stmts.revoke.run(at, reason, serial).changes === 1;
+      if (changed && audit) this.appendAuditInTx(audit);
+      return changed;
+    }).immediate();
+  }
+
+  listRevoked(issuerId: string, now: string): RevokedEntry[] {
+    return (this.stmts.listRevoked.all(issuerId, now) as { serial: string; revoked_at: string; revocation_reason: number }[])
+      .map((r) => ({ serial: r.serial, revokedAt: r.revoked_at, reason: r.revocation_reason }));
+  }
+
+  setRenewAfter(serials: string[] | 'all', at: string, audit?: NewAuditEntry): number {
+    return this.db.transaction(() => {
+      let n = 0;
+      if (serials === 'all') n = this.stmts.renewAfterAll.run(at, new Date().toISOString()).changes;
+      else for (const s of serials) n += this.stmts.renewAfterOne.run(at, s).changes;
+      if (audit) this.appendAuditInTx(audit);
+      return n;
+    }).immediate();
+  }
+
+  nextCounter(name: string): number {
+    return (this.stmts.counter.get(name) as { value: number }).value;
+  }
+
+  appendAudit(entry: NewAuditEntry): AuditEntry {
+    return this.db.transaction(() => this.appendAuditInTx(entry)).immediate();
+  }
+
+  /** Must run inside an IMMEDIATE transaction so that no other writer can take the same sequence number. */
+  appendAuditInTx(entry: NewAuditEntry): AuditEntry {
+    const head = this.auditHead();
+    const base = { seq: head.seq + 1, at: new Date().toISOString(), event: entry.event, actor: entry.actor, data: entry.data, prevHash: head.hash };
+    const full: AuditEntry = { ...base, hash: hashAuditEntry(base) };
+    this.stmts.insertAudit.run({
+      seq: full.seq, at: full.at, event: full.event, actor: full.actor, data: JSON.stringify(full.data),
+      prev_hash: full.prevHash, hash: full.hash,
+    });
+    this.stmts.setHead.run(full.seq, full.hash);
+    return full;
+  }
+
+  readAudit(fromSeq = 1, limit = -1): AuditEntry[] {
+    return (this.stmts.readAudit.all(fromSeq, limit) as AuditRow[]).map(toAudit);
+  }
+
+  auditHead(): { seq: number; hash: string } {
+    const row = this.stmts.head.get() as { seq: number; hash: string } | undefined;
+    return row ?? { seq: 0, hash: GENESIS_HASH };
+  }
+
+  async backupTo(path: string): Promise<void> {
+    await this.db.backup(path);
+  }
+
+  checkIntegrity(): void {
+    const result = this.db.pragma('integrity_check', { simple: true });
+    if (result !== 'ok') throw new WardgateError('STORE_CORRUPT', `SQLite integrity check failed: ${String(result)}`);
+  }
+
+  close(): void {
+    if (this.db.open) this.db.close();
+  }
+}

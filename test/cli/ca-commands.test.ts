@@ -1,0 +1,95 @@
+import t from 'tap';
+import { existsSync, readFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { wardgate } from '../helpers/cli.ts';
+import { tempDir } from '../helpers/tmp.ts';
+import { makeCsr, openssl, verifyChain } from '../helpers/openssl.ts';
+
+const env = { WARDGATE_CA_PASSPHRASE: 'cli-test-passphrase' };
+
+t.test('the interface contract: init, issue --csr, revoke, crl, list, audit verify', async (t) => {
+  const work = tempDir(t);
+  const dir = join(work, 'data');
+  const init = wardgate(['init', '--data-dir', dir, '--name', 'CLI Klinikum', '--permit-dns', 'klinikum.internal', '--permit-ip', '127.0.0.0/8', '--root-key-type', 'ecdsa-p384', '--rsa-key-type', 'rsa-2048'], env);
+  t.equal(init.status, 0, `init exits 0 ${init.stderr}`);
+  t.ok(existsSync(join(dir, 'ca', 'root.pem')) && existsSync(join(dir, 'ca', 'intermediate.pem')) && existsSync(join(dir, 'ca', 'intermediate-rsa.pem')));
+
+  const { csr } = makeCsr(work, 'modality', { key: 'ec256', cn: 'ct1.klinikum.internal', sans: ['DNS:ct1.klinikum.internal', 'IP:127.20.0.5'] });
+  const out = join(work, 'ct1.pem');
+  const issue = wardgate(['issue', '--data-dir', dir, '--profile', 'dicom-node', '--csr', csr, '--out', out], env);
+  t.equal(issue.status, 0, `issue exits 0 ${issue.stderr}`);
+  const chain = readFileSync(out, 'utf8');
+  const [leaf, mid] = chain.split(/(?<=-----END CERTIFICATE-----\n)/);
+  t.equal(mid, readFileSync(join(dir, 'ca', 'intermediate.pem'), 'utf8'), 'the leaf is followed by the ECDSA intermediate');
+  t.ok(verifyChain(readFileSync(join(dir, 'ca', 'root.pem'), 'utf8'), mid, leaf, work).ok, 'chain verifies with openssl');
+  const serial = openssl(['x509', '-noout', '-serial'], leaf).trim().split('=')[1].toLowerCase().replace(/^0+/, '');
+
+  const p12 = join(work, 'ws.p12');
+  const made = wardgate(['issue', '--data-dir', dir, '--profile', 'workstation-client', '--name', 'ws1.klinikum.internal', '--key', 'rsa-2048', '--pkcs12', p12], { ...env, WARDGATE_P12_PASSWORD: 'p12pass' });
+  t.equal(made.status, 0, `issue --pkcs12 exits 0 ${made.stderr}`);
+  t.match(openssl(['pkcs12', '-in', p12, '-passin', 'pass:p12pass', '-nokeys']), /BEGIN CERTIFICATE/, 'the .p12 opens with openssl');
+
+  const list = wardgate(['list', '--data-dir', dir, '--json'], env);
+  const rows = JSON.parse(list.stdout) as { serial: string; status: string }[];
+  t.equal(rows.length, 2);
+  t.ok(rows.some((r) => r.serial.replace(/^0+/, '') === serial), 'list --json shows the issued serial');
+  t.match(wardgate(['list', '--data-dir', dir], env).stdout, /ct1\.klinikum\.internal/, 'table output');
+
+  const revoke = wardgate(['revoke', serial, '--data-dir', dir, '--reason', 'keyCompromise'], env);
+  t.equal(revoke.status, 0, `revoke exits 0 ${revoke.stderr}`);
+  const again = wardgate(['revoke', serial, '--data-dir', dir, '--reason', 'keyCompromise'], env);
+  t.equal(again.status, 1);
+  t.match(again.stderr, /^wardgate: error \[CERT_ALREADY_REVOKED\]: .+\n$/, 'second revocation: one clear line');
+
+  const crlFile = join(work, 'ca.crl');
+  t.equal(wardgate(['crl', '--data-dir', dir, '--out', crlFile], env).status, 0);
+  t.match(openssl(['crl', '-noout', '-text', '-in', crlFile]), /Key Compromise/, 'openssl parses the CRL and sees the reason');
+
+  const audit = wardgate(['audit', 'verify', '--data-dir', dir], env);
+  t.match(audit.stdout, /audit log intact: \d+ entries/);
+});
+
+t.test('bad input: one line on stderr, exit codes 1 (refused) and 2 (usage)', async (t) => {
+  const work = tempDir(t);
+  const dir = join(work, 'data');
+  const noPass = wardgate(['init', '--data-dir', dir, '--name', 'X', '--permit-dns', 'klinikum.internal']);
+  t.equal(noPass.status, 1);
+  t.match(noPass.stderr, /^wardgate: error \[PASSPHRASE_MISSING\]: WARDGATE_CA_PASSPHRASE is not set.*\n$/);
+  t.notOk(existsSync(join(dir, 'ca')), 'nothing written without a passphrase');
+
+  const unconstrained = wardgate(['init', '--data-dir', dir, '--name', 'X'], env);
+  t.equal(unconstrained.status, 2);
+  t.match(unconstrained.stderr, /permit-dns/);
+
+  t.equal(wardgate(['init', '--data-dir', dir, '--name', 'X', '--permit-dns', 'klinikum.internal', '--root-key-type', 'ecdsa-p384', '--rsa-key-type', 'rsa-2048'], env).status, 0);
+  const twice = wardgate(['init', '--data-dir', dir, '--name', 'X', '--permit-dns', 'klinikum.internal'], env);
+  t.match(twice.stderr, /^wardgate: error \[DATA_DIR_EXISTS\]/, 'init never overwrites a CA');
+
+  const { csr: weak } = makeCsr(work, 'weak', { key: 'rsa1024', cn: 'a.klinikum.internal' });
+  const r1 = wardgate(['issue', '--data-dir', dir, '--csr', weak, '--out', join(work, 'x.pem')], env);
+  t.equal(r1.status, 1);
+  t.match(r1.stderr, /^wardgate: error \[CSR_KEY_REJECTED\]: CSR key RSA-1024 is not allowed.*\n$/);
+  const { csr: pub } = makeCsr(work, 'public', { key: 'ec256', cn: 'www.example.com' });
+  const r2 = wardgate(['issue', '--data-dir', dir, '--csr', pub, '--out', join(work, 'y.pem')], env);
+  t.match(r2.stderr, /^wardgate: error \[NAME_NOT_PERMITTED\]: .*www\.example\.com.*\n$/);
+  t.notOk(existsSync(join(work, 'x.pem')) || existsSync(join(work, 'y.pem')), 'no output file for a refused request');
+
+  const wrong = wardgate(['list', '--data-dir', dir], { WARDGATE_CA_PASSPHRASE: 'wrong' });
+  t.equal(wrong.status, 1);
+  t.match(wrong.stderr, /^wardgate: error \[PASSPHRASE_WRONG\]: cannot decrypt CA key "ecdsa-1".*\n$/, 'a wrong passphrase is named as such');
+  t.notMatch(wrong.stderr + wrong.stdout, /PRIVATE KEY/);
+
+  const unknown = wardgate(['issue', '--data-dir', dir, '--frobnicate'], env);
+  t.equal(unknown.status, 2, 'unknown option is a usage error');
+  t.match(unknown.stderr, /unknown option '--frobnicate'/);
+  const missing = wardgate(['issue', '--data-dir', join(work, 'nope'), '--name', 'a.klinikum.internal', '--out', join(work, 'z.pem')], env);
+  t.equal(missing.status, 1);
+  t.match(missing.stderr, /^wardgate: error \[DATA_DIR_MISSING\]/);
+});
+
+t.test('--help explains every command', async (t) => {
+  const help = wardgate(['--help']);
+  t.equal(help.status, 0);
+  for (const cmd of ['init', 'issue', 'revoke', 'crl', 'list', 'ca', 'backup', 'restore', 'audit', 'dev-certs']) t.match(help.stdout, new RegExp(`\\n  ${cmd}\\b`), `${cmd} listed`);
+  t.match(wardgate(['init', '--help']).stdout, /Example:/);
+});
