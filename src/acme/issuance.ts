@@ -1,5 +1,5 @@
 import { isWardgateError } from '../errors.ts';
-import { parseCsr } from '../pki/csr.ts';
+import { parseCsr, type ParsedCsr } from '../pki/csr.ts';
 import type { AcmeOrder } from '../store/acme-types.ts';
 import type { AcmeContext } from './context.ts';
 import { problemDocument } from './problems.ts';
@@ -10,9 +10,9 @@ import { problemDocument } from './problems.ts';
  * at start-up for orders a crash left in `processing`: since nothing was stored for them, re-running
  * the issuance from the stored CSR is safe and never issues twice.
  */
-export async function completeIssuance(ctx: AcmeContext, order: AcmeOrder): Promise<void> {
+export async function completeIssuance(ctx: AcmeContext, order: AcmeOrder, parsed?: ParsedCsr): Promise<void> {
   try {
-    const csr = await parseCsr(order.csr!);
+    const csr = parsed ?? await parseCsr(order.csr!);
     const { record, audit } = await ctx.ca.sign({
       spki: csr.spki, keyType: csr.keyType, identifiers: order.identifiers, profile: order.profile,
       accountId: order.accountId, orderId: order.id, actor: `acme:${order.accountId}`,

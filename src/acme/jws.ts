@@ -110,13 +110,30 @@ export function checkPublicJwk(jwk: JWK): void {
 }
 
 /** Step 8: verify the signature with jose and decode the payload (§6.3: "" means POST-as-GET). */
-export async function verifySignature(jws: FlattenedJWSInput, jwk: JWK, alg: string): Promise<unknown> {
+/**
+ * Imported account keys, by JWK and algorithm: importing costs more than verifying, and an account
+ * signs every request of an issuance with the same key. Bounded; oldest entries go first.
+ */
+const keyCache = new Map<string, Awaited<ReturnType<typeof importJWK>>>();
+const KEY_CACHE_MAX = 10_000;
+
+async function importAccountKey(jwk: JWK, alg: string): Promise<Awaited<ReturnType<typeof importJWK>>> {
+  const id = `${alg} ${JSON.stringify(jwk)}`;
+  const hit = keyCache.get(id);
+  if (hit) return hit;
   let key;
   try {
     key = await importJWK({ ...jwk, alg: undefined } as JWK, alg);
   } catch (err) {
     throw new AcmeProblem('badPublicKey', `JWS key cannot be used with ${alg}: ${(err as Error).message}`);
   }
+  keyCache.set(id, key);
+  if (keyCache.size > KEY_CACHE_MAX) keyCache.delete(keyCache.keys().next().value!);
+  return key;
+}
+
+export async function verifySignature(jws: FlattenedJWSInput, jwk: JWK, alg: string): Promise<unknown> {
+  const key = await importAccountKey(jwk, alg);
   let result;
   try {
     result = await flattenedVerify(jws, key, { algorithms: [...ALLOWED_ALGS] });

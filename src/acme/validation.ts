@@ -22,20 +22,12 @@ export async function runValidation(ctx: AcmeContext, ch: AcmeChallenge, signal?
   const keyAuth = await keyAuthorization(ch.token, account.jwk);
   const result = await validateChallenge(ch.type, authz.identifier, ch.token, keyAuth, ctx.options.validation, signal);
   if (result.ok) {
-    if (!ctx.store.casChallenge(ch.id, 'processing', 'valid', { validated: new Date().toISOString() })) return;
-    ctx.store.casAuthz(authz.id, 'pending', 'valid');
-    for (const order of ctx.store.ordersForAuthz(authz.id)) {
-      const all = order.authzIds.map((id) => ctx.store.getAuthz(id));
-      if (all.every((a) => a?.status === 'valid')) ctx.store.casOrder(order.id, 'pending', 'ready');
-    }
+    ctx.store.recordValidation(ch.id, { ok: true });
     return;
   }
-  const problem = problemDocument(result.problem.type, result.problem.detail);
-  if (!ctx.store.casChallenge(ch.id, 'processing', 'invalid', { error: problem })) return;
-  ctx.store.casAuthz(authz.id, 'pending', 'invalid');
-  for (const order of ctx.store.ordersForAuthz(authz.id)) {
-    ctx.store.casOrder(order.id, 'pending', 'invalid', {
-      error: problemDocument(result.problem.type, `authorization for ${authz.identifier.value} failed: ${result.problem.detail}`),
-    });
-  }
+  ctx.store.recordValidation(ch.id, {
+    ok: false,
+    challengeError: problemDocument(result.problem.type, result.problem.detail),
+    orderError: problemDocument(result.problem.type, `authorization for ${authz.identifier.value} failed: ${result.problem.detail}`),
+  });
 }

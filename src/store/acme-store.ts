@@ -34,6 +34,12 @@ export interface AcmeStore {
   listChallenges(authzId: string): AcmeChallenge[];
   getChallenge(id: string): AcmeChallenge | undefined;
   casChallenge(id: string, from: ChallengeStatus, to: ChallengeStatus, patch?: { validated?: string; error?: StoredProblem }): boolean;
+  /**
+   * Records a validation outcome in one transaction (one fsync instead of three): challenge
+   * processing -> valid|invalid, its authorization pending -> valid|invalid, and the order pending ->
+   * ready (when every authorization is valid) or -> invalid. False when the challenge was not processing.
+   */
+  recordValidation(challengeId: string, outcome: { ok: true } | { ok: false; challengeError: StoredProblem; orderError: StoredProblem }): boolean;
   /** Orders that include the authorization (to move them pending -> ready / invalid). */
   ordersForAuthz(authzId: string): AcmeOrder[];
   /** Certificates already issued for an order (crash recovery). */

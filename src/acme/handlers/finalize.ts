@@ -47,7 +47,7 @@ export function finalize(app: FastifyInstance, ctx: AcmeContext): void {
     if (!ctx.store.casOrder(o.id, 'ready', 'processing', { csr: p.csr })) {
       throw new AcmeProblem('orderNotReady', `order is ${ctx.store.getOrder(o.id)!.status}, not ready (finalized concurrently)`);
     }
-    void ctx.work.run(`order:${o.id}`, () => completeIssuance(ctx, { ...o, status: 'processing', csr: p.csr as string }));
+    void ctx.work.run(`order:${o.id}`, () => completeIssuance(ctx, { ...o, status: 'processing', csr: p.csr as string }, csr));
     await ctx.work.waitFor(`order:${o.id}`, ctx.options.processingWaitMs);
     const current = ctx.store.getOrder(o.id)!;
     return {

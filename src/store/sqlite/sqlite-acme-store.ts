@@ -179,6 +179,26 @@ export class SqliteAcmeStore implements AcmeStore {
     return this.q.casChallenge.run({ id, from, to, validated: patch.validated ?? null, error: patch.error ? JSON.stringify(patch.error) : null }).changes === 1;
   }
 
+  recordValidation(challengeId: string, outcome: { ok: true } | { ok: false; challengeError: StoredProblem; orderError: StoredProblem }): boolean {
+    return this.db.transaction(() => {
+      const ch = this.getChallenge(challengeId);
+      if (!ch) return false;
+      const now = new Date().toISOString();
+      if (outcome.ok) {
+        if (!this.casChallenge(challengeId, 'processing', 'valid', { validated: now })) return false;
+        this.casAuthz(ch.authzId, 'pending', 'valid');
+        for (const order of this.ordersForAuthz(ch.authzId)) {
+          if (order.authzIds.every((id) => this.getAuthz(id)?.status === 'valid')) this.casOrder(order.id, 'pending', 'ready');
+        }
+      } else {
+        if (!this.casChallenge(challengeId, 'processing', 'invalid', { error: outcome.challengeError })) return false;
+        this.casAuthz(ch.authzId, 'pending', 'invalid');
+        for (const order of this.ordersForAuthz(ch.authzId)) this.casOrder(order.id, 'pending', 'invalid', { error: outcome.orderError });
+      }
+      return true;
+    }).immediate();
+  }
+
   ordersForAuthz(authzId: string): AcmeOrder[] {
     return (this.q.ordersForAuthz.all(authzId) as Row[]).map(toOrder);
   }

@@ -1,0 +1,155 @@
+/**
+ * bench/acme: complete ACME issuances (new order, http-01, finalize, download) against wardgate and
+ * against pebble (the reference ACME server, Debian package) in the same run, under the same load from
+ * several client processes, at concurrency 1, 8 and 32. Reports issuances/s and the SERVER's CPU time per
+ * issuance (utime+stime from /proc), then wardgate again with 100,000 certificates already stored.
+ *
+ *   npm run bench:acme [-- --seconds 8 --levels 1,8,32 --preload 100000]
+ */
+import { spawn, execFileSync, type ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { createServer } from 'node:net';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { parseArgs } from 'node:util';
+import { randomBytes } from 'node:crypto';
+import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
+
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '8' }, levels: { type: 'string', default: '1,8,32' }, preload: { type: 'string', default: '100000' } } });
+const SECONDS = Number(values.seconds);
+const LEVELS = values.levels.split(',').map(Number);
+const PRELOAD = Number(values.preload);
+const root = fileURLToPath(new URL('../..', import.meta.url));
+const work = mkdtempSync(join(tmpdir(), 'wardgate-bench-acme-'));
+const TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
+
+function freePort(): Promise<number> {
+  return new Promise((resolve) => {
+    const s = createServer().listen(0, '127.0.0.1', () => { const p = (s.address() as { port: number }).port; s.close(() => resolve(p)); });
+  });
+}
+
+/** utime + stime of a process and its live children, in seconds. */
+function cpuSeconds(pid: number): number {
+  const one = (p: number) => {
+    try {
+      const f = readFileSync(`/proc/${p}/stat`, 'utf8').split(') ')[1].split(' ');
+      return (Number(f[11]) + Number(f[12]) + Number(f[13]) + Number(f[14])) / TICKS; // utime stime cutime cstime
+    } catch { return 0; }
+  };
+  let total = one(pid);
+  try {
+    for (const child of readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean)) total += cpuSeconds(Number(child));
+  } catch { /* no children file */ }
+  return total;
+}
+
+async function waitForHttps(url: string, ca: string): Promise<void> {
+  for (let i = 0; i < 100; i++) {
+    try {
+      execFileSync('curl', ['-sf', '--cacert', ca, url], { stdio: 'pipe' });
+      return;
+    } catch { await new Promise((r) => setTimeout(r, 200)); }
+  }
+  throw new Error(`server at ${url} did not come up`);
+}
+
+interface Target { name: string; directory: string; ca: string; pid: number; http01Port: number }
+
+async function load(target: Target, concurrency: number): Promise<{ rate: number; cpuPerIssuance: number; done: number; errors: number }> {
+  const workers = Math.min(concurrency, 4);
+  const deadline = Date.now() + SECONDS * 1000;
+  const cpu0 = cpuSeconds(target.pid);
+  const t0 = Date.now();
+  const outs = await Promise.all(Array.from({ length: workers }, (_, k) => new Promise<{ done: number; errors: number; lastError: string }>((resolve, reject) => {
+    const per = Math.floor(concurrency / workers) + (k < concurrency % workers ? 1 : 0);
+    const cfg = { directory: target.directory, ca: target.ca, http01Port: target.http01Port, concurrency: per, deadline, ip: `127.31.${concurrency}.${k + 1}` };
+    const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./load-worker.ts', import.meta.url)), JSON.stringify(cfg)], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
+    let out = '';
+    child.stdout.on('data', (d) => { out += d; });
+    child.on('exit', (code) => (code === 0 ? resolve(JSON.parse(out.trim().split('\n').pop()!)) : reject(new Error(`load worker exited ${code}`))));
+  })));
+  const elapsed = (Date.now() - t0) / 1000;
+  const cpu = cpuSeconds(target.pid) - cpu0;
+  const done = outs.reduce((a, o) => a + o.done, 0);
+  const errors = outs.reduce((a, o) => a + o.errors, 0);
+  if (errors) process.stderr.write(`${target.name} c=${concurrency}: ${errors} failed issuances, e.g. ${outs.find((o) => o.lastError)?.lastError}\n`);
+  return { rate: done / elapsed, cpuPerIssuance: done ? (cpu / done) * 1000 : NaN, done, errors };
+}
+
+async function startWardgate(dataDir: string, http01Port: number): Promise<{ target: Target; proc: ChildProcess }> {
+  const port = await freePort();
+  const proc = spawn(process.execPath, [join(root, 'bin/wardgate.js'), 'serve', '-d', dataDir, '--listen', `127.0.0.1:${port}`, '--http-listen', `127.0.0.1:${await freePort()}`,
+    '--http01-port', String(http01Port), '--rate-orders', '1000000', '--rate-requests', '1000000', '--processing-wait', '2000'],
+  { env: { ...process.env, WARDGATE_CA_PASSPHRASE: 'bench' }, stdio: ['ignore', 'ignore', 'inherit'] });
+  const ca = join(dataDir, 'ca', 'root.pem');
+  await waitForHttps(`https://127.0.0.1:${port}/acme/directory`, ca);
+  return { proc, target: { name: 'wardgate', directory: `https://127.0.0.1:${port}/acme/directory`, ca, pid: proc.pid!, http01Port } };
+}
+
+async function startPebble(http01Port: number): Promise<{ target: Target; proc: ChildProcess }> {
+  const d = join(work, 'pebble');
+  execFileSync('mkdir', ['-p', d]);
+  // pebble's TLS certificate, made here (the Debian package ships no test certificates).
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=pebble bench', '-keyout', join(d, 'key.pem'), '-out', join(d, 'cert.pem'), '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'pipe' });
+  const port = await freePort();
+  writeFileSync(join(d, 'config.json'), JSON.stringify({ pebble: {
+    listenAddress: `127.0.0.1:${port}`, managementListenAddress: `127.0.0.1:${await freePort()}`, certificate: join(d, 'cert.pem'), privateKey: join(d, 'key.pem'),
+    httpPort: http01Port, tlsPort: await freePort(), ocspResponderURL: '', externalAccountBindingRequired: false,
+  } }));
+  const proc = spawn('pebble', ['-config', join(d, 'config.json'), '-dnsserver', '127.0.0.1:1'], { env: { ...process.env, PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0' }, stdio: ['ignore', 'ignore', 'ignore'] });
+  await waitForHttps(`https://127.0.0.1:${port}/dir`, join(d, 'cert.pem'));
+  return { proc, target: { name: 'pebble', directory: `https://127.0.0.1:${port}/dir`, ca: join(d, 'cert.pem'), pid: proc.pid!, http01Port } };
+}
+
+function stop(proc: ChildProcess): Promise<void> {
+  return new Promise((resolve) => { proc.once('exit', () => resolve()); proc.kill('SIGTERM'); });
+}
+
+try {
+  const http01Port = await freePort();
+  const dataDir = join(work, 'wardgate');
+  execFileSync(process.execPath, [join(root, 'bin/wardgate.js'), 'init', '-d', dataDir, '--name', 'Bench', '--permit-ip', '127.0.0.0/8', '--root-key-type', 'ecdsa-p384', '--rsa-key-type', 'rsa-2048'],
+    { env: { ...process.env, WARDGATE_CA_PASSPHRASE: 'bench' }, stdio: 'pipe' });
+  const rows: string[] = [];
+  const results: Record<string, Record<number, Awaited<ReturnType<typeof load>>>> = { wardgate: {}, pebble: {} };
+  for (const level of LEVELS) {
+    for (const start of [() => startWardgate(dataDir, http01Port), () => startPebble(http01Port)]) {
+      const { target, proc } = await start();
+      results[target.name][level] = await load(target, level);
+      await stop(proc);
+    }
+    const w = results.wardgate[level]; const p = results.pebble[level];
+    rows.push(`| ${level} | ${w.rate.toFixed(1)} | ${p.rate.toFixed(1)} | ${(w.rate / p.rate).toFixed(2)}x | ${w.cpuPerIssuance.toFixed(2)} | ${p.cpuPerIssuance.toFixed(2)} | ${(w.cpuPerIssuance / p.cpuPerIssuance).toFixed(2)} |`);
+  }
+  console.log(`\nACME complete issuances, ${SECONDS} s per run, load from up to 4 client processes (same load for both servers)\n`);
+  console.log('| concurrency | wardgate issuances/s | pebble issuances/s | throughput ratio | wardgate server CPU ms/issuance | pebble server CPU ms/issuance | CPU ratio (wardgate/pebble) |');
+  console.log('|---|---|---|---|---|---|---|');
+  for (const r of rows) console.log(r);
+
+  if (PRELOAD > 0) {
+    const store = new SqliteStore(join(dataDir, 'wardgate.db'));
+    const pem = store.listCertificates({ limit: 1 })[0]?.pem ?? '-----BEGIN CERTIFICATE-----\n-----END CERTIFICATE-----\n';
+    const now = Date.now();
+    for (let done = 0; done < PRELOAD; done += 10_000) {
+      store.db.transaction(() => {
+        for (let i = done; i < Math.min(PRELOAD, done + 10_000); i++) {
+          store.insertCertificate({ serial: randomBytes(16).toString('hex'), issuerId: 'ecdsa-1', profile: 'dicom-node', names: [`10.${i >> 16 & 255}.${i >> 8 & 255}.${i & 255}`],
+            notBefore: new Date(now).toISOString(), notAfter: new Date(now + 90 * 86_400_000).toISOString(), status: 'valid', pem, createdAt: new Date(now).toISOString() });
+        }
+      })();
+    }
+    const stored = store.countCertificates();
+    store.close();
+    const level = LEVELS.includes(8) ? 8 : LEVELS[LEVELS.length - 1];
+    const { target, proc } = await startWardgate(dataDir, http01Port);
+    const full = await load(target, level);
+    await stop(proc);
+    const empty = results.wardgate[level];
+    console.log(`\nwardgate with ${stored} certificates stored, concurrency ${level}: ${full.rate.toFixed(1)} issuances/s, ${full.cpuPerIssuance.toFixed(2)} ms CPU/issuance`);
+    console.log(`ratio to the near-empty store: throughput ${(full.rate / empty.rate).toFixed(2)}, CPU per issuance ${(full.cpuPerIssuance / empty.cpuPerIssuance).toFixed(2)} (goal: throughput >= 0.90)`);
+  }
+} finally {
+  rmSync(work, { recursive: true, force: true });
+}
