@@ -13,6 +13,7 @@ import { register as serve } from './serve.ts';
 import { register as dev } from './dev.ts';
 import { register as eab } from './eab.ts';
 import { register as renewEarly } from './renew-early.ts';
+import { register as conformance } from './conformance.ts';
 
 const program = new Command('wardgate')
   .description('private ACME CA, TLS gateway, scanner and fuzzer for hospital networks (DICOM, HL7)')
@@ -20,7 +21,7 @@ const program = new Command('wardgate')
   .exitOverride()
   .showHelpAfterError('(run with --help for usage)');
 
-for (const register of [init, issue, revoke, crl, list, ca, backup, audit, devCerts, serve, dev, eab, renewEarly]) register(program);
+for (const register of [init, issue, revoke, crl, list, ca, backup, audit, devCerts, serve, dev, eab, renewEarly, conformance]) register(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -1,0 +1,13 @@
+export { CHECK_REGISTRY, checkNames, type Kit, type RegisteredCheck } from './check-registry.ts';
+export { loadRequirements, validateRequirements, REQUIREMENTS_PATH, type Requirement, type RequirementSet } from './requirements.ts';
+export { buildReport, reportJson, REPORT_SCHEMA, type Report, type ReportRow } from './report.ts';
+export { reportHtml } from './report-html.ts';
+export { STATUSES, type Status, type Verdict } from './verdict.ts';
+export { runTlsNode, judgeTlsNode } from './tls-node/run.ts';
+export { parseTarget } from './tls-node/target.ts';
+export { TLS_NODE_CHECKS, TLS_NODE_OPTIONS, type TlsNodeOption } from './tls-node/checks.ts';
+export type { TlsNodeInputs } from './tls-node/collect.ts';
+export { ACME_CLIENT_CHECKS, judgeExchange } from './acme-client/checks.ts';
+export { runAcmeClient } from './acme-client/run.ts';
+export type { ExchangeRecord, ExchangeRecorder, FaultPlan } from './acme-client/exchange.ts';
+export { MemoryRecorder } from './acme-client/recorder.ts';

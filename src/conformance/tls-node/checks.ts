@@ -1,0 +1,221 @@
+import { isIP } from 'node:net';
+import { x509 } from '../../pki/x509.ts';
+import { RECOMMENDED_TLS12, type CipherSuite } from '../tls/cipher-suites.ts';
+import { fail, inconclusive, notApplicable, pass, type Verdict } from '../verdict.ts';
+import type { ClientAuthProbe, TlsNodeEvidence } from './evidence.ts';
+
+/** Options a TLS endpoint can claim (ITI TF-1: X.2). */
+export const TLS_NODE_OPTIONS = ['rsa-baseline'] as const;
+export type TlsNodeOption = (typeof TLS_NODE_OPTIONS)[number];
+
+export interface TlsNodeContext {
+  options: ReadonlySet<TlsNodeOption>;
+}
+
+export interface TlsNodeCheck {
+  description: string;
+  judge: (e: TlsNodeEvidence, ctx: TlsNodeContext) => Verdict;
+}
+
+const LEGACY = ['SSLv3', 'TLSv1', 'TLSv1.1'] as const;
+
+function allSuites(e: TlsNodeEvidence): Array<{ version: string; suite: CipherSuite }> {
+  return Object.entries(e.suites).flatMap(([version, list]) => (list ?? []).map((suite) => ({ version, suite })));
+}
+
+function listSuites(items: Array<{ version: string; suite: CipherSuite }>): string {
+  return items.map((i) => `${i.suite.name} (${i.version})`).join(', ');
+}
+
+function noServerCert(e: TlsNodeEvidence): Verdict | undefined {
+  return e.serverChain.length === 0 ? inconclusive('no server certificate was obtained (no TLS 1.2 or 1.3 handshake reached the Certificate message)') : undefined;
+}
+
+function leafDetails(e: TlsNodeEvidence): x509.X509Certificate {
+  return new x509.X509Certificate(new Uint8Array(e.serverChain[0].raw));
+}
+
+function outcomeText(p: ClientAuthProbe): string {
+  const o = p.outcome;
+  return o.accepted
+    ? `${p.description}: accepted (${o.protocol}, ${o.cipher}; connection kept open)`
+    : `${p.description}: refused (${o.error ?? 'no reason given'})`;
+}
+
+/**
+ * A refusal is only evidence when the endpoint accepts a good certificate: an endpoint that drops
+ * every connection would otherwise pass every refusal check.
+ */
+function mustRefuse(e: TlsNodeEvidence, probe: ClientAuthProbe | undefined, missing: string | undefined): Verdict {
+  if (!probe) return inconclusive(missing ?? 'probe not run');
+  if (probe.outcome.accepted) return fail(outcomeText(probe));
+  if (!e.clientAuth.valid) return inconclusive(`${outcomeText(probe)}; but without a valid client certificate (${e.missing.valid}) the kit cannot tell a refusal for this reason from a refusal of every connection`);
+  if (!e.clientAuth.valid.outcome.accepted) return inconclusive(`${outcomeText(probe)}; but the valid client certificate was refused too (${e.clientAuth.valid.outcome.error}), so the refusal proves nothing`);
+  return pass(`${outcomeText(probe)}; ${outcomeText(e.clientAuth.valid)}`);
+}
+
+/** Judging rules of `wardgate conformance tls-node`, keyed by check name (requirements.json `check`). */
+export const TLS_NODE_CHECKS: Record<string, TlsNodeCheck> = {
+  'tls-node:legacy-versions-refused': {
+    description: 'raw ClientHellos capped at SSL 3.0, TLS 1.0 and TLS 1.1 (all suites, incl. SECLEVEL-0 ones) must not get a ServerHello of that version',
+    judge: (e) => {
+      const accepted = LEGACY.filter((v) => e.versions[v].accepted);
+      const text = LEGACY.map((v) => `${v}: ${e.versions[v].detail}`).join('; ');
+      return accepted.length ? fail(`accepted ${accepted.join(', ')} — ${text}`) : pass(text);
+    },
+  },
+  'tls-node:tls12-supported': {
+    description: 'a raw TLS 1.2 ClientHello with every suite gets a TLS 1.2 ServerHello',
+    judge: (e) => (e.versions['TLSv1.2'].accepted ? pass : fail)(`TLSv1.2: ${e.versions['TLSv1.2'].detail}`),
+  },
+  'tls-node:tls13-supported': {
+    description: 'a TLS 1.3-only handshake completes, and TLS 1.3 is chosen when 1.2 and 1.3 are offered',
+    judge: (e) => (e.tls13.accepted && e.tls13.preferred !== false ? pass : fail)(e.tls13.detail),
+  },
+  'tls-node:forbidden-ciphers-refused': {
+    description: 'no NULL, anonymous, export, RC4, DES or 3DES suite is chosen in any accepted version',
+    judge: (e) => {
+      const all = allSuites(e);
+      if (all.length === 0) return inconclusive('no cipher suite was negotiated in any TLS version up to 1.2');
+      const bad = all.filter((i) => i.suite.cls === 'forbidden');
+      return bad.length ? fail(`accepts forbidden suites: ${listSuites(bad)}`) : pass(`accepted suites: ${listSuites(all)}`);
+    },
+  },
+  'tls-node:recommended-cipher': {
+    description: 'at least one RFC 9325 §4.2 suite is chosen in TLS 1.2',
+    judge: (e) => {
+      if (!e.versions['TLSv1.2'].accepted) return fail('TLS 1.2 is not supported, so no RFC 9325 §4.2 suite can be negotiated');
+      const list = e.suites['TLSv1.2'] ?? [];
+      const good = list.filter((s) => (RECOMMENDED_TLS12 as readonly number[]).includes(s.code));
+      return good.length ? pass(`TLS 1.2 accepts ${good.map((s) => s.name).join(', ')}`) : fail(`TLS 1.2 accepts only ${list.map((s) => s.name).join(', ') || 'nothing the kit offered'}`);
+    },
+  },
+  'tls-node:discouraged-ciphers-refused': {
+    description: 'no RSA key transport, finite-field DHE or CBC suite is chosen in TLS 1.2',
+    judge: (e) => {
+      if (!e.versions['TLSv1.2'].accepted) return inconclusive('TLS 1.2 is not supported; nothing to judge');
+      const list = (e.suites['TLSv1.2'] ?? []).map((suite) => ({ version: 'TLSv1.2', suite }));
+      const bad = list.filter((i) => i.suite.cls === 'discouraged');
+      return bad.length ? fail(`TLS 1.2 accepts discouraged suites: ${listSuites(bad)}`) : pass(`TLS 1.2 accepts only ${listSuites(list)}`);
+    },
+  },
+  'tls-node:chain-to-ca': {
+    description: 'the certificates the server sends build a valid path to a --ca trust anchor (signatures, CA flags, validity)',
+    judge: (e) => {
+      if (!e.chain) return inconclusive(e.missing.ca ?? 'no trust anchor');
+      const text = `path (${e.serverChainSource}): ${e.chain.path.join(' <- ')}`;
+      return e.chain.ok ? pass(text) : fail(`${e.chain.problem}; ${text}`);
+    },
+  },
+  'tls-node:server-name-match': {
+    description: 'the end-entity certificate subjectAltName covers the address or --name the peer connects to',
+    judge: (e) => {
+      const none = noServerCert(e);
+      if (none) return none;
+      const name = e.endpoint.serverName ?? e.endpoint.host;
+      const leaf = e.serverChain[0];
+      const ok = isIP(name) ? leaf.checkIP(name) !== undefined : leaf.checkHost(name, { subject: 'never' }) !== undefined;
+      return (ok ? pass : fail)(`${name} ${ok ? 'is' : 'is not'} in subjectAltName "${leaf.subjectAltName ?? '(none)'}"`);
+    },
+  },
+  'tls-node:server-key-strength': {
+    description: 'end-entity key RSA ≥ 2048 or ECDSA P-256/P-384, signature not SHA-1/MD5',
+    judge: (e) => {
+      const none = noServerCert(e);
+      if (none) return none;
+      const key = e.serverChain[0].publicKey;
+      const d = key.asymmetricKeyDetails ?? {};
+      const keyOk = key.asymmetricKeyType === 'rsa' ? (d.modulusLength ?? 0) >= 2048
+        : key.asymmetricKeyType === 'ec' ? ['prime256v1', 'secp384r1'].includes(d.namedCurve ?? '') : false;
+      const sig = leafDetails(e).signatureAlgorithm as { name: string; hash?: { name: string } };
+      const hash = sig.hash?.name ?? 'unknown';
+      const sigOk = !/SHA-1|MD5/i.test(hash);
+      const keyText = key.asymmetricKeyType === 'rsa' ? `RSA-${d.modulusLength}` : `${key.asymmetricKeyType} ${d.namedCurve ?? ''}`.trim();
+      return (keyOk && sigOk ? pass : fail)(`key ${keyText}, signature ${sig.name} with ${hash}`);
+    },
+  },
+  'tls-node:server-cert-validity': {
+    description: 'the end-entity certificate is within notBefore..notAfter at the time of the run',
+    judge: (e) => {
+      const none = noServerCert(e);
+      if (none) return none;
+      const leaf = e.serverChain[0];
+      const from = new Date(leaf.validFrom);
+      const to = new Date(leaf.validTo);
+      const ok = from <= e.at && e.at <= to;
+      return (ok ? pass : fail)(`valid ${from.toISOString()} to ${to.toISOString()}, checked at ${e.at.toISOString()}`);
+    },
+  },
+  'tls-node:revocation-pointers': {
+    description: 'the end-entity certificate has a CRL Distribution Point or an AIA OCSP URL',
+    judge: (e) => {
+      const none = noServerCert(e);
+      if (none) return none;
+      const leaf = leafDetails(e);
+      const cdp = leaf.getExtension(x509.CRLDistributionPointsExtension);
+      const aia = leaf.getExtension(x509.AuthorityInfoAccessExtension);
+      const crlUrls = cdp?.distributionPoints.flatMap((p) => p.distributionPoint?.fullName?.map((n) => n.uniformResourceIdentifier).filter(Boolean) ?? []) ?? [];
+      const ocspUrls = aia?.ocsp.map((n) => n.value) ?? [];
+      const text = `CRL DP: ${crlUrls.join(', ') || 'none'}; OCSP: ${ocspUrls.join(', ') || 'none'}`;
+      return (crlUrls.length || ocspUrls.length ? pass : fail)(text);
+    },
+  },
+  'tls-node:requests-client-cert': {
+    description: 'the plaintext server flight (highest version up to TLS 1.2) contains a CertificateRequest (TLS 1.3-only endpoints: inferred from refusing a client without a certificate)',
+    judge: (e) => {
+      if (e.certificateRequested !== undefined) {
+        return (e.certificateRequested ? pass : fail)(`the ${e.plaintextVersion} server flight ${e.certificateRequested ? 'contains' : 'has no'} CertificateRequest`);
+      }
+      if (!e.clientAuth.noCert.outcome.accepted && e.clientAuth.valid?.outcome.accepted) return pass(`TLS 1.3 only: ${outcomeText(e.clientAuth.noCert)}, which implies a certificate request`);
+      return inconclusive('TLS 1.3 only: the CertificateRequest is encrypted and the endpoint did not refuse a client without a certificate');
+    },
+  },
+  'tls-node:refuses-no-client-cert': {
+    description: 'a handshake without a client certificate is refused, while a valid client certificate is accepted',
+    judge: (e) => mustRefuse(e, e.clientAuth.noCert, undefined),
+  },
+  'tls-node:accepts-valid-client-cert': {
+    description: 'a handshake with the given (or minted) valid client certificate completes and stays open',
+    judge: (e) => {
+      const p = e.clientAuth.valid;
+      if (!p) return inconclusive(e.missing.valid ?? 'probe not run');
+      return (p.outcome.accepted ? pass : fail)(outcomeText(p));
+    },
+  },
+  'tls-node:refuses-foreign-client-cert': {
+    description: 'a client certificate from a throwaway CA, same subject and SAN as the valid one, is refused',
+    judge: (e) => mustRefuse(e, e.clientAuth.foreign, undefined),
+  },
+  'tls-node:refuses-expired-client-cert': {
+    description: 'a client certificate from the trusted client CA that expired yesterday is refused',
+    judge: (e) => mustRefuse(e, e.clientAuth.expired, e.missing.expired),
+  },
+  'tls-node:refuses-revoked-client-cert': {
+    description: 'the revoked client certificate given with --revoked-cert is refused',
+    judge: (e) => mustRefuse(e, e.clientAuth.revoked, e.missing.revoked),
+  },
+  'tls-node:rsa-baseline': {
+    description: 'offering only TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 and RSA signature algorithms yields an RSA ≥ 2048 certificate',
+    judge: (e, ctx) => {
+      if (!ctx.options.has('rsa-baseline')) return notApplicable('the RSA baseline option is not claimed (--claim rsa-baseline)');
+      if (!e.rsaBaseline) return fail('TLS 1.2 is not supported, so TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 cannot be negotiated');
+      return (e.rsaBaseline.accepted && (e.rsaBaseline.rsaBits ?? 0) >= 2048 ? pass : fail)(e.rsaBaseline.detail);
+    },
+  },
+  'tls-node:secure-renegotiation': {
+    description: 'the TLS 1.2 ServerHello answers renegotiation_info (RFC 5746 §3.6)',
+    judge: (e) => {
+      if (!e.tls12Hello) return inconclusive('no TLS 1.2 ServerHello (TLS 1.3 has no renegotiation)');
+      const ok = e.tls12Hello.extensions.includes(0xff01);
+      return (ok ? pass : fail)(`TLS 1.2 ServerHello ${ok ? 'carries' : 'lacks'} renegotiation_info; extensions: ${e.tls12Hello.extensions.map((x) => `0x${x.toString(16)}`).join(' ') || 'none'}`);
+    },
+  },
+  'tls-node:extended-master-secret': {
+    description: 'the TLS 1.2 ServerHello answers extended_master_secret (RFC 7627 §5.2)',
+    judge: (e) => {
+      if (!e.tls12Hello) return inconclusive('no TLS 1.2 ServerHello (TLS 1.3 always binds the session hash)');
+      const ok = e.tls12Hello.extensions.includes(0x0017);
+      return (ok ? pass : fail)(`TLS 1.2 ServerHello ${ok ? 'carries' : 'lacks'} extended_master_secret`);
+    },
+  },
+};

@@ -1,0 +1,195 @@
+import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { WardgateError } from '../../errors.ts';
+import { splitPem } from '../../pki/pem.ts';
+import { alertName } from '../tls/alerts.ts';
+import { verifyChain } from '../tls/chain.ts';
+import { CIPHER_SUITES, suiteByCode, type CipherSuite } from '../tls/cipher-suites.ts';
+import { handshakeProbe, type HandshakeOptions } from '../tls/handshake-probe.ts';
+import { rawProbe, type Endpoint, type RawOutcome } from '../tls/raw-probe.ts';
+import { TLS_VERSIONS, versionName } from '../tls/versions.ts';
+import type { ClientAuthProbe, TlsNodeEvidence, VersionProbe } from './evidence.ts';
+import { importSigningKey, mintExpired, mintForeign, mintValid, namingOf, parseCertificate, type ClientCredential } from './test-certificates.ts';
+
+export interface TlsNodeInputs {
+  endpoint: Endpoint;
+  /** Trust anchors (PEM, one or more certificates) the endpoint's chain must validate to. */
+  caPem?: string;
+  /** A client certificate chain and key that the endpoint should accept. */
+  clientCertPem?: string;
+  clientKeyPem?: string;
+  /** A CA the endpoint trusts for client certificates, whose key lets the kit mint an expired one. */
+  clientCaCertPem?: string;
+  clientCaKeyPem?: string;
+  /** A client certificate (and key) that its CA has revoked, to judge ICM-CHK-001. */
+  revokedCertPem?: string;
+  revokedKeyPem?: string;
+  timeoutMs: number;
+  settleMs: number;
+  progress?: (step: string) => void;
+}
+
+type LegacyOrTls12 = 'SSLv3' | 'TLSv1' | 'TLSv1.1' | 'TLSv1.2';
+const RAW_VERSIONS: LegacyOrTls12[] = ['SSLv3', 'TLSv1', 'TLSv1.1', 'TLSv1.2'];
+const ALL_SUITES = CIPHER_SUITES.map((s) => s.code);
+/** RSA-PSS and PKCS#1 signature algorithms only, for the RSA baseline probe. */
+const RSA_SIGALGS = [0x0804, 0x0805, 0x0806, 0x0401, 0x0501, 0x0601];
+
+function describeRaw(offered: number, r: RawOutcome): VersionProbe {
+  const hello = r.flight.hello;
+  if (hello) {
+    const suite = suiteByCode(hello.cipherSuite).name;
+    if (hello.version === offered) return { accepted: true, detail: `ServerHello ${versionName(hello.version)} with ${suite}` };
+    return { accepted: false, detail: `ServerHello answered with ${versionName(hello.version)} to a ${versionName(offered)} offer` };
+  }
+  if (r.flight.alert) return { accepted: false, detail: `refused with alert ${alertName(r.flight.alert.description)}` };
+  if (r.kind === 'timeout') return { accepted: false, detail: 'no answer to the ClientHello before the timeout' };
+  return { accepted: false, detail: 'connection closed without a ServerHello' };
+}
+
+/** sslscan's method: offer every suite, remove the one the server picks, repeat until it refuses. */
+async function enumerateSuites(endpoint: Endpoint, version: number, timeoutMs: number): Promise<CipherSuite[]> {
+  const remaining = [...ALL_SUITES];
+  const chosen: CipherSuite[] = [];
+  while (remaining.length > 0) {
+    const r = await rawProbe(endpoint, { version, suites: remaining }, timeoutMs);
+    const hello = r.flight.hello;
+    if (!hello || hello.version !== version) break;
+    const at = remaining.indexOf(hello.cipherSuite);
+    chosen.push(suiteByCode(hello.cipherSuite));
+    if (at < 0) break; // the server chose a suite that was not offered: stop rather than loop
+    remaining.splice(at, 1);
+  }
+  return chosen;
+}
+
+function keyKind(keyPem: string | undefined): 'ec' | 'rsa' {
+  if (!keyPem) return 'ec';
+  try {
+    return createPrivateKey(keyPem).asymmetricKeyType === 'rsa' ? 'rsa' : 'ec';
+  } catch {
+    return 'ec';
+  }
+}
+
+function parseAnchors(pem: string): X509Certificate[] {
+  const blocks = splitPem(pem).filter((b) => b.includes('CERTIFICATE'));
+  if (blocks.length === 0) throw new WardgateError('CLI_ARGUMENT', '--ca holds no PEM certificate');
+  try {
+    return blocks.map((b) => new X509Certificate(b));
+  } catch (err) {
+    throw new WardgateError('CLI_ARGUMENT', `--ca: ${(err as Error).message}`, { cause: err });
+  }
+}
+
+export async function collectTlsNodeEvidence(inputs: TlsNodeInputs): Promise<TlsNodeEvidence> {
+  const { endpoint, timeoutMs } = inputs;
+  const progress = inputs.progress ?? (() => {});
+  const anchors = inputs.caPem ? parseAnchors(inputs.caPem) : undefined;
+  const missing: TlsNodeEvidence['missing'] = {};
+  if (!anchors) missing.ca = 'no trust anchor given (--ca)';
+
+  progress('protocol versions');
+  const versions = {} as TlsNodeEvidence['versions'];
+  const raw: Partial<Record<LegacyOrTls12, RawOutcome>> = {};
+  for (const name of RAW_VERSIONS) {
+    raw[name] = await rawProbe(endpoint, { version: TLS_VERSIONS[name], suites: ALL_SUITES }, timeoutMs);
+    versions[name] = describeRaw(TLS_VERSIONS[name], raw[name]!);
+  }
+
+  const tls13Probe = await handshakeProbe(endpoint, { minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', settleMs: 0, timeoutMs });
+  const tls13: TlsNodeEvidence['tls13'] = tls13Probe.protocol === 'TLSv1.3'
+    ? { accepted: true, detail: `TLS 1.3 handshake completed with ${tls13Probe.cipher}` }
+    : { accepted: false, detail: `TLS 1.3 refused: ${tls13Probe.error ?? 'no TLS 1.3 handshake'}` };
+  if (tls13.accepted) {
+    const open = await handshakeProbe(endpoint, { settleMs: 0, timeoutMs });
+    tls13.preferred = open.protocol === 'TLSv1.3';
+    tls13.detail += `; offered TLS 1.2 and 1.3, the server chose ${open.protocol ?? 'neither'}`;
+  }
+
+  progress('cipher suites');
+  const suites: TlsNodeEvidence['suites'] = {};
+  for (const name of RAW_VERSIONS) {
+    if (versions[name].accepted) suites[name] = await enumerateSuites(endpoint, TLS_VERSIONS[name], timeoutMs);
+  }
+
+  const flight12 = versions['TLSv1.2'].accepted ? raw['TLSv1.2']!.flight : undefined;
+  // The highest version up to TLS 1.2 the endpoint accepts: its flight is plaintext, so it shows the
+  // certificates exactly as sent and whether a client certificate is requested.
+  const plainVersion = [...RAW_VERSIONS].reverse().find((v) => versions[v].accepted);
+  const plainFlight = plainVersion ? raw[plainVersion]!.flight : undefined;
+  let serverChain: X509Certificate[] = [];
+  let serverChainSource = 'none';
+  if (plainFlight && plainFlight.certificates.length > 0) {
+    serverChain = plainFlight.certificates.map((der) => new X509Certificate(der));
+    serverChainSource = `${plainVersion} Certificate message`;
+  } else if (tls13Probe.peerChain.length > 0) {
+    serverChain = tls13Probe.peerChain;
+    serverChainSource = 'TLS 1.3 handshake';
+  }
+  const chain = anchors ? verifyChain(serverChain, anchors) : undefined;
+
+  let rsaBaseline: TlsNodeEvidence['rsaBaseline'];
+  if (versions['TLSv1.2'].accepted) {
+    progress('RSA baseline');
+    const r = await rawProbe(endpoint, { version: TLS_VERSIONS['TLSv1.2'], suites: [0xc02f], signatureAlgorithms: RSA_SIGALGS }, timeoutMs);
+    const leaf = r.flight.certificates[0] ? new X509Certificate(r.flight.certificates[0]) : undefined;
+    const rsaBits = leaf?.publicKey.asymmetricKeyType === 'rsa' ? leaf.publicKey.asymmetricKeyDetails?.modulusLength : undefined;
+    const accepted = r.flight.hello?.cipherSuite === 0xc02f && rsaBits !== undefined;
+    rsaBaseline = {
+      accepted,
+      rsaBits,
+      detail: accepted
+        ? `TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 negotiated with an RSA-${rsaBits} certificate`
+        : `offering only TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 and RSA signatures: ${describeRaw(TLS_VERSIONS['TLSv1.2'], r).detail}${leaf ? ` (certificate key ${leaf.publicKey.asymmetricKeyType})` : ''}`,
+    };
+  }
+
+  progress('client authentication');
+  // With TLS ≤ 1.2 the server decides on the client certificate inside the handshake, so a refusal is
+  // unambiguous; TLS 1.3 is used only for endpoints that speak nothing older, and a legacy-only
+  // endpoint is probed in its own versions (SECLEVEL=0) so that its client-certificate policy is
+  // still judged.
+  const authTls: Pick<HandshakeOptions, 'minVersion' | 'maxVersion' | 'ciphers'> = versions['TLSv1.2'].accepted ? { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' }
+    : tls13.accepted ? { minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' }
+      : { minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT:@SECLEVEL=0' };
+  const attempt = async (cred: ClientCredential | undefined, description: string): Promise<ClientAuthProbe> => ({
+    description,
+    outcome: await handshakeProbe(endpoint, { ...authTls, cert: cred?.certPem, key: cred?.keyPem, settleMs: inputs.settleMs, timeoutMs }),
+  });
+
+  const clientCa = inputs.clientCaCertPem && inputs.clientCaKeyPem
+    ? { cert: parseCertificate(inputs.clientCaCertPem, '--client-ca-cert'), key: await importSigningKey(inputs.clientCaKeyPem, '--client-ca-key') }
+    : undefined;
+  const template = inputs.clientCertPem ? parseCertificate(splitPem(inputs.clientCertPem)[0] ?? inputs.clientCertPem, '--client-cert') : undefined;
+  const naming = namingOf(template);
+  const kind = keyKind(inputs.clientKeyPem ?? inputs.clientCaKeyPem);
+
+  let valid: ClientCredential | undefined;
+  if (inputs.clientCertPem && inputs.clientKeyPem) valid = { certPem: inputs.clientCertPem, keyPem: inputs.clientKeyPem, description: `given with --client-cert (${template?.subject || 'no subject'})` };
+  else if (clientCa) valid = await mintValid(clientCa, naming, kind);
+  else missing.valid = 'no client certificate given (--client-cert/--client-key) and no client CA to mint one (--client-ca-cert/--client-ca-key)';
+
+  const clientAuth: TlsNodeEvidence['clientAuth'] = { noCert: await attempt(undefined, 'no client certificate') };
+  if (valid) clientAuth.valid = await attempt(valid, valid.description);
+  const foreign = await mintForeign(naming, kind);
+  clientAuth.foreign = await attempt(foreign, foreign.description);
+  if (clientCa) {
+    const expired = await mintExpired(clientCa, naming, kind);
+    clientAuth.expired = await attempt(expired, expired.description);
+  } else {
+    missing.expired = 'no client CA given (--client-ca-cert/--client-ca-key), so the kit cannot make an expired certificate the endpoint would otherwise trust';
+  }
+  if (inputs.revokedCertPem && inputs.revokedKeyPem) {
+    clientAuth.revoked = await attempt({ certPem: inputs.revokedCertPem, keyPem: inputs.revokedKeyPem, description: '' }, 'given with --revoked-cert (revoked by its CA)');
+  } else {
+    missing.revoked = 'no revoked client certificate given (--revoked-cert/--revoked-key)';
+  }
+
+  return {
+    endpoint, at: new Date(), versions, tls13, suites,
+    tls12Hello: flight12?.hello,
+    certificateRequested: plainFlight ? plainFlight.certificateRequested : undefined,
+    plaintextVersion: plainVersion,
+    serverChain, serverChainSource, chain, rsaBaseline, clientAuth, missing,
+  };
+}

@@ -1,0 +1,56 @@
+import type { X509Certificate } from 'node:crypto';
+import type { ChainResult } from '../tls/chain.ts';
+import type { CipherSuite } from '../tls/cipher-suites.ts';
+import type { HandshakeOutcome } from '../tls/handshake-probe.ts';
+import type { Endpoint } from '../tls/raw-probe.ts';
+import type { ServerHello } from '../tls/server-flight.ts';
+
+/** What a version probe saw: the server's answer to a ClientHello capped at that version. */
+export interface VersionProbe {
+  accepted: boolean;
+  detail: string;
+}
+
+export interface ClientAuthProbe {
+  description: string;
+  outcome: HandshakeOutcome;
+}
+
+/**
+ * Everything tls-node observed about an endpoint. Checks judge requirements from this record alone,
+ * so the judging rules are pure functions that tests can read next to the evidence that fed them.
+ */
+export interface TlsNodeEvidence {
+  endpoint: Endpoint;
+  at: Date;
+  /** SSLv3, TLSv1, TLSv1.1, TLSv1.2 via raw ClientHello. */
+  versions: Record<'SSLv3' | 'TLSv1' | 'TLSv1.1' | 'TLSv1.2', VersionProbe>;
+  tls13: VersionProbe & { preferred?: boolean };
+  /** Suites the server chose, per accepted version ≤ TLS 1.2, in the order it chose them. */
+  suites: Partial<Record<'SSLv3' | 'TLSv1' | 'TLSv1.1' | 'TLSv1.2', CipherSuite[]>>;
+  /** The TLS 1.2 ServerHello seen with the full suite offer (extensions tell RFC 5746 / RFC 7627 support). */
+  tls12Hello?: ServerHello;
+  /**
+   * Whether the plaintext flight of the highest accepted version up to TLS 1.2 contained a
+   * CertificateRequest (RFC 5246 §7.4.4); undefined for TLS 1.3-only endpoints.
+   */
+  certificateRequested?: boolean;
+  /** The version whose plaintext flight gave certificateRequested (and normally serverChain). */
+  plaintextVersion?: string;
+  /** Server certificates as sent (plaintext flight of TLS ≤ 1.2) or as reported after a TLS 1.3 handshake. */
+  serverChain: X509Certificate[];
+  /** Where serverChain came from, e.g. "TLSv1.2 Certificate message", "TLS 1.3 handshake" or "none". */
+  serverChainSource: string;
+  /** Chain validation against --ca; undefined when no trust anchor was given. */
+  chain?: ChainResult;
+  rsaBaseline?: { accepted: boolean; detail: string; rsaBits?: number };
+  clientAuth: {
+    noCert: ClientAuthProbe;
+    valid?: ClientAuthProbe;
+    foreign?: ClientAuthProbe;
+    expired?: ClientAuthProbe;
+    revoked?: ClientAuthProbe;
+  };
+  /** Why a probe could not run (missing input), keyed by probe. */
+  missing: Partial<Record<'valid' | 'expired' | 'revoked' | 'ca', string>>;
+}
