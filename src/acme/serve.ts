@@ -6,9 +6,7 @@ import { identifierFromText, type Identifier } from '../pki/names.ts';
 import { hostForUrl, type ListenAddress } from '../config/listen-address.ts';
 import { buildAcmeContext, buildAcmeServer, type AcmeServerOptions } from './server.ts';
 import { issueServerCertificate, keepServerCertificateFresh } from './server-certificate.ts';
-import Fastify from 'fastify';
-// TODO(integration): replace with the distribution module once it lands.
-async function buildDistributionServer(_ca: CertificateAuthority): Promise<FastifyInstance> { return Fastify(); }
+import { buildDistributionServer } from './distribution/index.ts';
 import type { AcmeContext } from './context.ts';
 
 export interface ServeOptions {
