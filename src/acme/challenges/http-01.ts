@@ -76,7 +76,7 @@ export async function validateHttp01(identifier: Identifier, token: string, keyA
   const targets = await validationTargets(identifier, opts, signal);
   const path = `/.well-known/acme-challenge/${token}`;
   const failures: string[] = [];
-  for (const address of targets) {
+  for (const address of targets.addresses) {
     const where = `http://${hostPort(address, opts.http01Port)}${path} (Host: ${hostHeader(identifier, opts.http01Port)})`;
     let socket: net.Socket;
     try {
@@ -101,5 +101,5 @@ export async function validateHttp01(identifier: Identifier, token: string, keyA
       socket.destroy();
     }
   }
-  throw failure('connection', `http-01 for ${identifier.value}: ${failures.join('; ')}`, true);
+  throw failure('connection', `http-01 for ${identifier.value}: ${failures.join('; ')}${targets.note}`, true);
 }

@@ -10,7 +10,14 @@ import type { Identifier, ValidationOptions } from './types.ts';
  * made. When nothing is left the identifier is refused with every address named, so the admin sees
  * that a public (or unlisted) address, not a dead device, is the problem.
  */
-export async function validationTargets(identifier: Identifier, opts: ValidationOptions, signal: AbortSignal): Promise<string[]> {
+export interface Targets {
+  /** Allowed addresses, in the order to try. */
+  addresses: string[];
+  /** For problem details: the addresses that were left out, if any. */
+  note: string;
+}
+
+export async function validationTargets(identifier: Identifier, opts: ValidationOptions, signal: AbortSignal): Promise<Targets> {
   const addresses = identifier.type === 'ip' ? [identifier.value] : await resolveAddresses(identifier.value, opts, signal);
   const networks = parseNetworks(opts.allowedNetworks);
   const allowed = addresses.filter((a) => isAllowed(a, networks));
@@ -19,7 +26,8 @@ export async function validationTargets(identifier: Identifier, opts: Validation
     throw failure('rejectedIdentifier',
       `${source} ${identifier.type === 'ip' ? 'is' : 'are all'} outside the networks validation may connect to (${opts.allowedNetworks.join(', ') || 'none'}); no connection was made`);
   }
-  return allowed;
+  const refused = addresses.filter((a) => !allowed.includes(a));
+  return { addresses: allowed, note: refused.length ? ` (not contacted, outside the validation networks: ${refused.join(', ')})` : '' };
 }
 
 /** RFC 8555 §7.1.4 `dns` identifiers are names, RFC 8738 §3 `ip` identifiers are addresses; no wildcards here. */

@@ -89,7 +89,7 @@ export async function validateTlsAlpn01(identifier: Identifier, _token: string, 
   const targets = await validationTargets(identifier, opts, signal);
   const servername = tlsAlpnServerName(identifier);
   const failures: string[] = [];
-  for (const address of targets) {
+  for (const address of targets.addresses) {
     const where = `${hostPort(address, opts.tlsAlpn01Port)} (SNI ${servername})`;
     let socket: net.Socket;
     try {
@@ -114,5 +114,5 @@ export async function validateTlsAlpn01(identifier: Identifier, _token: string, 
       socket.destroy();
     }
   }
-  throw failure('connection', `tls-alpn-01 for ${identifier.value}: ${failures.join('; ')}`, true);
+  throw failure('connection', `tls-alpn-01 for ${identifier.value}: ${failures.join('; ')}${targets.note}`, true);
 }

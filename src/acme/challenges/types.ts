@@ -43,8 +43,8 @@ export const DEFAULT_ALLOWED_NETWORKS: readonly string[] = Object.freeze([
 export const DEFAULT_VALIDATION_OPTIONS: ValidationOptions = Object.freeze({
   http01Port: 80,
   tlsAlpn01Port: 443,
-  dnsResolvers: [],
-  allowedNetworks: [...DEFAULT_ALLOWED_NETWORKS],
+  dnsResolvers: Object.freeze([]) as unknown as string[],
+  allowedNetworks: DEFAULT_ALLOWED_NETWORKS as string[],
   timeoutMs: 10_000,
   attempts: 3,
-}) as ValidationOptions;
+}) as ValidationOptions; // frozen, arrays too: copy (resolveValidationOptions does) before changing

@@ -61,6 +61,25 @@ t.test('http-01 against pebble-challtestsrv (DNS and responder)', challTestSrvRe
     t.same(connects, [srv.httpAddress]);
   });
 
+  t.test('IPv4 first; a refused connection falls through to the AAAA address', async (t) => {
+    const dev = await httpDevice(t, '::1', (_req, res) => res.end(KEYAUTH));
+    await srv.addA('dual.klinikum.internal', ['127.31.1.30']);
+    await srv.addAAAA('dual.klinikum.internal', ['::1']);
+    const connects = recordConnects(t);
+    const r = await validateChallenge('http-01', { type: 'dns', value: 'dual.klinikum.internal' }, TOKEN, KEYAUTH, { ...opts, http01Port: dev.port });
+    t.same(r, { ok: true, addressUsed: '::1' });
+    t.same(connects, ['127.31.1.30', '::1']);
+    t.same(dev.seen, [{ path: `/.well-known/acme-challenge/${TOKEN}`, host: `dual.klinikum.internal:${dev.port}` }]);
+  });
+
+  t.test('when the allowed address fails, the detail names the public one that was not contacted', async (t) => {
+    await srv.addA('half.klinikum.internal', ['8.8.4.4', '127.31.1.31']);
+    const connects = recordConnects(t);
+    const r = await validateChallenge('http-01', { type: 'dns', value: 'half.klinikum.internal' }, TOKEN, KEYAUTH, { ...opts, attempts: 1 });
+    t.match(r, { ok: false, problem: { type: 'connection', detail: /127\.31\.1\.31:\d+.*ECONNREFUSED.*not contacted, outside the validation networks: 8\.8\.4\.4/ } });
+    t.same(connects, ['127.31.1.31']);
+  });
+
   t.test('a narrower allow-list refuses loopback too', async (t) => {
     const r = await validateChallenge('http-01', { type: 'dns', value: 'pacs.klinikum.internal' }, TOKEN, KEYAUTH, { ...opts, allowedNetworks: ['10.0.0.0/8'] });
     t.match(r, { ok: false, problem: { type: 'rejectedIdentifier', detail: /127\.31\.1\.2.*10\.0\.0\.0\/8/ } });

@@ -1,0 +1,56 @@
+import type { FastifyPluginAsync, FastifyReply } from 'fastify';
+import type { CertificateAuthority } from '../../pki/ca.ts';
+import { ocspErrorResponse, OcspResponder, type OcspAnswer } from '../../pki/ocsp.ts';
+
+/** RFC 6960 Appendix A: requests are small; 10 KiB leaves room for many CertIDs and extensions. */
+export const OCSP_MAX_REQUEST = 10 * 1024;
+
+function send(reply: FastifyReply, answer: OcspAnswer, cacheable: boolean, now: number): FastifyReply {
+  reply.type('application/ocsp-response');
+  // RFC 5019 §6.2: GET answers may be cached by HTTP caches until nextUpdate; a nonce makes one unique.
+  if (cacheable && answer.status === 'successful' && !answer.nonce && answer.nextUpdate && answer.thisUpdate) {
+    reply.header('Cache-Control', `public, max-age=${Math.max(0, Math.floor((answer.nextUpdate.getTime() - now) / 1000))}, no-transform, must-revalidate`)
+      .header('Last-Modified', answer.thisUpdate.toUTCString())
+      .header('Expires', answer.nextUpdate.toUTCString());
+  } else {
+    reply.header('Cache-Control', 'no-store');
+  }
+  return reply.send(Buffer.from(answer.der));
+}
+
+/** Base64 of the DER request, URL-encoded (RFC 6960 Appendix A.1); base64url is accepted too. */
+function decodeGetPath(raw: string): Uint8Array | undefined {
+  let text = raw;
+  try {
+    if (text.includes('%')) text = decodeURIComponent(text);
+  } catch {
+    return undefined;
+  }
+  if (!/^[A-Za-z0-9+/_-]+={0,2}$/.test(text)) return undefined;
+  return new Uint8Array(Buffer.from(text.replace(/-/g, '+').replace(/_/g, '/'), 'base64'));
+}
+
+/**
+ * RFC 6960 OCSP over HTTP: POST /ocsp (application/ocsp-request) and GET /ocsp/<base64 request>.
+ * Every answer is an OCSPResponse with HTTP 200, errors included (malformedRequest, unauthorized ...),
+ * because OCSP clients read the response status, not the HTTP status.
+ */
+export function ocspRoutes(ca: CertificateAuthority, opts: { validityMs: number; now: () => number }): FastifyPluginAsync {
+  const responder = new OcspResponder(ca, { validityMs: opts.validityMs, now: opts.now });
+  return async (app) => {
+    app.addContentTypeParser('application/ocsp-request', { parseAs: 'buffer', bodyLimit: OCSP_MAX_REQUEST }, (_req, body, done) => done(null, body));
+
+    const answer = async (der: Uint8Array | undefined, reply: FastifyReply, cacheable: boolean) => {
+      if (!der || der.length === 0) return send(reply, { der: ocspErrorResponse('malformedRequest'), status: 'malformedRequest', certificates: [], nonce: false }, false, opts.now());
+      const result = await responder.respond(der);
+      reply.request.log.info({ ocsp: result.status, certificates: result.certificates, reason: result.reason }, 'ocsp');
+      return send(reply, result, cacheable, opts.now());
+    };
+
+    app.post('/ocsp', async (req, reply) => answer(Buffer.isBuffer(req.body) ? new Uint8Array(req.body) : undefined, reply, false));
+    app.get<{ Params: { '*': string } }>('/ocsp/*', async (req, reply) => {
+      const raw = req.params['*'] ?? '';
+      return answer(raw.length > OCSP_MAX_REQUEST * 2 ? undefined : decodeGetPath(raw), reply, true);
+    });
+  };
+}
