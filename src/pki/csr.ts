@@ -3,6 +3,7 @@ import { WardgateError } from '../errors.ts';
 import { describeKey, keyTypeOf, type KeyType } from './key-types.ts';
 import { normalizeIdentifier, identifierFromText, type Identifier } from './names.ts';
 import { x509 } from './x509.ts';
+import { verifyCsrSignature } from './csr-signature.ts';
 
 export interface ParsedCsr {
   csr: x509.Pkcs10CertificateRequest;
@@ -52,9 +53,9 @@ export async function parseCsr(input: string | Uint8Array): Promise<ParsedCsr> {
       `CSR key ${describeKey(key.asymmetricKeyType, details)} is not allowed (use RSA 2048/3072/4096 or ECDSA P-256/P-384)`);
   }
 
-  let ok = false;
+  let ok: boolean | undefined = false;
   try {
-    ok = await csr.verify();
+    ok = verifyCsrSignature(new Uint8Array(csr.rawData), key) ?? await csr.verify();
   } catch (err) {
     throw new WardgateError('CSR_INVALID', `CSR signature cannot be checked: ${(err as Error).message}`);
   }
