@@ -14,6 +14,7 @@ import { order } from './handlers/order.ts';
 import { renewalInfo } from './handlers/renewal-info.ts';
 import { revokeCert } from './handlers/revoke-cert.ts';
 import { resumeProcessingOrders } from './issuance.ts';
+import { resumeProcessingChallenges } from './validation.ts';
 import { NonceStore } from './nonces.ts';
 import { DEFAULT_ACME_OPTIONS, type AcmeOptions } from './options.ts';
 import { AcmeProblem, problemDocument } from './problems.ts';
@@ -43,7 +44,8 @@ export function buildAcmeContext(ca: CertificateAuthority, opts: AcmeServerOptio
 
 /**
  * The ACME front end as a fastify app (not listening): tests use inject() or listen on 127.x, `wardgate
- * serve` adds HTTPS. Orders a crash left `processing` are completed before the first request is served.
+ * serve` adds HTTPS. Orders a crash left `processing` are completed before the first request is served;
+ * challenges it left `processing` are validated again in the background.
  */
 export async function buildAcmeServer(ctx: AcmeContext, fastifyOptions: FastifyServerOptions & Record<string, unknown> = {}): Promise<FastifyInstance> {
   const app = Fastify({ logger: false, bodyLimit: ctx.options.bodyLimit, ...fastifyOptions });
@@ -95,6 +97,7 @@ export async function buildAcmeServer(ctx: AcmeContext, fastifyOptions: FastifyS
     register(app, ctx);
   }
   await resumeProcessingOrders(ctx);
+  resumeProcessingChallenges(ctx);
   app.addHook('onClose', async () => { await ctx.work.drain(); });
   return app;
 }

@@ -31,3 +31,24 @@ export async function runValidation(ctx: AcmeContext, ch: AcmeChallenge, signal?
     orderError: problemDocument(result.problem.type, `authorization for ${authz.identifier.value} failed: ${result.problem.detail}`),
   });
 }
+
+/**
+ * Start-up recovery: a crash (kill -9) during validation leaves challenges `processing` with no job behind
+ * them, and clients polling them would wait until the order expires. The client's POST was accepted
+ * (RFC 8555 §7.5.1), so the server still owes a verdict: validate those challenges again in the background.
+ * Challenges of expired orders are left alone (the challenge handler starts no validation for them either).
+ */
+export function resumeProcessingChallenges(ctx: AcmeContext): number {
+  let resumed = 0;
+  for (const order of ctx.store.listOrdersByStatus('pending')) {
+    if (Date.parse(order.expires) <= Date.now()) continue;
+    for (const authzId of order.authzIds) {
+      for (const ch of ctx.store.listChallenges(authzId)) {
+        if (ch.status !== 'processing') continue;
+        resumed++;
+        void ctx.work.run(`chall:${ch.id}`, () => runValidation(ctx, ch));
+      }
+    }
+  }
+  return resumed;
+}

@@ -1,7 +1,7 @@
 import { readFileSync } from 'node:fs';
 import { Option, type Command } from 'commander';
 import { WardgateError } from '../errors.ts';
-import { parseTarget, reportHtml, reportJson, runAcmeClient, runTlsNode, TLS_NODE_OPTIONS, type Report, type TlsNodeOption } from '../conformance/index.ts';
+import { ACME_CLIENT_OPTIONS, parseTarget, PHASES, reportHtml, reportJson, runAcmeClient, runTlsNode, TLS_NODE_OPTIONS, type Phase, type Report, type TlsNodeOption } from '../conformance/index.ts';
 import { writeFileAtomic } from '../store/atomic-file.ts';
 import { collect, fail } from './common.ts';
 
@@ -88,13 +88,68 @@ Examples:
     });
 
   conformance.command('acme-client')
-    .description('run an ACME client against a test CA and judge enrollment, renewal and error handling (pending: needs the wardgate ACME server)')
-    .argument('<command...>', 'the client command line, after --')
-    .option('--claim <option>', 'an ICM option the client claims (repeatable): http-01, tls-alpn-01, dns-01, EAB, ARI, IP identifiers', collect, [])
+    .description('run an ACME client against an instrumented test CA through enroll, renew and error phases, and judge it from the recorded exchange')
+    .argument('<command...>', 'the client command line, after --; {placeholders} are substituted (see below)')
+    .option('--renew-command <args>', 'a different command for the renewal phases (words split on spaces; same placeholders); default: the enroll command')
+    .option('--claim <option>', `an ICM option the client claims (repeatable): ${ACME_CLIENT_OPTIONS.join(', ')}`, collect, [])
+    .option('--phases <list>', `comma-separated phases to run (${PHASES.join(', ')})`, PHASES.join(','))
+    .option('--server-address <addr>', 'loopback address of the test CA', '127.60.0.1')
+    .option('--device-address <addr>', 'loopback address the client answers challenges on; every test DNS name resolves to it', '127.60.0.2')
+    .option('--http01-port <port>', 'port the CA validates http-01 on (default: a free port)')
+    .option('--tlsalpn01-port <port>', 'port the CA validates tls-alpn-01 on (default: a free port)')
+    .option('--record <file>', 'also write the recorded exchange (JSON) here')
+    .option('--verbose', 'show the client output and the kit progress on stderr')
     .addOption(formatOption())
     .option('--out <file>', 'write the report here instead of stdout')
-    .option('--timeout <ms>', 'overall timeout for the client command', '300000')
+    .option('--timeout <ms>', 'timeout for each run of the client command', '120000')
+    .addHelpText('after', `
+The kit starts a fresh CA, the wardgate ACME server over HTTPS on --server-address and, when
+pebble-challtestsrv is installed, a DNS server that resolves every name to --device-address. It runs the
+command once to enroll (injecting badNonce, a pending authorization and a processing order with
+Retry-After), re-runs the renewal command as a scheduler would until it renews (the first certificate's
+ARI window starts in the future and is pulled forward), once with orderNotReady on finalize, and once
+against a server certificate from a foreign CA. Kit certificates live one minute, so renewal is due.
+
+Placeholders and environment variables given to the command:
+  {directory}   WARDGATE_ACME_DIRECTORY   directory URL (the only URL a client needs)
+  {root}        WARDGATE_CA_ROOT          root certificate PEM (also SSL_CERT_FILE, REQUESTS_CA_BUNDLE,
+                                          LEGO_CA_CERTIFICATES, NODE_EXTRA_CA_CERTS, CURL_CA_BUNDLE)
+  {cacerts}     WARDGATE_CACERTS_URL      RFC 7030 cacerts URL (plain HTTP)
+  {name}        WARDGATE_DEVICE_NAME      a DNS name for the device (needs pebble-challtestsrv)
+  {deviceIp}    WARDGATE_DEVICE_IP        the device address (for IP identifiers and listeners)
+  {http01Port}  WARDGATE_HTTP01_PORT      {tlsAlpn01Port} WARDGATE_TLSALPN01_PORT
+  {dnsResolver} WARDGATE_DNS_RESOLVER     {dnsManagement} WARDGATE_DNS_MANAGEMENT (pebble-challtestsrv API, for dns-01 hooks)
+  {eabKid} {eabHmac}  WARDGATE_EAB_KID / WARDGATE_EAB_HMAC (with --claim EAB)
+  {stateDir}    WARDGATE_STATE_DIR        a directory kept across phases (also the working directory)
+  {phase}       WARDGATE_CONFORMANCE_PHASE  enroll, renew, order-not-ready or untrusted-server
+
+Exit status: 0 when no SHALL requirement failed, ${EXIT_NONCONFORMANT} when one did, 1 or 2 on errors.
+
+Examples:
+  wardgate conformance acme-client --claim http-01 \\
+      --renew-command 'lego --server {directory} --email a@b.test --accept-tos --path {stateDir} -d {name} --http --http.port {deviceIp}:{http01Port} renew' \\
+      -- lego --server {directory} --email a@b.test --accept-tos --path {stateDir} -d {name} --http --http.port {deviceIp}:{http01Port} run
+  wardgate conformance acme-client --claim http-01 --format html --out certbot.html -- certbot certonly --standalone \\
+      --http-01-address {deviceIp} --http-01-port {http01Port} --server {directory} -d {name} --agree-tos -m a@b.test \\
+      --config-dir {stateDir}/c --work-dir {stateDir}/w --logs-dir {stateDir}/l --non-interactive`)
     .action(async (command: string[], o) => {
-      await runAcmeClient({ command, claims: o.claim, timeoutMs: positiveInt(o.timeout, '--timeout') });
+      const port = (v: string | undefined, flag: string) => {
+        if (v === undefined) return undefined;
+        const n = Number(v);
+        if (!Number.isInteger(n) || n < 1 || n > 65535) fail(`${flag} must be a TCP port (1-65535)`);
+        return n;
+      };
+      const verbose = Boolean(o.verbose);
+      const { report, record } = await runAcmeClient({
+        command, renewCommand: o.renewCommand ? String(o.renewCommand).split(/\s+/).filter(Boolean) : undefined,
+        claims: o.claim, timeoutMs: positiveInt(o.timeout, '--timeout'),
+        phases: String(o.phases).split(',').map((p) => p.trim()).filter(Boolean) as Phase[],
+        serverAddress: o.serverAddress, deviceAddress: o.deviceAddress,
+        http01Port: port(o.http01Port, '--http01-port'), tlsAlpn01Port: port(o.tlsalpn01Port, '--tlsalpn01-port'),
+        progress: verbose || process.stderr.isTTY ? (line) => process.stderr.write(`  ${line}\n`) : undefined,
+        echo: verbose ? (chunk) => process.stderr.write(chunk) : undefined,
+      });
+      if (o.record) writeFileAtomic(o.record, `${JSON.stringify(record, null, 2)}\n`);
+      emit(report, o.format, o.out);
     });
 }

@@ -7,8 +7,6 @@ export interface RegisteredCheck {
   name: string;
   kit: Kit;
   description: string;
-  /** True while the check exists but cannot produce a verdict yet (acme-client until src/acme/ serves). */
-  pending: boolean;
 }
 
 /**
@@ -16,8 +14,8 @@ export interface RegisteredCheck {
  * (test/conformance/requirements-sync.test.ts) fails when a requirement names a check missing here.
  */
 export const CHECK_REGISTRY: ReadonlyMap<string, RegisteredCheck> = new Map([
-  ...Object.entries(TLS_NODE_CHECKS).map(([name, c]): [string, RegisteredCheck] => [name, { name, kit: 'tls-node', description: c.description, pending: false }]),
-  ...Object.entries(ACME_CLIENT_CHECKS).map(([name, c]): [string, RegisteredCheck] => [name, { name, kit: 'acme-client', description: c.description, pending: true }]),
+  ...Object.entries(TLS_NODE_CHECKS).map(([name, c]): [string, RegisteredCheck] => [name, { name, kit: 'tls-node', description: c.description }]),
+  ...Object.entries(ACME_CLIENT_CHECKS).map(([name, c]): [string, RegisteredCheck] => [name, { name, kit: 'acme-client', description: c.description }]),
 ]);
 
 export function checkNames(): string[] {

@@ -91,7 +91,9 @@ t.test('CLI errors are one line with a code and a non-zero exit', async (t) => {
     [['tls-node', '127.0.0.1:1', '--client-cert', 'x.pem'], 2, /go together/],
     [['tls-node', '127.0.0.1:1', '--ca', '/nonexistent/root.pem'], 2, /cannot read --ca/],
     [['tls-node', '127.30.0.99:1'], 1, /TLS_PROBE_FAILED.*ECONNREFUSED/],
-    [['acme-client', '--', 'certbot', 'certonly'], 1, /CONFORMANCE_UNAVAILABLE/],
+    [['acme-client', '--claim', 'OCSP', '--', 'certbot'], 2, /CLI_ARGUMENT.*unknown --claim "OCSP"/],
+    [['acme-client', '--server-address', '10.0.0.1', '--', 'certbot'], 2, /CLI_ARGUMENT.*loopback/],
+    [['acme-client', '--phases', 'enroll,later', '--', 'certbot'], 2, /CLI_ARGUMENT.*unknown phase "later"/],
   ];
   for (const [args, code, message] of cases) {
     const r = run(args);

@@ -1,57 +1,49 @@
 import type { Verdict } from '../verdict.ts';
+import { accountKey, backoff, badNonceRetry, challengeSupport, csrIdentifiers, csrKey, directoryDiscovery, dns01, eab, http01, ipIdentifier, orderNotReady, postAsGet, retryAfter, serverAuthentication, tlsAlpn01 } from './checks-enroll.ts';
+import { ariFetch, ariReplaces, ariRetryAfter, ariWindow, newKeyOnRenewal, renewalTiming, trustAnchorRefresh } from './checks-renew.ts';
 import type { ExchangeRecord } from './exchange.ts';
 
+/** ICM options an Enrolling Node can claim (docs/ihe-profile/volume-1.md); `--claim` takes these names. */
+export const ACME_CLIENT_OPTIONS = ['http-01', 'tls-alpn-01', 'dns-01', 'EAB', 'ARI', 'IP identifiers'] as const;
+
 /**
- * Judging rules of `wardgate conformance acme-client`, keyed by check name. PENDING: the kit needs
- * the wardgate ACME server (src/acme/) as its test CA; until it exists every judge returns undefined
- * ("no verdict") and the requirements are reported as pending, not as manual. Each description states
- * the rule the judge will apply to the ExchangeRecord.
+ * Judging rules of `wardgate conformance acme-client`, keyed by the check name requirements.json uses.
+ * Each description states the rule; `option` names the claim without which the verdict is
+ * not-applicable. Judges are pure functions of the ExchangeRecord (checks-enroll.ts, checks-renew.ts).
  */
 export interface AcmeClientCheck {
   description: string;
-  /** Option that must be claimed for the requirement to apply; otherwise the verdict is not-applicable. */
-  option?: string;
-  judge: (record: ExchangeRecord) => Verdict | undefined;
-}
-
-const pending = (): Verdict | undefined => undefined;
-
-function check(description: string, option?: string): AcmeClientCheck {
-  return { description, ...(option ? { option } : {}), judge: pending };
+  option?: (typeof ACME_CLIENT_OPTIONS)[number];
+  judge: (record: ExchangeRecord) => Verdict;
 }
 
 export const ACME_CLIENT_CHECKS: Record<string, AcmeClientCheck> = {
-  'acme-client:challenge-support': check('at least one validation of http-01, tls-alpn-01 or dns-01 succeeded'),
-  'acme-client:directory-discovery': check('every request URL other than the directory was discovered (directory, Location, Link, resource fields) before use; the kit serves non-default paths, as pebble does, to expose hard-coded ones'),
-  'acme-client:server-authentication': check('in a second phase the test CA presents a certificate from an untrusted CA (fault untrustedServerCertificate); the client must send no JWS request afterwards'),
-  'acme-client:bad-nonce-retry': check('after an injected badNonce the next request repeats the same resource with the Replay-Nonce of the error response'),
-  'acme-client:post-as-get': check('orders, authorizations and certificates are only read with POST and an empty payload (§6.3); no GET on them'),
-  'acme-client:account-key': check('every outer JWS alg is ES256, ES384, EdDSA or RS256, and the account key is EC P-256/P-384, Ed25519 or RSA ≥ 2048'),
-  'acme-client:eab': check('newAccount carries externalAccountBinding with alg HS256, the given kid, and url = newAccount URL', 'EAB'),
-  'acme-client:csr-identifiers': check('each finalize CSR names exactly the identifiers of its order (SAN dNSName/iPAddress, no extra, none missing)'),
-  'acme-client:csr-key': check('each CSR key is EC P-256/P-384 or RSA ≥ 2048 and its SPKI differs from the account key'),
-  'acme-client:retry-after': check('after a response with Retry-After (injected on order polling and authorization), the next request for that resource comes no earlier than the interval'),
-  'acme-client:order-not-ready': check('after an injected orderNotReady on finalize, the client reads the order and finalizes again only after it reported ready'),
-  'acme-client:http-01': check('an http-01 validation for each claimed identifier succeeded on port 80 (the kit\'s --http01-port)', 'http-01'),
-  'acme-client:tls-alpn-01': check('a tls-alpn-01 validation succeeded (acme-tls/1 with the critical acmeIdentifier extension)', 'tls-alpn-01'),
-  'acme-client:dns-01': check('a dns-01 validation succeeded against the kit\'s DNS server, and the challenge was answered only after the TXT record was resolvable', 'dns-01'),
-  'acme-client:ip-identifier': check('orders contain "ip" identifiers in RFC 8738 textual form, and no dns-01 challenge was answered for them', 'IP identifiers'),
-  'acme-client:backoff': check('after a failed validation or an error response, the next attempt for that order comes at least 60 s later (kit clock accelerated), with growing intervals'),
-  'acme-client:renewal-timing': check('without ARI, with a short-lived certificate, a renewal order arrives before two thirds of its lifetime have passed'),
-  'acme-client:new-key-on-renewal': check('the renewal CSR SPKI differs from every earlier certificate\'s SPKI'),
-  'acme-client:ari-fetch': check('renewalInfo GET requests use the certID of RFC 9773 §4.1 for an issued certificate, unauthenticated', 'ARI'),
-  'acme-client:ari-window': check('the renewal order comes inside the served suggestedWindow, none before its start (a client that claims ARI but renews early or late fails)', 'ARI'),
-  'acme-client:ari-retry-after': check('renewalInfo is fetched again after its Retry-After, and a window pulled forward (fault ariWindow) is followed', 'ARI'),
-  'acme-client:ari-replaces': check('the renewal newOrder carries replaces = certID of the replaced certificate', 'ARI'),
-  'acme-client:trust-anchor-refresh': check('the client fetches /.well-known/est/cacerts (or the PEM anchors) at each renewal'),
+  'acme-client:challenge-support': { description: 'at least one validation of http-01, tls-alpn-01 or dns-01 succeeded', judge: challengeSupport },
+  'acme-client:directory-discovery': { description: 'every request URL other than the directory was revealed by an earlier response (directory, Location, Link, resource fields); the kit serves everything under a random path prefix to expose hard-coded paths', judge: directoryDiscovery },
+  'acme-client:server-authentication': { description: 'in the untrusted-server phase the test CA presents a certificate from a foreign CA; the client must abort the handshake and send no request', judge: serverAuthentication },
+  'acme-client:bad-nonce-retry': { description: 'after the injected badNonce on the first newOrder, the next request repeats it with the Replay-Nonce of the error response', judge: badNonceRetry },
+  'acme-client:post-as-get': { description: 'orders, authorizations, challenges and certificates are only read with POST and an empty payload (§6.3); no GET on them', judge: postAsGet },
+  'acme-client:account-key': { description: 'every outer JWS alg is ES256, ES384, EdDSA or RS256, and the account key is EC P-256/P-384, Ed25519 or RSA >= 2048', judge: accountKey },
+  'acme-client:eab': { description: 'newAccount carries externalAccountBinding with alg HS256, the kid the kit issued, and url = newAccount URL', option: 'EAB', judge: eab },
+  'acme-client:csr-identifiers': { description: 'each finalize CSR names exactly the identifiers of its order (SAN dNSName/iPAddress, no extra, none missing)', judge: csrIdentifiers },
+  'acme-client:csr-key': { description: 'each CSR key is EC P-256/P-384 or RSA >= 2048 and differs from the account key', judge: csrKey },
+  'acme-client:retry-after': { description: 'after a response with Retry-After on an order or authorization (the kit keeps one pending and one processing), the next request for it comes no earlier than the interval', judge: retryAfter },
+  'acme-client:order-not-ready': { description: 'after the injected orderNotReady on finalize (order-not-ready phase), the client reads the order and finalizes again only after it reported ready', judge: orderNotReady },
+  'acme-client:http-01': { description: 'an http-01 validation succeeded on the kit\'s http-01 port', option: 'http-01', judge: http01 },
+  'acme-client:tls-alpn-01': { description: 'a tls-alpn-01 validation succeeded (acme-tls/1 with the critical acmeIdentifier extension)', option: 'tls-alpn-01', judge: tlsAlpn01 },
+  'acme-client:dns-01': { description: 'a dns-01 validation succeeded against the kit\'s DNS server (the TXT record was resolvable when the challenge was answered)', option: 'dns-01', judge: dns01 },
+  'acme-client:ip-identifier': { description: 'orders contain "ip" identifiers in RFC 8738 textual form (no IP addresses as "dns"), and no dns-01 challenge was answered for them', option: 'IP identifiers', judge: ipIdentifier },
+  'acme-client:backoff': { description: 'after a failed attempt, a new order for the same names from the same run of the client comes no sooner than 60 s (fail); no failure, or no retry within the run, is inconclusive', judge: backoff },
+  'acme-client:renewal-timing': { description: 'without ARI: run while a third or less of its certificate\'s lifetime is left (kit certificates are short-lived), the client renews in that run', judge: renewalTiming },
+  'acme-client:new-key-on-renewal': { description: 'every renewal CSR has a SubjectPublicKeyInfo no earlier certificate for those names had', judge: newKeyOnRenewal },
+  'acme-client:ari-fetch': { description: 'renewalInfo is fetched with an unauthenticated GET on the RFC 9773 §4.1 certID of an issued certificate', option: 'ARI', judge: ariFetch },
+  'acme-client:ari-window': { description: 'the renewal order comes inside the suggestedWindow in effect (the first window lies in the future); one before its start, or none after it closed, fails', option: 'ARI', judge: ariWindow },
+  'acme-client:ari-retry-after': { description: 'renewalInfo is fetched again after its Retry-After, so the window pulled forward a few seconds after issuance is seen before renewing', option: 'ARI', judge: ariRetryAfter },
+  'acme-client:ari-replaces': { description: 'the renewal newOrder carries replaces = certID of the replaced certificate', option: 'ARI', judge: ariReplaces },
+  'acme-client:trust-anchor-refresh': { description: 'every run of the client that renewed also fetched /.well-known/est/cacerts or /ca/root.pem from the distribution listener', judge: trustAnchorRefresh },
 };
 
-/** Judges every acme-client check on a record; checks with no verdict yet are left out of the map. */
+/** Judges every acme-client check on a record. */
 export function judgeExchange(record: ExchangeRecord): Map<string, Verdict> {
-  const verdicts = new Map<string, Verdict>();
-  for (const [name, c] of Object.entries(ACME_CLIENT_CHECKS)) {
-    const v = c.judge(record);
-    if (v) verdicts.set(name, v);
-  }
-  return verdicts;
+  return new Map(Object.entries(ACME_CLIENT_CHECKS).map(([name, c]) => [name, c.judge(record)]));
 }

@@ -1,39 +1,60 @@
 /**
  * The record `wardgate conformance acme-client` keeps of one run: every HTTP exchange between the
- * client under test and the kit's test CA, every validation the CA performed, every fault the kit
- * injected, and every certificate issued. Checks judge requirements from this record alone (see
- * checks.ts), so the ACME server only has to feed an ExchangeRecorder; it never judges anything.
- *
- * Contract for the ACME server (src/acme/): call the recorder for each request after JWS parsing
- * (or after its failure), with the problem type it answered; consult the FaultPlan before handling a
- * request and report the fault it applied. Timestamps are milliseconds since the run started.
+ * client under test and the kit's test CA (ACME over HTTPS and the plain-HTTP distribution listener),
+ * every TLS handshake the client abandoned, every fault the kit injected, and, read back from the CA's
+ * store after the run, every order with its validations, CSR and certificate. Checks judge requirements
+ * from this record alone (checks.ts), so every verdict can be re-derived from a saved record.
+ * Times are milliseconds since the run started.
  */
+import type { FaultPlan } from './fault-plan.ts';
+
 export type AcmeResource =
   | 'directory' | 'newNonce' | 'newAccount' | 'account' | 'keyChange' | 'newOrder' | 'order' | 'orders'
-  | 'authorization' | 'challenge' | 'finalize' | 'certificate' | 'revokeCert' | 'renewalInfo' | 'cacerts' | 'unknown';
+  | 'authorization' | 'challenge' | 'finalize' | 'certificate' | 'revokeCert' | 'renewalInfo'
+  | 'cacerts' | 'crl' | 'ocsp' | 'unknown';
+
+/**
+ * The kit runs the client command once per phase (the renew phase possibly several times, as a
+ * scheduler would): enroll; renew; order-not-ready (a renewal whose first finalize is refused); and
+ * untrusted-server (the test CA presents a certificate from a foreign CA).
+ */
+export type Phase = 'enroll' | 'renew' | 'order-not-ready' | 'untrusted-server';
+export const PHASES: readonly Phase[] = ['enroll', 'renew', 'order-not-ready', 'untrusted-server'];
 
 export interface RecordedJws {
-  /** Protected header (RFC 8555 §6.2). */
+  /** Protected header fields (RFC 8555 §6.2). */
   alg: string;
   kid?: string;
-  /** JWK thumbprint (RFC 7638) when the header carried `jwk`. */
+  /** RFC 7638 thumbprint of the `jwk` header, when present. */
   jwkThumbprint?: string;
-  /** Key type and size of the signing key, e.g. "EC P-256", "RSA 2048". */
+  /** SHA-256 of the `jwk` header's SubjectPublicKeyInfo DER (hex). */
+  jwkSpkiSha256?: string;
+  /** Key type and size of the `jwk`, e.g. "EC P-256", "RSA 2048", "Ed25519". */
   keyDescription?: string;
   nonce?: string;
   url?: string;
-  /** Parsed payload; the empty string marks POST-as-GET (§6.3). */
+  /** Parsed payload; "" marks POST-as-GET (§6.3); undefined when the payload was not JSON. */
   payload: unknown;
   /** Inner EAB JWS header of newAccount (§7.3.4), when present. */
-  eab?: { alg: string; kid: string; url?: string };
+  eab?: { alg: string; kid?: string; url?: string };
 }
 
 export interface RecordedRequest {
+  seq: number;
+  phase: Phase;
+  /** Which run of the client command sent it (1-based; 0 = between runs). */
+  invocation: number;
+  /** When the request arrived and when the response was sent. */
   at: number;
-  method: 'GET' | 'HEAD' | 'POST';
+  respondedAt: number;
+  listener: 'acme' | 'distribution';
+  method: string;
+  /** Absolute URL as the client addressed it. */
   url: string;
   resource: AcmeResource;
-  /** True when the URL was advertised by the directory or returned by the server before this request. */
+  /** The order (`order:ID`, for order and finalize) or authorization (`authz:ID`, for authz and its challenges) addressed. */
+  group?: string;
+  /** True when the URL was the directory or appeared in an earlier response (body, Location, Link). */
   discovered: boolean;
   jws?: RecordedJws;
   response: {
@@ -45,76 +66,116 @@ export interface RecordedRequest {
     /** Replay-Nonce sent with the response. */
     nonce?: string;
     location?: string;
+    /** `status` field of a JSON resource body (order, authorization, challenge), as sent. */
+    resourceStatus?: string;
   };
   /** The fault the kit injected into this response, if any. */
   fault?: InjectedFault['kind'];
 }
 
-export interface RecordedValidation {
-  at: number;
-  identifier: { type: 'dns' | 'ip'; value: string };
-  challenge: 'http-01' | 'tls-alpn-01' | 'dns-01';
-  ok: boolean;
-  detail: string;
+export interface RecordedChallenge {
+  type: string;
+  status: string;
+  /** When the CA validated it (ms since run start). */
+  validatedAt?: number;
+  error?: string;
 }
 
 export interface RecordedCsr {
+  /** The finalize request that carried it. */
+  seq: number;
   at: number;
-  orderIdentifiers: Array<{ type: 'dns' | 'ip'; value: string }>;
-  csrIdentifiers: Array<{ type: 'dns' | 'ip'; value: string }>;
-  /** SHA-256 of the CSR's SubjectPublicKeyInfo, to compare across renewals and with the account key. */
+  /** Set when the CSR could not be parsed. */
+  error?: string;
+  identifiers: Array<{ type: string; value: string }>;
+  /** SHA-256 (hex) of the CSR's SubjectPublicKeyInfo DER. */
   spkiSha256: string;
-  keyDescription: string;
+  keyType: string;
+}
+
+/** One order as the CA's store knows it after the run, joined with the requests that made it. */
+export interface RecordedOrder {
+  id: string;
+  url: string;
+  phase: Phase;
+  /** When newOrder was answered. */
+  at: number;
+  /** Identifiers exactly as the client sent them in newOrder (before normalization). */
+  requestedIdentifiers: Array<{ type: string; value: string }>;
+  identifiers: Array<{ type: string; value: string }>;
+  status: string;
+  replaces?: string;
+  authorizations: Array<{ identifier: { type: string; value: string }; status: string; challenges: RecordedChallenge[] }>;
+  /** CSRs of every finalize request for this order, accepted or not. */
+  csrs: RecordedCsr[];
+  certificateSerial?: string;
 }
 
 export interface RecordedCertificate {
-  at: number;
   serial: string;
   /** RFC 9773 §4.1 certID. */
   certId: string;
+  orderId: string;
+  phase: Phase;
+  issuedAt: number;
   notBefore: string;
   notAfter: string;
+  names: string[];
   spkiSha256: string;
-  /** certID named by the order's `replaces`, if any (RFC 9773 §5). */
-  replaces?: string;
+}
+
+/** An ARI window the kit served for a certificate, and from when it was in effect. */
+export interface ServedWindow {
+  certId: string;
+  from: number;
+  start: string;
+  end: string;
+}
+
+export interface RecordedTlsFailure {
+  at: number;
+  phase: Phase;
+  detail: string;
+}
+
+export interface RecordedCommand {
+  phase: Phase;
+  invocation: number;
+  argv: string[];
+  startedAt: number;
+  ms: number;
+  exitCode: number | null;
+  signal?: string;
+  outputTail: string;
 }
 
 export type InjectedFault =
-  | { kind: 'badNonce'; at: number; resource: AcmeResource }
-  | { kind: 'orderNotReady'; at: number }
-  | { kind: 'retryAfter'; at: number; resource: AcmeResource; seconds: number }
-  | { kind: 'ariWindow'; at: number; certId: string; start: string; end: string }
-  | { kind: 'untrustedServerCertificate'; at: number };
-
-/** Faults the kit asks the test CA to inject, one of each per run unless stated. */
-export interface FaultPlan {
-  badNonceOn?: AcmeResource[];
-  orderNotReadyOnce?: boolean;
-  retryAfterSeconds?: number;
-  /** ARI window to serve for the first certificate, relative to its issuance (seconds). */
-  ariWindow?: { startAfter: number; endAfter: number };
-}
+  | { kind: 'badNonce'; at: number; phase: Phase; resource: AcmeResource; nonce: string }
+  | { kind: 'orderNotReady'; at: number; phase: Phase; orderUrl: string }
+  | { kind: 'retryAfter'; at: number; phase: Phase; resource: AcmeResource; url: string; seconds: number }
+  | { kind: 'ariWindow'; at: number; phase: Phase; certId: string; start: string; end: string }
+  | { kind: 'untrustedServerCertificate'; at: number; phase: Phase };
 
 export interface ExchangeRecord {
   directoryUrl: string;
+  /** Wall-clock start of the run (ISO 8601); every other time is relative to it. */
+  startedAt: string;
   /** Options the client claims (http-01, tls-alpn-01, dns-01, EAB, ARI, IP identifiers). */
   claims: string[];
+  plan: FaultPlan;
+  /** The EAB key id handed to the client when it claims EAB. */
+  eabKid?: string;
+  /** Phases that ran, in order. */
+  phases: Phase[];
   requests: RecordedRequest[];
-  validations: RecordedValidation[];
-  csrs: RecordedCsr[];
-  certificates: RecordedCertificate[];
+  tlsFailures: RecordedTlsFailure[];
   faults: InjectedFault[];
-  /** SHA-256 of the account key SPKI. */
-  accountKeySha256?: string;
-  /** Exit status and output tail of the client command. */
-  command: { argv: string[]; exitCode: number | null; outputTail: string };
-}
-
-/** What the ACME server calls while the kit runs; implemented by the kit, passed to the server. */
-export interface ExchangeRecorder {
-  request(r: RecordedRequest): void;
-  validation(v: RecordedValidation): void;
-  csr(c: RecordedCsr): void;
-  certificate(c: RecordedCertificate): void;
-  fault(f: InjectedFault): void;
+  orders: RecordedOrder[];
+  certificates: RecordedCertificate[];
+  windows: ServedWindow[];
+  commands: RecordedCommand[];
+  /** Milliseconds since the run started when the record was closed. */
+  endedAt: number;
+  /** Why a phase did not run or ended early, e.g. no certificate to renew. */
+  notes: string[];
 }

@@ -1,0 +1,86 @@
+import { spawn } from 'node:child_process';
+import type { Phase } from './exchange.ts';
+
+/** What the client under test is told about the test CA, as placeholders and environment variables. */
+export interface ClientContext {
+  directoryUrl: string;
+  rootPemPath: string;
+  /** RFC 7030 cacerts URL on the plain-HTTP distribution listener. */
+  cacertsUrl: string;
+  http01Port: number;
+  tlsAlpn01Port: number;
+  deviceAddress: string;
+  deviceName: string;
+  stateDir: string;
+  phase: Phase;
+  dnsResolver?: string;
+  dnsManagementUrl?: string;
+  eab?: { kid: string; hmacKey: string };
+}
+
+/** Placeholder -> value; `{name}` in any argument of the command is replaced (see CLI help). */
+export function placeholders(c: ClientContext): Record<string, string> {
+  return {
+    directory: c.directoryUrl, root: c.rootPemPath, cacerts: c.cacertsUrl, http01Port: String(c.http01Port), tlsAlpn01Port: String(c.tlsAlpn01Port),
+    deviceIp: c.deviceAddress, name: c.deviceName, stateDir: c.stateDir, phase: c.phase,
+    dnsResolver: c.dnsResolver ?? '', dnsManagement: c.dnsManagementUrl ?? '', eabKid: c.eab?.kid ?? '', eabHmac: c.eab?.hmacKey ?? '',
+  };
+}
+
+/**
+ * The environment of the client command: the usual trust-store variables of the common stacks point
+ * at the test CA's root (OpenSSL/Python requests/Go/lego/Node), and WARDGATE_* name everything else.
+ */
+export function clientEnv(c: ClientContext, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
+  const p = placeholders(c);
+  return {
+    ...base,
+    WARDGATE_ACME_DIRECTORY: p.directory, WARDGATE_CA_ROOT: p.root, WARDGATE_CACERTS_URL: p.cacerts, WARDGATE_HTTP01_PORT: p.http01Port, WARDGATE_TLSALPN01_PORT: p.tlsAlpn01Port,
+    WARDGATE_DEVICE_IP: p.deviceIp, WARDGATE_DEVICE_NAME: p.name, WARDGATE_STATE_DIR: p.stateDir, WARDGATE_CONFORMANCE_PHASE: p.phase,
+    ...(c.dnsResolver ? { WARDGATE_DNS_RESOLVER: p.dnsResolver, WARDGATE_DNS_MANAGEMENT: p.dnsManagement } : {}),
+    ...(c.eab ? { WARDGATE_EAB_KID: p.eabKid, WARDGATE_EAB_HMAC: p.eabHmac } : {}),
+    SSL_CERT_FILE: p.root, REQUESTS_CA_BUNDLE: p.root, LEGO_CA_CERTIFICATES: p.root, NODE_EXTRA_CA_CERTS: p.root, CURL_CA_BUNDLE: p.root,
+  };
+}
+
+export function substitute(argv: string[], values: Record<string, string>): string[] {
+  return argv.map((a) => a.replace(/\{([A-Za-z0-9]+)\}/g, (m, k: string) => values[k] ?? m));
+}
+
+export interface CommandResult { exitCode: number | null; signal?: string; ms: number; outputTail: string }
+
+const TAIL_BYTES = 4000;
+
+/**
+ * Runs the client once, asynchronously (the test CA serves from this very process), killing it after
+ * `timeoutMs`. Never throws for a failing client: its exit status is evidence.
+ */
+export function runClient(argv: string[], env: NodeJS.ProcessEnv, timeoutMs: number, cwd?: string, echo?: (chunk: Buffer) => void): Promise<CommandResult> {
+  const started = Date.now();
+  return new Promise((resolve) => {
+    let out = '';
+    const keep = (d: Buffer) => {
+      out = (out + d.toString()).slice(-TAIL_BYTES);
+      echo?.(d);
+    };
+    const child = spawn(argv[0], argv.slice(1), { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    child.stdout.on('data', keep);
+    child.stderr.on('data', keep);
+    const timer = setTimeout(() => {
+      out += `\n[conformance kit: killed after ${timeoutMs} ms]`;
+      child.kill('SIGKILL');
+    }, timeoutMs);
+    let done = false;
+    const finish = (exitCode: number | null, signal: string | null) => {
+      if (done) return;
+      done = true;
+      clearTimeout(timer);
+      resolve({ exitCode, ...(signal ? { signal } : {}), ms: Date.now() - started, outputTail: out.slice(-TAIL_BYTES) });
+    };
+    child.once('error', (e) => {
+      out += `\n[conformance kit: cannot start ${argv[0]}: ${e.message}]`;
+      finish(null, null);
+    });
+    child.once('close', (code, signal) => finish(code, signal));
+  });
+}
