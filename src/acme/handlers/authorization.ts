@@ -21,7 +21,9 @@ export function authorization(app: FastifyInstance, ctx: AcmeContext): void {
       }
     }
     const current = ctx.store.getAuthz(a.id)!;
-    const headers: Record<string, string> = current.status === 'pending' ? { 'Retry-After': '1' } : {};
-    return { body: authzJson(current, ctx.store.listChallenges(a.id), ctx.urls), headers };
+    const challenges = ctx.store.listChallenges(a.id);
+    // Retry-After only while a validation runs: before any challenge is answered there is nothing to wait for.
+    const validating = current.status === 'pending' && challenges.some((c) => c.status === 'processing');
+    return { body: authzJson(current, challenges, ctx.urls), headers: validating ? { 'Retry-After': '1' } : {} };
   });
 }
