@@ -24,6 +24,6 @@ export function authorization(app: FastifyInstance, ctx: AcmeContext): void {
     const challenges = ctx.store.listChallenges(a.id);
     // Retry-After only while a validation runs: before any challenge is answered there is nothing to wait for.
     const validating = current.status === 'pending' && challenges.some((c) => c.status === 'processing');
-    return { body: authzJson(current, challenges, ctx.urls), headers: validating ? { 'Retry-After': '1' } : {} };
+    return { body: authzJson(current, challenges, ctx.urls), headers: (validating ? { 'Retry-After': '1' } : {}) as Record<string, string> };
   });
 }
