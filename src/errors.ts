@@ -45,6 +45,9 @@ export const ERROR_CODES = {
   SCAN_TARGET_INVALID: 'a scan target, --exclude entry, --shard or targets file line is not an address, CIDR, range, hostname or known file format',
   SCAN_OPTION_INVALID: 'a scan option (--ports, --rate, --per-host, --timeout, --format, --trust, --baseline) is malformed',
   SCAN_ADVISORY_INVALID: 'the curated advisory file does not match its schema',
+  FUZZ_TARGET_REFUSED: 'a fuzz target lies outside loopback and --lab was not given (fuzzing creates records in real systems)',
+  FUZZ_TARGET_FAILED: 'the fuzz target could not be started or reached before fuzzing began',
+  FUZZ_REPRODUCER_INVALID: 'a fuzz reproducer file cannot be read or does not match its format',
 } as const;
 
 export type ErrorCode = keyof typeof ERROR_CODES;

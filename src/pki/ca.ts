@@ -145,8 +145,16 @@ export class CertificateAuthority {
     return this.issuer(this.activeIssuerInfo(kind).id);
   }
 
+  private readonly issuerPems = new Map<string, string>();
+
+  /** Issuer certificates never change once written (a rollover makes a new id), so they are cached. */
   issuerPem(id: string): string {
-    return readFileSync(this.layout.issuerCert(id), 'utf8');
+    let pem = this.issuerPems.get(id);
+    if (pem === undefined) {
+      pem = readFileSync(this.layout.issuerCert(id), 'utf8');
+      this.issuerPems.set(id, pem);
+    }
+    return pem;
   }
 
   distributionUrls(issuerId: string): DistributionUrls | undefined {
@@ -185,11 +193,10 @@ export class CertificateAuthority {
     const identifiers = this.checkRequest(req, profile);
     // RSA leaves chain through the RSA intermediate so that RSA-only TLS 1.2 stacks can verify the chain.
     const issuer = await this.activeIssuer(isRsa(req.keyType) ? 'rsa' : 'ecdsa');
-    const { cert, serial } = await signLeaf(issuer, { spki: req.spki, keyType: req.keyType, identifiers, profile }, this.distributionUrls(issuer.id));
-    const pem = cert.toString('pem') + '\n';
+    const { pem, serial, notBefore, notAfter } = await signLeaf(issuer, { spki: req.spki, keyType: req.keyType, identifiers, profile }, this.distributionUrls(issuer.id));
     const record: CertificateRecord = {
       serial, issuerId: issuer.id, profile: profile.name, names: identifiers.map((i) => i.value),
-      notBefore: cert.notBefore.toISOString(), notAfter: cert.notAfter.toISOString(), status: 'valid',
+      notBefore: notBefore.toISOString(), notAfter: notAfter.toISOString(), status: 'valid',
       accountId: req.accountId, orderId: req.orderId, pem, createdAt: new Date().toISOString(),
     };
     const audit: NewAuditEntry = {

@@ -1,0 +1,47 @@
+/**
+ * The audit front door used by the gateway: renders PS3.15 A.5 messages as RFC 5424 records and hands
+ * them to every sink. Recording never throws and never blocks the data path.
+ */
+import { hostname } from 'node:os';
+import type { WardgateError } from '../errors.ts';
+import { type AuditMessage, renderAuditMessage } from './message.ts';
+import { formatSyslog } from './rfc5424.ts';
+import type { AuditSink } from './sinks.ts';
+import type { GatewayIdentity } from './events.ts';
+
+export class Auditor {
+  readonly identity: GatewayIdentity;
+  /** Records written since start (all sinks). */
+  count = 0;
+
+  constructor(private readonly sinks: AuditSink[], opts: { sourceId?: string; onError?: (err: WardgateError) => void } = {}) {
+    this.identity = { sourceId: opts.sourceId ?? hostname(), processId: `wardgate@${hostname()}` };
+  }
+
+  /** False when no sink is configured: callers may skip building messages. */
+  get enabled(): boolean {
+    return this.sinks.length > 0;
+  }
+
+  record(message: AuditMessage): void {
+    if (this.sinks.length === 0) return;
+    const line = formatSyslog(renderAuditMessage(message), message.time);
+    this.count++;
+    for (const sink of this.sinks) {
+      try {
+        sink.write(line);
+      } catch {
+        // Sinks report their own failures through onError; an audit problem must not stop traffic.
+      }
+    }
+  }
+
+  async close(): Promise<void> {
+    await Promise.all(this.sinks.map((s) => s.close().catch(() => undefined)));
+  }
+}
+
+/** An auditor that records nothing (routes run without audit configured). */
+export function nullAuditor(): Auditor {
+  return new Auditor([]);
+}

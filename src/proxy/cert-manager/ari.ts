@@ -1,0 +1,69 @@
+/**
+ * ACME Renewal Information (RFC 9773): the CA tells the client when to renew each certificate.
+ * The directory's `renewalInfo` URL plus the certificate's CertID (§4.1) is fetched unauthenticated.
+ */
+import { X509Certificate } from 'node:crypto';
+import https from 'node:https';
+import { x509 } from '../../pki/x509.ts';
+import type { Window } from './renewal.ts';
+
+/**
+ * RFC 9773 §4.1: base64url(AKI keyIdentifier) "." base64url(DER serial number content octets).
+ * Node's X509Certificate gives the serial as hex without the DER sign octet, so it is taken from the
+ * parsed certificate instead.
+ */
+export function ariCertId(certPem: string): string {
+  const cert = new x509.X509Certificate(certPem);
+  const aki = cert.getExtension(x509.AuthorityKeyIdentifierExtension);
+  if (!aki?.keyId) throw new Error('certificate has no Authority Key Identifier: ARI cannot name it');
+  const serialHex = cert.serialNumber;
+  let serial = Buffer.from(serialHex.length % 2 ? `0${serialHex}` : serialHex, 'hex');
+  // DER INTEGER content: a leading 0x00 when the high bit is set (RFC 9773 §4.1 uses the DER octets).
+  if (serial[0] & 0x80) serial = Buffer.concat([Buffer.from([0]), serial]);
+  return `${Buffer.from(aki.keyId, 'hex').toString('base64url')}.${serial.toString('base64url')}`;
+}
+
+export function ariCertIdFromParts(akiKeyIdHex: string, serialDerHex: string): string {
+  return `${Buffer.from(akiKeyIdHex, 'hex').toString('base64url')}.${Buffer.from(serialDerHex, 'hex').toString('base64url')}`;
+}
+
+function getJson(url: string, ca: string | undefined, timeoutMs: number): Promise<{ status: number; body: unknown }> {
+  return new Promise((resolve, reject) => {
+    const req = https.get(url, { ca, timeout: timeoutMs }, (res) => {
+      let text = '';
+      res.setEncoding('utf8');
+      res.on('data', (d) => (text += d));
+      res.on('end', () => {
+        try {
+          resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined });
+        } catch (err) {
+          reject(err);
+        }
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`no answer from ${url} within ${timeoutMs} ms`)));
+    req.on('error', reject);
+  });
+}
+
+/** The suggested window, or undefined when the CA has no ARI or does not answer (fall back to 1/3 lifetime). */
+export async function fetchRenewalWindow(directoryUrl: string, certPem: string, ca?: string, timeoutMs = 10_000): Promise<Window | undefined> {
+  try {
+    const dir = await getJson(directoryUrl, ca, timeoutMs);
+    const base = (dir.body as { renewalInfo?: string } | undefined)?.renewalInfo;
+    if (!base) return undefined;
+    const info = await getJson(`${base.replace(/\/$/, '')}/${ariCertId(certPem)}`, ca, timeoutMs);
+    const w = (info.body as { suggestedWindow?: { start?: string; end?: string } } | undefined)?.suggestedWindow;
+    if (info.status !== 200 || !w?.start || !w.end) return undefined;
+    const start = new Date(w.start);
+    const end = new Date(w.end);
+    return Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) ? undefined : { start, end };
+  } catch {
+    return undefined;
+  }
+}
+
+export function certValidity(certPem: string): { notBefore: Date; notAfter: Date; serial: string } {
+  const c = new X509Certificate(certPem);
+  return { notBefore: new Date(c.validFrom), notAfter: new Date(c.validTo), serial: c.serialNumber };
+}

@@ -1,0 +1,34 @@
+/**
+ * A renewal lock file (O_EXCL) so that two gateway processes sharing a state directory never renew the
+ * same certificate at once; a lock whose owner process is gone is taken over.
+ */
+import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+
+function alive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
+/** Returns a release function, or undefined when another live process holds the lock. */
+export function tryLock(path: string): (() => void) | undefined {
+  for (let attempt = 0; attempt < 2; attempt++) {
+    try {
+      const fd = openSync(path, 'wx', 0o600);
+      writeSync(fd, String(process.pid));
+      closeSync(fd);
+      return () => {
+        try { unlinkSync(path); } catch { /* already gone */ }
+      };
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      const owner = Number(readFileSync(path, 'utf8').trim());
+      if (Number.isInteger(owner) && owner > 0 && alive(owner)) return undefined;
+      try { unlinkSync(path); } catch { /* raced with another taker */ }
+    }
+  }
+  return undefined;
+}

@@ -1,0 +1,219 @@
+/**
+ * Certificate manager for one route (RFC 8555 client via acme-client): enrolls an ECDSA and an RSA
+ * certificate for the route's names, keeps them in a state directory, renews each at its ARI window or
+ * with a third of its lifetime left, and hands new credentials to listeners (the route hot-swaps them).
+ * Failures retry on a jittered ladder; the current certificates stay in use meanwhile.
+ */
+import { existsSync, mkdirSync, readFileSync } from 'node:fs';
+import https from 'node:https';
+import { join } from 'node:path';
+import acme from 'acme-client';
+import { WardgateError } from '../../errors.ts';
+import { writeFileAtomic } from '../../store/atomic-file.ts';
+import { type Credentials, type KeyPair, checkPair } from '../credentials.ts';
+import { certValidity, fetchRenewalWindow } from './ari.ts';
+import type { Http01Responder } from './http01.ts';
+import { tryLock } from './lock.ts';
+import { renewalTime, retryDelayMs } from './renewal.ts';
+
+export type ManagedKeyType = 'ecdsa' | 'rsa';
+
+export interface CertManagerOptions {
+  directoryUrl: string;
+  names: string[];
+  stateDir: string;
+  http01: Http01Responder;
+  /** PEM bundle trusted for the ACME server's HTTPS (a private CA's directory). */
+  directoryCa?: string;
+  email?: string;
+  keyTypes?: ManagedKeyType[];
+  log?: (message: string) => void;
+}
+
+interface Managed {
+  kind: ManagedKeyType;
+  pair: KeyPair;
+  renewAt: Date;
+  attempts: number;
+}
+
+/** acme-client sends all requests through one axios instance: its HTTPS agent is process-wide. */
+function trustDirectoryCa(ca: string | undefined): void {
+  if (ca) acme.axios.defaults.httpsAgent = new https.Agent({ ca, keepAlive: true });
+}
+
+export class CertManager {
+  private readonly keyTypes: ManagedKeyType[];
+  private readonly managed = new Map<ManagedKeyType, Managed>();
+  private readonly listeners: Array<(creds: Credentials) => void> = [];
+  private timer: NodeJS.Timeout | undefined;
+  private stopped = false;
+  private client: acme.Client | undefined;
+  private readonly log: (message: string) => void;
+
+  constructor(private readonly opts: CertManagerOptions) {
+    if (opts.names.length === 0) throw new WardgateError('CONFIG_INVALID', 'ACME certificate manager needs at least one name');
+    this.keyTypes = opts.keyTypes ?? ['ecdsa', 'rsa'];
+    this.log = opts.log ?? (() => undefined);
+    mkdirSync(opts.stateDir, { recursive: true, mode: 0o700 });
+  }
+
+  get credentials(): Credentials {
+    return { pairs: this.keyTypes.map((k) => this.managed.get(k)!.pair) };
+  }
+
+  /** When each certificate is due for renewal (for logs and tests). */
+  schedule(): Record<string, Date> {
+    return Object.fromEntries([...this.managed].map(([k, m]) => [k, m.renewAt]));
+  }
+
+  onChange(fn: (creds: Credentials) => void): void {
+    this.listeners.push(fn);
+  }
+
+  private file(kind: ManagedKeyType, ext: 'pem' | 'key'): string {
+    return join(this.opts.stateDir, `${this.opts.names[0].replace(/[^A-Za-z0-9.-]/g, '_')}-${kind}.${ext}`);
+  }
+
+  /** Load stored certificates that are still valid for our names, enroll the rest; start the renewal timer. */
+  async start(): Promise<Credentials> {
+    trustDirectoryCa(this.opts.directoryCa);
+    await this.opts.http01.start();
+    for (const kind of this.keyTypes) {
+      const stored = this.load(kind);
+      if (stored) {
+        this.managed.set(kind, { kind, pair: stored, renewAt: await this.renewAtFor(stored.cert), attempts: 0 });
+        this.log(`acme: loaded ${kind} certificate for ${this.opts.names.join(', ')} from ${this.opts.stateDir}`);
+      } else {
+        const pair = await this.enroll(kind);
+        this.managed.set(kind, { kind, pair, renewAt: await this.renewAtFor(pair.cert), attempts: 0 });
+      }
+    }
+    this.arm();
+    return this.credentials;
+  }
+
+  stop(): void {
+    this.stopped = true;
+    if (this.timer) clearTimeout(this.timer);
+  }
+
+  /** Renew now (all key types), e.g. after a key compromise or for tests; listeners get the new credentials. */
+  async renewNow(): Promise<Credentials> {
+    for (const kind of this.keyTypes) await this.renew(kind);
+    return this.credentials;
+  }
+
+  private load(kind: ManagedKeyType): KeyPair | undefined {
+    const certFile = this.file(kind, 'pem');
+    const keyFile = this.file(kind, 'key');
+    if (!existsSync(certFile) || !existsSync(keyFile)) return undefined;
+    try {
+      const pair = checkPair({ cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') }, certFile);
+      const { notAfter } = certValidity(pair.cert);
+      const info = acme.crypto.readCertificateInfo(pair.cert);
+      const names = new Set([info.domains.commonName, ...info.domains.altNames].filter(Boolean));
+      if (notAfter.getTime() <= Date.now() || !this.opts.names.every((n) => names.has(n))) return undefined;
+      return pair;
+    } catch {
+      return undefined;
+    }
+  }
+
+  private async renewAtFor(certPem: string): Promise<Date> {
+    const { notBefore, notAfter } = certValidity(certPem);
+    const window = await fetchRenewalWindow(this.opts.directoryUrl, certPem, this.opts.directoryCa);
+    return renewalTime(notBefore, notAfter, window);
+  }
+
+  private async accountClient(): Promise<acme.Client> {
+    if (this.client) return this.client;
+    const keyFile = join(this.opts.stateDir, 'account.key');
+    let accountKey: string;
+    if (existsSync(keyFile)) accountKey = readFileSync(keyFile, 'utf8');
+    else {
+      accountKey = (await acme.crypto.createPrivateEcdsaKey('P-256')).toString();
+      writeFileAtomic(keyFile, accountKey, 0o600);
+    }
+    const client = new acme.Client({ directoryUrl: this.opts.directoryUrl, accountKey });
+    // RFC 8555 §7.3: creating an account for a key that already has one returns the existing account.
+    await client.createAccount({ termsOfServiceAgreed: true, ...(this.opts.email ? { contact: [`mailto:${this.opts.email}`] } : {}) });
+    this.client = client;
+    return client;
+  }
+
+  private async enroll(kind: ManagedKeyType): Promise<KeyPair> {
+    const { names, http01 } = this.opts;
+    try {
+      const client = await this.accountClient();
+      const key = kind === 'ecdsa' ? await acme.crypto.createPrivateEcdsaKey('P-256') : await acme.crypto.createPrivateRsaKey(2048);
+      const [, csr] = await acme.crypto.createCsr({ commonName: names[0], altNames: names }, key);
+      const chain = await client.auto({
+        csr,
+        termsOfServiceAgreed: true,
+        challengePriority: ['http-01'],
+        // The client cannot resolve names the way the CA does (split DNS inside hospitals): let the CA judge.
+        skipChallengeVerification: true,
+        challengeCreateFn: async (_authz, challenge, keyAuthorization) => http01.set(challenge.token, keyAuthorization),
+        challengeRemoveFn: async (_authz, challenge) => http01.delete(challenge.token),
+      });
+      const pair = checkPair({ cert: chain, key: key.toString() }, `ACME ${kind} certificate for ${names[0]}`);
+      writeFileAtomic(this.file(kind, 'key'), pair.key, 0o600);
+      writeFileAtomic(this.file(kind, 'pem'), pair.cert);
+      this.log(`acme: issued ${kind} certificate for ${names.join(', ')} (serial ${certValidity(pair.cert).serial})`);
+      return pair;
+    } catch (err) {
+      if (err instanceof WardgateError) throw err;
+      throw new WardgateError('ACME_CLIENT_FAILED', `ACME ${kind} certificate for ${names.join(', ')} from ${this.opts.directoryUrl}: ${(err as Error).message}`, { cause: err });
+    }
+  }
+
+  private async renew(kind: ManagedKeyType): Promise<void> {
+    const release = tryLock(join(this.opts.stateDir, `${this.opts.names[0]}-${kind}.lock`));
+    const m = this.managed.get(kind)!;
+    if (!release) {
+      // Another process renews; pick its result up from disk shortly.
+      m.renewAt = new Date(Date.now() + 30_000);
+      const stored = this.load(kind);
+      if (stored && stored.cert !== m.pair.cert) this.swap(m, stored);
+      return;
+    }
+    try {
+      const pair = await this.enroll(kind);
+      this.swap(m, pair);
+      m.attempts = 0;
+      m.renewAt = await this.renewAtFor(pair.cert);
+    } catch (err) {
+      m.attempts++;
+      m.renewAt = new Date(Date.now() + retryDelayMs(m.attempts));
+      this.log(`acme: renewal of the ${kind} certificate failed (attempt ${m.attempts}, retry at ${m.renewAt.toISOString()}): ${(err as Error).message}`);
+      throw err;
+    } finally {
+      release();
+    }
+  }
+
+  private swap(m: Managed, pair: KeyPair): void {
+    m.pair = pair;
+    const creds = this.credentials;
+    for (const fn of this.listeners) fn(creds);
+  }
+
+  private arm(): void {
+    if (this.stopped) return;
+    if (this.timer) clearTimeout(this.timer);
+    const next = Math.min(...[...this.managed.values()].map((m) => m.renewAt.getTime()));
+    // setTimeout holds at most ~24.8 days; wake up at least daily to re-check.
+    const delay = Math.max(1000, Math.min(next - Date.now(), 86_400_000));
+    this.timer = setTimeout(() => void this.tick(), delay);
+    this.timer.unref();
+  }
+
+  private async tick(): Promise<void> {
+    for (const m of this.managed.values()) {
+      if (this.stopped) return;
+      if (m.renewAt.getTime() <= Date.now()) await this.renew(m.kind).catch(() => undefined);
+    }
+    this.arm();
+  }
+}

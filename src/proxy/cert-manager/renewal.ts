@@ -1,0 +1,23 @@
+/**
+ * When to renew (after certmagic's policy, as DESIGN.md asks): inside the CA's ACME Renewal
+ * Information window when it offers one (RFC 9773 §4.2: a uniformly random time in the window), else
+ * once a third of the lifetime is left.
+ */
+export interface Window {
+  start: Date;
+  end: Date;
+}
+
+export function renewalTime(notBefore: Date, notAfter: Date, ari?: Window, random: () => number = Math.random): Date {
+  if (ari && ari.end.getTime() > ari.start.getTime()) {
+    return new Date(ari.start.getTime() + random() * (ari.end.getTime() - ari.start.getTime()));
+  }
+  const lifetime = notAfter.getTime() - notBefore.getTime();
+  return new Date(notAfter.getTime() - lifetime / 3);
+}
+
+/** Retry ladder after a failed attempt: 1 min doubling to 1 h, with ±20% jitter so fleets spread out. */
+export function retryDelayMs(attempt: number, random: () => number = Math.random): number {
+  const base = Math.min(60 * 60_000, 60_000 * 2 ** Math.max(0, attempt));
+  return Math.round(base * (0.8 + 0.4 * random()));
+}

@@ -1,0 +1,341 @@
+/**
+ * DICOM-aware relay (PS3.8 upper layer): waits for the A-ASSOCIATE-RQ under the ARTIM timer, decides
+ * it with the route's allow rules, answers a denied peer with A-ASSOCIATE-RJ without ever touching the
+ * upstream, and otherwise connects, forwards the RQ and streams PDUs both ways through PduFramer,
+ * following the association with protocols/dicom's AssociationTracker. Any framing or sequencing
+ * violation aborts both sides with A-ABORT (PS3.8 §9.2.3, Table 9-10).
+ */
+import { OUTCOME, type Outcome } from '../audit/codes.ts';
+import { associationEvent, instancesTransferred, securityAlert } from '../audit/events.ts';
+import { WardgateError, isWardgateError } from '../errors.ts';
+import {
+  ABORT_REASON, ABORT_SOURCE, type Abort, type AssociateRq, AssociationTracker, COMMAND_FIELD, type DecodedPdu, PDU_HEADER_LENGTH, PDU_TYPE,
+  PDU_TYPE_NAMES, type PduSender, REJECTION, type AssociateRj, decodeAssociateRq, decodeCommand, decodePDataTf, decodePdu, describeAbort,
+  describeRejection, encodeAbort, encodeAssociateRj, peekHeader,
+} from '../protocols/dicom/index.ts';
+import { MAX_CONTROL_PDU_LENGTH, type Segment, PduFramer } from './pdu-framer.ts';
+import { decideAssociation } from './policy.ts';
+import { type SessionContext, closeSoon, forward } from './session.ts';
+import type net from 'node:net';
+
+/** An A-ASSOCIATE-RQ is small; a larger first PDU is refused before it is buffered (slowloris/memory). */
+const MAX_RQ_LENGTH = MAX_CONTROL_PDU_LENGTH;
+/** C-STORE instances listed per association in the audit record; beyond it they are only counted. */
+const MAX_AUDITED_INSTANCES = 10_000;
+
+export function relayDicom(ctx: SessionContext): void {
+  new DicomRelay(ctx).start();
+}
+
+class DicomRelay {
+  private readonly labels: { route: string };
+  private rqParts: Buffer[] = [];
+  private rqHave = 0;
+  private rq: AssociateRq | undefined;
+  private upstream: net.Socket | undefined;
+  private readonly tracker = new AssociationTracker();
+  private readonly fromClient: PduFramer;
+  private readonly fromUpstream: PduFramer;
+  private artim: NodeJS.Timeout | undefined;
+  private established = false;
+  private finished = false;
+  private ending: string | undefined;
+  private outcome: Outcome = OUTCOME.Success;
+  private readonly commandParts: Record<PduSender, Buffer[]> = { requestor: [], acceptor: [] };
+  private readonly instances = new Map<string, string[]>();
+  private instanceCount = 0;
+
+  private readonly bytesUp: { value: number };
+  private readonly bytesDown: { value: number };
+
+  constructor(private readonly ctx: SessionContext) {
+    this.labels = { route: ctx.route.name };
+    this.bytesUp = ctx.metrics.series('wardgate_bytes_total', { ...this.labels, direction: 'upstream' });
+    this.bytesDown = ctx.metrics.series('wardgate_bytes_total', { ...this.labels, direction: 'downstream' });
+    const limits = { maxPduLength: ctx.route.limits.maxPduLength };
+    this.fromClient = new PduFramer(limits);
+    this.fromUpstream = new PduFramer(limits);
+  }
+
+  start(): void {
+    const { client, route } = this.ctx;
+    client.on('data', this.onRqData);
+    client.on('error', () => undefined);
+    client.once('close', () => this.closed('requestor', 'requestor closed the connection'));
+    // PS3.8 §9.1.5: ARTIM bounds the wait for the A-ASSOCIATE-RQ, whole, however slowly it trickles in.
+    this.artim = setTimeout(() => {
+      const err = new WardgateError('PROXY_TIMEOUT', `ARTIM timer expired after ${route.limits.artimTimeoutMs} ms without a complete A-ASSOCIATE-RQ/AC`);
+      this.abortBoth(`${err.code}: ${err.message}`);
+    }, route.limits.artimTimeoutMs);
+  }
+
+  private readonly onRqData = (chunk: Buffer): void => {
+    this.rqParts.push(chunk);
+    this.rqHave += chunk.length;
+    const buf = this.rqParts.length === 1 ? this.rqParts[0] : Buffer.concat(this.rqParts, this.rqHave);
+    this.rqParts = [buf];
+    let header;
+    try {
+      header = peekHeader(buf, { maxPduLength: Math.min(MAX_RQ_LENGTH, this.ctx.route.limits.maxPduLength) });
+    } catch (err) {
+      return this.protocolError(err, 'requestor');
+    }
+    if (!header) return;
+    if (header.type !== PDU_TYPE.AssociateRq) {
+      return this.protocolError(new WardgateError('PDU_MALFORMED', `${PDU_TYPE_NAMES[header.type]} received before an A-ASSOCIATE-RQ`), 'requestor', { source: ABORT_SOURCE.ServiceProvider, reason: ABORT_REASON.UnexpectedPdu });
+    }
+    if (buf.length < header.totalLength) return;
+    this.ctx.client.removeListener('data', this.onRqData);
+    this.ctx.client.pause();
+    this.rqParts = [];
+    const raw = buf.subarray(0, header.totalLength);
+    const leftover = buf.subarray(header.totalLength);
+    void this.onRq(raw, leftover);
+  };
+
+  private async onRq(raw: Buffer, leftover: Buffer): Promise<void> {
+    const { ctx } = this;
+    let rq: AssociateRq;
+    try {
+      rq = decodeAssociateRq(raw.subarray(PDU_HEADER_LENGTH));
+    } catch (err) {
+      return this.protocolError(err, 'requestor', { source: ABORT_SOURCE.ServiceProvider, reason: ABORT_REASON.InvalidPduParameterValue });
+    }
+    this.rq = rq;
+    this.tracker.observe({ kind: 'A-ASSOCIATE-RQ', value: rq }, 'requestor');
+    const decision = decideAssociation(ctx.route.allow, ctx.peer, rq.callingAeTitle, rq.calledAeTitle);
+    if (!decision.allowed) {
+      ctx.metrics.inc('wardgate_denials_total', { ...this.labels, reason: 'policy' });
+      ctx.auditor.record(securityAlert(ctx.auditor.identity, 'restricted-function', this.source(), `route ${ctx.route.name}: association refused: ${decision.reason}`));
+      const err = new WardgateError('PROXY_POLICY_DENIED', `A-ASSOCIATE-RJ to ${ctx.peer.address}: ${decision.reason}`);
+      ctx.log(`route ${ctx.route.name}: ${err.code}: ${err.message}`);
+      return this.reject(REJECTION.callingAeTitleNotRecognized);
+    }
+    let upstream: net.Socket;
+    try {
+      upstream = await ctx.connectUpstream();
+    } catch (err) {
+      const reason = (err as Error).message;
+      ctx.log(`route ${ctx.route.name}: upstream unavailable: ${reason}`);
+      if (ctx.route.direction === 'outbound' && /certificate|self.signed|altnames|verify|handshake|alert/i.test(reason)) {
+        ctx.auditor.record(securityAlert(ctx.auditor.identity, 'node-authentication', { userId: ctx.route.upstream, address: ctx.upstreamHost }, `route ${ctx.route.name}: upstream TLS authentication failed: ${reason}`));
+      }
+      // PS3.8 Table 9-21: the provider's presentation layer could not get the association through.
+      return this.reject(REJECTION.temporaryCongestion);
+    }
+    if (this.finished) {
+      upstream.destroy();
+      return;
+    }
+    this.upstream = upstream;
+    upstream.on('data', this.onUpstreamData);
+    upstream.on('error', () => undefined);
+    upstream.once('close', () => this.closed('acceptor', 'acceptor closed the connection'));
+    upstream.write(raw);
+    this.bytesUp.value += raw.length;
+    // The client stays paused until the AC arrives: PS3.8 allows it nothing but A-ABORT meanwhile.
+    if (leftover.length > 0) this.pendingLeftover = leftover;
+  }
+
+  private pendingLeftover: Buffer | undefined;
+
+  private reject(rj: AssociateRj): void {
+    const { client } = this.ctx;
+    this.ending = describeRejection(rj);
+    this.outcome = OUTCOME.MinorFailure;
+    if (this.artim) clearTimeout(this.artim);
+    client.write(encodeAssociateRj(rj));
+    closeSoon(client);
+  }
+
+  private readonly onClientData = (chunk: Buffer): void => {
+    this.bytesUp.value += chunk.length;
+    // Data set bytes inside a P-DATA-TF already checked at its header: straight through, no copy.
+    if (this.fromClient.passThrough(chunk)) forward(this.ctx.client, this.upstream!, chunk);
+    else this.relay(chunk, 'requestor');
+  };
+
+  private readonly onUpstreamData = (chunk: Buffer): void => {
+    this.bytesDown.value += chunk.length;
+    if (this.fromUpstream.passThrough(chunk)) forward(this.upstream!, this.ctx.client, chunk);
+    else this.relay(chunk, 'acceptor');
+  };
+
+  private relay(chunk: Buffer, from: PduSender): void {
+    const framer = from === 'requestor' ? this.fromClient : this.fromUpstream;
+    const src = from === 'requestor' ? this.ctx.client : this.upstream!;
+    const dst = from === 'requestor' ? this.upstream! : this.ctx.client;
+    let segments: Segment[];
+    try {
+      segments = framer.push(chunk);
+    } catch (err) {
+      return this.protocolError(err, from);
+    }
+    for (const seg of segments) {
+      if (this.finished || this.ending === 'aborted') return;
+      if (seg.kind === 'pass') {
+        if (seg.first) {
+          const pdu: DecodedPdu = { kind: 'P-DATA-TF', value: [{ contextId: seg.first.contextId, command: false, last: seg.first.last, data: Buffer.alloc(0) }] };
+          if (!this.observe(pdu, from)) return;
+        }
+        forward(src, dst, seg.bytes);
+        continue;
+      }
+      let pdu: DecodedPdu;
+      try {
+        pdu = decodePdu(seg.pdu);
+      } catch (err) {
+        return this.protocolError(err, from, { source: ABORT_SOURCE.ServiceProvider, reason: ABORT_REASON.InvalidPduParameterValue });
+      }
+      if (!this.observe(pdu, from)) return;
+      if (pdu.kind === 'P-DATA-TF' && !this.inspectCommands(pdu.value, from)) return;
+      forward(src, dst, seg.pdu.raw);
+      this.after(pdu, from);
+    }
+  }
+
+  /** Feed the tracker; on a violation abort both sides and return false. */
+  private observe(pdu: DecodedPdu, from: PduSender): boolean {
+    const { violation } = this.tracker.observe(pdu, from);
+    if (!violation) return true;
+    this.protocolError(new WardgateError('PDU_MALFORMED', violation.message), from, violation.abort);
+    return false;
+  }
+
+  private after(pdu: DecodedPdu, from: PduSender): void {
+    const { ctx } = this;
+    if (pdu.kind === 'A-ASSOCIATE-AC') {
+      if (this.artim) clearTimeout(this.artim);
+      this.established = true;
+      ctx.metrics.inc('wardgate_associations_total', this.labels);
+      if (ctx.auditor.enabled) ctx.auditor.record(associationEvent(ctx.auditor.identity, 'established', this.source(), this.destination(), `route ${ctx.route.name}: association established`));
+      const idle = ctx.route.limits.idleTimeoutMs;
+      ctx.client.setTimeout(idle, () => this.abortBoth(`no traffic for ${idle} ms`));
+      this.upstream!.setTimeout(idle, () => this.abortBoth(`no traffic for ${idle} ms`));
+      ctx.client.on('data', this.onClientData);
+      if (this.pendingLeftover) {
+        const rest = this.pendingLeftover;
+        this.pendingLeftover = undefined;
+        this.onClientData(rest);
+      }
+      ctx.client.resume();
+    } else if (pdu.kind === 'A-ASSOCIATE-RJ') {
+      this.ending = describeRejection(pdu.value);
+      this.outcome = OUTCOME.MinorFailure;
+      closeSoon(ctx.client);
+      closeSoon(this.upstream);
+    } else if (pdu.kind === 'A-ABORT') {
+      this.ending = `${describeAbort(pdu.value)} (sent by the ${from})`;
+      this.outcome = OUTCOME.MinorFailure;
+      closeSoon(ctx.client);
+      closeSoon(this.upstream);
+    } else if (pdu.kind === 'A-RELEASE-RP' && this.tracker.phase === 'closed') {
+      // PS3.8 §9.2.2: after A-RELEASE-RP the requestor closes the transport; give it ARTIM's grace.
+      this.ending = 'released';
+      closeSoon(ctx.client, ctx.route.limits.artimTimeoutMs);
+      closeSoon(this.upstream, ctx.route.limits.artimTimeoutMs);
+    }
+  }
+
+  /**
+   * PS3.7 §9.3.1.1: C-STORE-RQ command sets name the SOP class and instance being transferred (for
+   * audit); PS3.7 §9.3.4.1: a C-MOVE-RQ names the move destination, which must map to a route that
+   * brings the PACS's sub-association back over TLS. Returns false when the association was aborted.
+   */
+  private inspectCommands(pdvs: ReturnType<typeof decodePDataTf>, from: PduSender): boolean {
+    for (const pdv of pdvs) {
+      if (!pdv.command) continue;
+      const parts = this.commandParts[from];
+      parts.push(pdv.data);
+      if (!pdv.last) continue;
+      const raw = Buffer.concat(parts);
+      parts.length = 0;
+      try {
+        const cmd = decodeCommand(raw);
+        if (from === 'requestor' && cmd.commandField === COMMAND_FIELD.CStoreRq && cmd.affectedSopClassUid && cmd.affectedSopInstanceUid) {
+          this.instanceCount++;
+          if (this.instanceCount <= MAX_AUDITED_INSTANCES) {
+            const list = this.instances.get(cmd.affectedSopClassUid) ?? [];
+            list.push(cmd.affectedSopInstanceUid);
+            this.instances.set(cmd.affectedSopClassUid, list);
+          }
+        }
+        const destinations = this.ctx.route.moveDestinations;
+        if (from === 'requestor' && cmd.commandField === COMMAND_FIELD.CMoveRq && destinations) {
+          const dest = (cmd.moveDestination ?? '').trim();
+          if (!Object.hasOwn(destinations, dest)) {
+            const { ctx } = this;
+            ctx.metrics.inc('wardgate_denials_total', { ...this.labels, reason: 'move-destination' });
+            ctx.auditor.record(securityAlert(ctx.auditor.identity, 'restricted-function', this.source(), `route ${ctx.route.name}: C-MOVE to "${dest}" refused: no route brings that destination back over TLS`));
+            this.abortBoth(`C-MOVE-RQ names move destination "${dest}", which has no reverse route`, { source: ABORT_SOURCE.ServiceProvider, reason: ABORT_REASON.NotSpecified });
+            return false;
+          }
+        }
+      } catch {
+        // Command sets are forwarded as they are: the SCP judges DIMSE content, the gateway only audits it.
+      }
+    }
+    return true;
+  }
+
+  private protocolError(err: unknown, from: PduSender, abort: Abort = { source: ABORT_SOURCE.ServiceProvider, reason: ABORT_REASON.UnrecognizedPdu }): void {
+    const message = isWardgateError(err) ? `${err.code}: ${err.message}` : String((err as Error)?.message ?? err);
+    this.ctx.metrics.inc('wardgate_protocol_errors_total', this.labels);
+    this.abortBoth(`protocol error from the ${from}: ${message}`, abort);
+  }
+
+  /** PS3.8 §9.2.3: a provider-initiated A-ABORT to both sides, then close. */
+  private abortBoth(why: string, abort: Abort = { source: ABORT_SOURCE.ServiceProvider, reason: ABORT_REASON.NotSpecified }): void {
+    if (this.finished || this.ending === 'aborted') return;
+    this.ctx.log(`route ${this.ctx.route.name}: aborting association with ${this.ctx.peer.address}: ${why}`);
+    this.ending = 'aborted';
+    this.abortReason = why;
+    this.outcome = OUTCOME.SeriousFailure;
+    if (this.artim) clearTimeout(this.artim);
+    const pdu = encodeAbort(abort);
+    for (const s of [this.ctx.client, this.upstream]) {
+      if (s && !s.destroyed && s.writable) s.write(pdu);
+      closeSoon(s, 500);
+    }
+  }
+
+  private abortReason: string | undefined;
+
+  private clientClosed = false;
+  private upstreamClosed = false;
+
+  /** Either side closing ends the association: the other side is closed too; finish once both are. */
+  private closed(side: PduSender, why: string): void {
+    if (side === 'requestor') {
+      this.clientClosed = true;
+      closeSoon(this.upstream, 500);
+    } else {
+      this.upstreamClosed = true;
+      closeSoon(this.ctx.client, 500);
+    }
+    if (this.clientClosed && (!this.upstream || this.upstreamClosed)) this.finish(why);
+  }
+
+  private finish(why: string): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.artim) clearTimeout(this.artim);
+    const { ctx } = this;
+    if (this.established && ctx.auditor.enabled) {
+      const detail = this.ending === 'aborted' ? `aborted: ${this.abortReason}` : this.ending ?? why;
+      const outcome = this.ending === 'released' ? OUTCOME.Success : this.outcome === OUTCOME.Success ? OUTCOME.MinorFailure : this.outcome;
+      ctx.auditor.record(associationEvent(ctx.auditor.identity, 'closed', this.source(), this.destination(), `route ${ctx.route.name}: association ${detail}`, outcome));
+      if (this.instanceCount > 0) ctx.auditor.record(instancesTransferred(ctx.auditor.identity, this.source(), this.destination(), { bySopClass: this.instances }, outcome));
+    }
+    ctx.onClose();
+  }
+
+  private source() {
+    const { peer } = this.ctx;
+    return { userId: this.rq?.callingAeTitle ?? peer.subjectText ?? peer.address, address: peer.address, userName: peer.subjectText };
+  }
+
+  private destination() {
+    return { userId: this.rq?.calledAeTitle ?? this.ctx.route.upstream, address: this.ctx.upstreamHost };
+  }
+}

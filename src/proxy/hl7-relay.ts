@@ -1,0 +1,192 @@
+/**
+ * HL7-aware relay over MLLP (HL7 v2 Implementation Guide Appendix C): frames are checked and bounded
+ * by protocols/hl7's MllpDecoder, each message's MSH (HL7 v2.5 §2.14.9) is decided with the route's
+ * allow rules, a denied message is answered with an original-mode NAK (MSA-1 AR, §2.9.2) and never
+ * forwarded. Messages are relayed one at a time (original-mode acknowledgment is synchronous), so
+ * every ACK returns to the sender in order and nothing piles up in memory.
+ */
+import { securityAlert } from '../audit/events.ts';
+import { WardgateError, isWardgateError } from '../errors.ts';
+import { HL7_ERROR, MllpDecoder, buildAck, encodeFrame, parseMsh, splitComponents } from '../protocols/hl7/index.ts';
+import type { Msh } from '../protocols/hl7/index.ts';
+import { decideMessage } from './policy.ts';
+import { type SessionContext, closeSoon } from './session.ts';
+import type net from 'node:net';
+
+export function relayHl7(ctx: SessionContext): void {
+  new Hl7Relay(ctx).start();
+}
+
+class Hl7Relay {
+  private readonly labels: { route: string };
+  private readonly fromClient: MllpDecoder;
+  private readonly fromUpstream: MllpDecoder;
+  private queue: Buffer[] = [];
+  private busy = false;
+  private upstream: net.Socket | undefined;
+  private connecting: Promise<net.Socket> | undefined;
+  private awaitingAck: { resolve: (frame: Buffer) => void; reject: (err: Error) => void; timer: NodeJS.Timeout } | undefined;
+  private frameTimer: NodeJS.Timeout | undefined;
+  private finished = false;
+
+  constructor(private readonly ctx: SessionContext) {
+    this.labels = { route: ctx.route.name };
+    this.fromClient = new MllpDecoder({ maxFrameSize: ctx.route.limits.maxFrameSize });
+    this.fromUpstream = new MllpDecoder({ maxFrameSize: ctx.route.limits.maxFrameSize });
+  }
+
+  start(): void {
+    const { client, route } = this.ctx;
+    client.on('data', (chunk: Buffer) => this.onClientData(chunk));
+    client.on('error', () => undefined);
+    client.once('close', () => this.finish());
+    client.setTimeout(route.limits.idleTimeoutMs, () => this.fail(`no traffic for ${route.limits.idleTimeoutMs} ms`));
+  }
+
+  private onClientData(chunk: Buffer): void {
+    let frames: Buffer[];
+    try {
+      frames = this.fromClient.push(chunk);
+    } catch (err) {
+      this.ctx.metrics.inc('wardgate_protocol_errors_total', this.labels);
+      return this.fail(`framing error from ${this.ctx.peer.address}: ${(err as Error).message}`);
+    }
+    // Slowloris: a frame once started must be finished within frameTimeoutMs.
+    if (this.fromClient.inFrame && !this.frameTimer) {
+      const ms = this.ctx.route.limits.frameTimeoutMs;
+      this.frameTimer = setTimeout(() => {
+        const err = new WardgateError('PROXY_TIMEOUT', `MLLP frame not completed within ${ms} ms`);
+        this.fail(`${err.code}: ${err.message}`);
+      }, ms);
+    } else if (!this.fromClient.inFrame && this.frameTimer) {
+      clearTimeout(this.frameTimer);
+      this.frameTimer = undefined;
+    }
+    if (frames.length === 0) return;
+    this.queue.push(...frames);
+    this.ctx.client.pause();
+    void this.drain();
+  }
+
+  private async drain(): Promise<void> {
+    if (this.busy) return;
+    this.busy = true;
+    try {
+      while (this.queue.length > 0 && !this.finished) {
+        await this.handle(this.queue.shift()!);
+      }
+    } catch (err) {
+      this.fail((err as Error).message);
+    } finally {
+      this.busy = false;
+    }
+    if (!this.finished) this.ctx.client.resume();
+  }
+
+  private async handle(payload: Buffer): Promise<void> {
+    const { ctx } = this;
+    let msh: Msh;
+    try {
+      msh = parseMsh(payload);
+    } catch (err) {
+      // Without an MSH there is nothing to address a NAK to (MSA-2 needs MSH-10): drop the connection.
+      ctx.metrics.inc('wardgate_protocol_errors_total', this.labels);
+      throw new Error(`message without a valid MSH from ${ctx.peer.address}: ${isWardgateError(err) ? err.message : String(err)}`);
+    }
+    const first = (v: string) => splitComponents(v, msh.encoding)[0] ?? '';
+    const decision = decideMessage(ctx.route.allow, ctx.peer, {
+      sendingApplication: first(msh.sendingApplication),
+      sendingFacility: first(msh.sendingFacility),
+      code: msh.messageType.code,
+      trigger: msh.messageType.trigger,
+    });
+    if (!decision.allowed) {
+      ctx.metrics.inc('wardgate_denials_total', { ...this.labels, reason: 'policy' });
+      ctx.auditor.record(securityAlert(ctx.auditor.identity, 'restricted-function',
+        { userId: `${first(msh.sendingApplication)}^${first(msh.sendingFacility)}`, address: ctx.peer.address, userName: ctx.peer.subjectText },
+        `route ${ctx.route.name}: HL7 message ${msh.controlId} refused: ${decision.reason}`));
+      const err = new WardgateError('PROXY_POLICY_DENIED', `NAK AR for message ${msh.controlId}: ${decision.reason}`);
+      ctx.log(`route ${ctx.route.name}: ${err.code}: ${err.message}`);
+      ctx.client.write(encodeFrame(buildAck(msh, { code: 'AR', text: 'message refused by gateway policy', errorCode: HL7_ERROR.UnsupportedMessageType })));
+      return;
+    }
+    const upstream = await this.ensureUpstream();
+    const ack = new Promise<Buffer>((resolve, reject) => {
+      const ms = ctx.route.limits.ackTimeoutMs;
+      const timer = setTimeout(() => reject(new Error(`no acknowledgment from the upstream within ${ms} ms`)), ms);
+      this.awaitingAck = { resolve, reject, timer };
+    });
+    const frame = encodeFrame(payload);
+    upstream.write(frame);
+    ctx.metrics.inc('wardgate_bytes_total', { ...this.labels, direction: 'upstream' }, frame.length);
+    const reply = await ack;
+    const out = encodeFrame(reply);
+    ctx.client.write(out);
+    ctx.metrics.inc('wardgate_bytes_total', { ...this.labels, direction: 'downstream' }, out.length);
+    ctx.metrics.inc('wardgate_messages_total', this.labels);
+  }
+
+  private ensureUpstream(): Promise<net.Socket> {
+    if (this.upstream && !this.upstream.destroyed) return Promise.resolve(this.upstream);
+    this.connecting ??= this.ctx.connectUpstream().then((socket) => {
+      this.upstream = socket;
+      this.connecting = undefined;
+      socket.on('data', (chunk: Buffer) => this.onUpstreamData(chunk));
+      socket.on('error', () => undefined);
+      socket.once('close', () => {
+        if (!this.finished) this.fail('upstream closed the connection');
+      });
+      if (this.finished) socket.destroy();
+      return socket;
+    }, (err) => {
+      this.connecting = undefined;
+      const reason = (err as Error).message;
+      if (this.ctx.route.direction === 'outbound') {
+        this.ctx.auditor.record(securityAlert(this.ctx.auditor.identity, 'node-authentication', { userId: this.ctx.route.upstream, address: this.ctx.upstreamHost }, `route ${this.ctx.route.name}: upstream connection failed: ${reason}`));
+      }
+      throw err;
+    });
+    return this.connecting;
+  }
+
+  private onUpstreamData(chunk: Buffer): void {
+    let frames: Buffer[];
+    try {
+      frames = this.fromUpstream.push(chunk);
+    } catch (err) {
+      this.ctx.metrics.inc('wardgate_protocol_errors_total', this.labels);
+      return this.fail(`framing error from the upstream: ${(err as Error).message}`);
+    }
+    for (const frame of frames) {
+      const waiting = this.awaitingAck;
+      if (!waiting) {
+        this.ctx.log(`route ${this.ctx.route.name}: dropped an unsolicited frame from the upstream`);
+        continue;
+      }
+      this.awaitingAck = undefined;
+      clearTimeout(waiting.timer);
+      waiting.resolve(frame);
+    }
+  }
+
+  private fail(why: string): void {
+    if (this.finished) return;
+    this.ctx.log(`route ${this.ctx.route.name}: closing HL7 connection from ${this.ctx.peer.address}: ${why}`);
+    this.finish();
+  }
+
+  private finish(): void {
+    if (this.finished) return;
+    this.finished = true;
+    if (this.frameTimer) clearTimeout(this.frameTimer);
+    if (this.awaitingAck) {
+      clearTimeout(this.awaitingAck.timer);
+      this.awaitingAck.reject(new Error('connection closed'));
+      this.awaitingAck = undefined;
+    }
+    this.queue = [];
+    closeSoon(this.ctx.client, 500);
+    closeSoon(this.upstream, 500);
+    this.ctx.onClose();
+  }
+}

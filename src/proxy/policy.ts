@@ -1,0 +1,68 @@
+/**
+ * Per-route allow rules. A rule lists conditions (peer certificate subject/SAN, peer address, DICOM
+ * AE titles, HL7 MSH routing fields); all conditions present in a rule must hold, and a request is
+ * allowed when any rule matches. A route without `allow` admits every authenticated peer.
+ * DICOM AE titles are compared after trimming (PS3.5 §6.2: leading/trailing spaces are not significant).
+ */
+import type { AllowRule } from './route-config.ts';
+import type { PeerIdentity } from './peer-identity.ts';
+
+export interface Decision {
+  allowed: boolean;
+  /** Why, for audit records and logs. */
+  reason: string;
+}
+
+function anyOf(list: string[] | undefined, values: string[], fold = false): boolean {
+  if (!list) return true;
+  const norm = (s: string) => (fold ? s.toLowerCase() : s);
+  return list.some((want) => values.some((v) => norm(v) === norm(want)));
+}
+
+function peerMatches(rule: AllowRule, peer: PeerIdentity): boolean {
+  return anyOf(rule.peerSubjects, peer.subjects) && anyOf(rule.peerSans, peer.sans, true) && anyOf(rule.peerAddresses, [peer.address]);
+}
+
+function evaluate(rules: AllowRule[] | undefined, match: (rule: AllowRule) => boolean, what: string): Decision {
+  if (!rules) return { allowed: true, reason: 'route has no allow rules' };
+  const index = rules.findIndex(match);
+  return index >= 0 ? { allowed: true, reason: `allow rule ${index} matches` } : { allowed: false, reason: `no allow rule matches ${what}` };
+}
+
+function describePeer(peer: PeerIdentity): string {
+  return peer.subjectText ? `${peer.subjectText} at ${peer.address}` : peer.address;
+}
+
+/** PS3.8 §9.3.2: decide an A-ASSOCIATE-RQ by its calling/called AE titles and the peer's identity. */
+export function decideAssociation(rules: AllowRule[] | undefined, peer: PeerIdentity, callingAeTitle: string, calledAeTitle: string): Decision {
+  const calling = callingAeTitle.trim();
+  const called = calledAeTitle.trim();
+  return evaluate(
+    rules,
+    (r) => peerMatches(r, peer) && anyOf(r.callingAeTitles?.map((s) => s.trim()), [calling]) && anyOf(r.calledAeTitles?.map((s) => s.trim()), [called]),
+    `peer ${describePeer(peer)} calling AE "${calling}" called AE "${called}"`,
+  );
+}
+
+export interface Hl7Routing {
+  sendingApplication: string;
+  sendingFacility: string;
+  /** MSH-9.1 and MSH-9.2. */
+  code: string;
+  trigger: string;
+}
+
+/** HL7 v2.5 §2.14.9: decide a message by MSH-3, MSH-4 and MSH-9 and the peer's identity. */
+export function decideMessage(rules: AllowRule[] | undefined, peer: PeerIdentity, msg: Hl7Routing): Decision {
+  const types = [msg.code, `${msg.code}^${msg.trigger}`];
+  return evaluate(
+    rules,
+    (r) => peerMatches(r, peer) && anyOf(r.sendingApplications, [msg.sendingApplication]) && anyOf(r.sendingFacilities, [msg.sendingFacility]) && anyOf(r.messageTypes, types),
+    `peer ${describePeer(peer)} message ${msg.code}^${msg.trigger} from ${msg.sendingApplication}/${msg.sendingFacility}`,
+  );
+}
+
+/** Connection-level check before any protocol byte: only the peer conditions of each rule. */
+export function peerMayConnect(rules: AllowRule[] | undefined, peer: PeerIdentity): Decision {
+  return evaluate(rules, (r) => peerMatches(r, peer), `peer ${describePeer(peer)}`);
+}

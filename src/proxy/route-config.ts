@@ -1,0 +1,151 @@
+/**
+ * Route configuration: the typed form of route-schema.ts, loading `--config FILE`, and address parsing.
+ */
+import { readFileSync } from 'node:fs';
+import { WardgateError } from '../errors.ts';
+import { gatewaySchema, routeSchema } from './route-schema.ts';
+import { checkSchema, parseJsonFile } from './schema-check.ts';
+
+export type Direction = 'inbound' | 'outbound';
+export type Protocol = 'dicom' | 'hl7';
+export type ClientAuth = 'required' | 'optional' | 'none';
+
+export interface AllowRule {
+  peerSubjects?: string[];
+  peerSans?: string[];
+  peerAddresses?: string[];
+  callingAeTitles?: string[];
+  calledAeTitles?: string[];
+  sendingApplications?: string[];
+  sendingFacilities?: string[];
+  messageTypes?: string[];
+}
+
+export interface AcmeSettings {
+  directory: string;
+  names: string[];
+  email?: string;
+  stateDir?: string;
+  directoryCa?: string;
+  http01Listen?: string;
+}
+
+export interface RouteLimits {
+  maxConnections: number;
+  maxConnectionsPerPeer: number;
+  handshakeTimeoutMs: number;
+  artimTimeoutMs: number;
+  idleTimeoutMs: number;
+  maxPduLength: number;
+  maxFrameSize: number;
+  frameTimeoutMs: number;
+  ackTimeoutMs: number;
+}
+
+export interface RouteConfig {
+  name: string;
+  direction: Direction;
+  protocol: Protocol;
+  listen: string;
+  upstream: string;
+  tls: {
+    cert?: string[];
+    key?: string[];
+    ca: string;
+    profile: string;
+    clientAuth?: ClientAuth;
+    serverName?: string;
+    acme?: AcmeSettings;
+  };
+  allow?: AllowRule[];
+  /** Move destination AE title -> inbound route carrying the reverse association. */
+  moveDestinations?: Record<string, string>;
+  limits: RouteLimits;
+}
+
+export interface SyslogSettings {
+  address: string;
+  ca: string;
+  cert?: string;
+  key?: string;
+  serverName?: string;
+}
+
+export interface GatewayConfig {
+  routes: RouteConfig[];
+  audit?: { file?: string; syslog?: SyslogSettings; sourceId?: string };
+  metrics?: { listen: string };
+}
+
+export interface HostPort {
+  host: string;
+  port: number;
+}
+
+export function parseAddress(text: string, what = 'address'): HostPort {
+  const m = /^(?:\[([0-9a-fA-F:.]+)\]|([A-Za-z0-9.-]+)):([0-9]{1,5})$/.exec(text);
+  const port = m ? Number(m[3]) : NaN;
+  if (!m || port < 1 || port > 65535) throw new WardgateError('CONFIG_INVALID', `${what} "${text}" is not HOST:PORT with a port in 1..65535`);
+  return { host: m[1] ?? m[2], port };
+}
+
+/** Semantic checks the schema cannot express; `where` prefixes messages with the file. */
+function checkRoute(route: RouteConfig, where: string, index: number): void {
+  const field = (f: string) => `${where}: field "routes.${index}.${f}" (route "${route.name}")`;
+  parseAddress(route.listen, field('listen'));
+  parseAddress(route.upstream, field('upstream'));
+  const { cert = [], key = [], acme } = route.tls;
+  if (!acme && cert.length === 0) throw new WardgateError('CONFIG_INVALID', `${field('tls.cert')} is required unless tls.acme is set`);
+  if (acme && cert.length > 0) throw new WardgateError('CONFIG_INVALID', `${field('tls.acme')} and tls.cert are exclusive`);
+  if (cert.length !== key.length) throw new WardgateError('CONFIG_INVALID', `${field('tls.key')} must list one key per certificate (${cert.length} cert, ${key.length} key)`);
+  if (route.tls.clientAuth && route.direction === 'outbound') {
+    throw new WardgateError('CONFIG_INVALID', `${field('tls.clientAuth')} applies to inbound routes only (outbound presents the certificate as a client)`);
+  }
+  if (acme?.http01Listen) parseAddress(acme.http01Listen, field('tls.acme.http01Listen'));
+}
+
+/** Validate a whole gateway config object; errors name `file` and the field. */
+export function validateGatewayConfig(data: unknown, file: string): GatewayConfig {
+  const config = checkSchema<GatewayConfig>(gatewaySchema, data, file);
+  const names = new Set<string>();
+  config.routes.forEach((route, i) => {
+    if (names.has(route.name)) throw new WardgateError('CONFIG_INVALID', `${file}: field "routes.${i}.name" repeats route name "${route.name}"`);
+    names.add(route.name);
+    checkRoute(route, file, i);
+  });
+  // Reverse associations (C-MOVE sub-operations) must come back through a TLS-terminating route.
+  config.routes.forEach((route, i) => {
+    for (const [ae, target] of Object.entries(route.moveDestinations ?? {})) {
+      const back = config.routes.find((r) => r.name === target);
+      if (!back) throw new WardgateError('CONFIG_INVALID', `${file}: field "routes.${i}.moveDestinations.${ae}" names route "${target}", which does not exist`);
+      if (back.direction !== 'inbound' || back.protocol !== 'dicom') {
+        throw new WardgateError('CONFIG_INVALID', `${file}: field "routes.${i}.moveDestinations.${ae}" names route "${target}", which is not an inbound DICOM route`);
+      }
+    }
+  });
+  if (config.audit?.syslog) parseAddress(config.audit.syslog.address, `${file}: field "audit.syslog.address"`);
+  if (config.metrics) parseAddress(config.metrics.listen, `${file}: field "metrics.listen"`);
+  return config;
+}
+
+/** Validate one route built from the command line (the CLI names flags, not JSON fields). */
+export function validateRoute(data: unknown, where = 'command line'): RouteConfig {
+  const route = checkSchema<RouteConfig>(routeSchema, data, where);
+  checkRoute(route, where, 0);
+  return route;
+}
+
+export function loadGatewayConfig(file: string): GatewayConfig {
+  let text: string;
+  try {
+    text = readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new WardgateError('CONFIG_INVALID', `${file}: cannot read (${(err as Error).message})`);
+  }
+  return validateGatewayConfig(parseJsonFile(file, text), file);
+}
+
+/** PS3.8 / HL7 clients expect clientAuth required on inbound routes unless the config says otherwise. */
+export function effectiveClientAuth(route: RouteConfig): ClientAuth {
+  return route.tls.clientAuth ?? (route.direction === 'inbound' ? 'required' : 'none');
+}

@@ -1,0 +1,120 @@
+/**
+ * JSON schema of `wardgate proxy --config FILE`. Defaults are filled in by ajv (useDefaults), so the
+ * loaded object is complete. Timeouts are milliseconds.
+ */
+const address = { type: 'string', pattern: '^(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$', description: 'HOST:PORT or [IPv6]:PORT' };
+const stringList = { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } };
+
+const allowRule = {
+  type: 'object',
+  additionalProperties: false,
+  minProperties: 1,
+  description: 'every field present must match; a connection or message is allowed when any rule matches',
+  properties: {
+    peerSubjects: { ...stringList, description: 'peer certificate subject CN values (inbound)' },
+    peerSans: { ...stringList, description: 'peer certificate subjectAltName DNS names or IP addresses (inbound)' },
+    peerAddresses: { ...stringList, description: 'peer IP addresses (exact), for plaintext sides' },
+    callingAeTitles: { ...stringList, description: 'DICOM calling AE titles this peer may use (PS3.8 §9.3.2)' },
+    calledAeTitles: { ...stringList, description: 'DICOM called AE titles this peer may address' },
+    sendingApplications: { ...stringList, description: 'HL7 MSH-3 first component' },
+    sendingFacilities: { ...stringList, description: 'HL7 MSH-4 first component' },
+    messageTypes: { ...stringList, description: 'HL7 MSH-9 code or code^trigger, e.g. ADT or ADT^A01' },
+  },
+};
+
+export const routeSchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['name', 'direction', 'protocol', 'listen', 'upstream', 'tls'],
+  properties: {
+    name: { type: 'string', pattern: '^[A-Za-z0-9][A-Za-z0-9_.-]{0,63}$' },
+    direction: { enum: ['inbound', 'outbound'] },
+    protocol: { enum: ['dicom', 'hl7'] },
+    listen: address,
+    upstream: address,
+    tls: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['ca'],
+      properties: {
+        cert: { ...stringList, description: 'PEM chain files; give two (ECDSA and RSA) to present both' },
+        key: { ...stringList, description: 'PEM key files, one per cert' },
+        ca: { type: 'string', minLength: 1, description: 'PEM trust bundle for peers' },
+        profile: { type: 'string', default: 'bcp195-non-downgrading' },
+        clientAuth: { enum: ['required', 'optional', 'none'] },
+        serverName: { type: 'string', minLength: 1, description: 'outbound: name to verify on the upstream certificate (default: upstream host)' },
+        acme: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['directory', 'names'],
+          properties: {
+            directory: { type: 'string', pattern: '^https://' },
+            names: stringList,
+            email: { type: 'string' },
+            stateDir: { type: 'string' },
+            directoryCa: { type: 'string', description: 'PEM bundle trusted for the ACME directory TLS' },
+            http01Listen: { ...address, description: 'where to answer http-01 challenges' },
+          },
+        },
+      },
+    },
+    allow: { type: 'array', items: allowRule },
+    moveDestinations: {
+      type: 'object',
+      description: 'DICOM: move destination AE title -> name of the inbound route that carries the sub-association back to it (C-MOVE, PS3.4 C.4.2); when set, a C-MOVE-RQ naming any other destination aborts the association',
+      additionalProperties: { type: 'string', minLength: 1 },
+      propertyNames: { maxLength: 16 },
+    },
+    limits: {
+      type: 'object',
+      additionalProperties: false,
+      default: {},
+      properties: {
+        maxConnections: { type: 'integer', minimum: 1, default: 1000 },
+        maxConnectionsPerPeer: { type: 'integer', minimum: 1, default: 100 },
+        handshakeTimeoutMs: { type: 'integer', minimum: 100, default: 10000 },
+        artimTimeoutMs: { type: 'integer', minimum: 100, default: 30000, description: 'PS3.8 §9.1.5 ARTIM: time to receive the whole A-ASSOCIATE-RQ / answer' },
+        idleTimeoutMs: { type: 'integer', minimum: 100, default: 300000 },
+        maxPduLength: { type: 'integer', minimum: 1024, maximum: 4294967295, default: 4194304 },
+        maxFrameSize: { type: 'integer', minimum: 1024, default: 1048576 },
+        frameTimeoutMs: { type: 'integer', minimum: 100, default: 30000, description: 'HL7: time to finish one MLLP frame (slowloris)' },
+        ackTimeoutMs: { type: 'integer', minimum: 100, default: 30000 },
+      },
+    },
+  },
+} as const;
+
+export const gatewaySchema = {
+  type: 'object',
+  additionalProperties: false,
+  required: ['routes'],
+  properties: {
+    routes: { type: 'array', minItems: 1, items: routeSchema },
+    audit: {
+      type: 'object',
+      additionalProperties: false,
+      properties: {
+        file: { type: 'string', minLength: 1 },
+        syslog: {
+          type: 'object',
+          additionalProperties: false,
+          required: ['address', 'ca'],
+          properties: {
+            address,
+            ca: { type: 'string' },
+            cert: { type: 'string' },
+            key: { type: 'string' },
+            serverName: { type: 'string' },
+          },
+        },
+        sourceId: { type: 'string', minLength: 1, description: 'PS3.15 A.5 AuditSourceIdentification' },
+      },
+    },
+    metrics: {
+      type: 'object',
+      additionalProperties: false,
+      required: ['listen'],
+      properties: { listen: address },
+    },
+  },
+} as const;

@@ -1,0 +1,256 @@
+/**
+ * One route: a listener (TLS for inbound, plaintext for outbound) that admits connections under the
+ * route's limits, authenticates TLS peers, and hands each connection to the DICOM or HL7 relay with an
+ * upstream connector (plaintext for inbound, verified TLS with the gateway's client certificate for
+ * outbound). Certificates can be swapped while running: new handshakes use the new ones, open
+ * connections keep theirs (tls.Server#setSecureContext).
+ */
+import net from 'node:net';
+import tls from 'node:tls';
+import { securityAlert } from '../audit/events.ts';
+import type { Auditor } from '../audit/auditor.ts';
+import { WardgateError } from '../errors.ts';
+import { type Credentials, secondsUntilExpiry } from './credentials.ts';
+import { relayDicom } from './dicom-relay.ts';
+import { relayHl7 } from './hl7-relay.ts';
+import { ConnectionLimiter } from './limits.ts';
+import type { Metrics } from './metrics.ts';
+import { type PeerIdentity, normalizeAddress, plainPeer, tlsPeer } from './peer-identity.ts';
+import { type HostPort, type RouteConfig, effectiveClientAuth, parseAddress } from './route-config.ts';
+import type { SessionContext } from './session.ts';
+import { DEFAULT_TLS_PROFILES_DIR, getTlsProfile, toTlsOptions } from './tls-profile.ts';
+
+export interface RouteDeps {
+  metrics: Metrics;
+  auditor: Auditor;
+  log: (message: string) => void;
+  tlsProfilesDir?: string;
+}
+
+function isIp(host: string): boolean {
+  return net.isIP(host) !== 0;
+}
+
+export class Route {
+  readonly listenAt: HostPort;
+  readonly upstreamAt: HostPort;
+  private server: net.Server | undefined;
+  private readonly limiter: ConnectionLimiter;
+  private readonly labels: { route: string };
+  private readonly tlsOptions: ReturnType<typeof toTlsOptions>;
+  private credentials: Credentials;
+  private clientContext: tls.SecureContext | undefined;
+  private readonly sockets = new Set<net.Socket>();
+  private lastLimitLog = 0;
+
+  constructor(readonly config: RouteConfig, private readonly deps: RouteDeps, credentials: Credentials, private readonly trust: string) {
+    this.listenAt = parseAddress(config.listen, `route ${config.name} listen`);
+    this.upstreamAt = parseAddress(config.upstream, `route ${config.name} upstream`);
+    this.limiter = new ConnectionLimiter(config.limits.maxConnections, config.limits.maxConnectionsPerPeer);
+    this.labels = { route: config.name };
+    this.tlsOptions = toTlsOptions(getTlsProfile(config.tls.profile, deps.tlsProfilesDir ?? DEFAULT_TLS_PROFILES_DIR));
+    this.credentials = credentials;
+    deps.metrics.collect('wardgate_certificate_expiry_seconds', () =>
+      this.credentials.pairs.map((_, i) => ({ labels: { route: config.name, index: String(i) }, value: secondsUntilExpiry(this.credentials)[i] })));
+  }
+
+  /** The bound address (port resolved when 0 was asked for). */
+  address(): HostPort {
+    const a = this.server?.address() as net.AddressInfo | null;
+    return a ? { host: a.address, port: a.port } : this.listenAt;
+  }
+
+  get activeConnections(): number {
+    return this.limiter.active;
+  }
+
+  private serverContextOptions(): tls.SecureContextOptions {
+    return {
+      ...this.tlsOptions,
+      cert: this.credentials.pairs.map((p) => p.cert),
+      key: this.credentials.pairs.map((p) => p.key),
+      ca: this.trust,
+    };
+  }
+
+  /** Hot swap: new handshakes present `creds`; established connections are untouched. */
+  updateCredentials(creds: Credentials): void {
+    this.credentials = creds;
+    this.clientContext = undefined;
+    if (this.server instanceof tls.Server) this.server.setSecureContext(this.serverContextOptions());
+  }
+
+  async start(): Promise<HostPort> {
+    const { config, deps } = this;
+    const server = config.direction === 'inbound' ? this.tlsServer() : net.createServer((socket) => this.onPlainConnection(socket));
+    // Prepended so that limits run before TLS (or the relay) touches the connection.
+    server.prependListener('connection', (raw: net.Socket) => this.admit(raw));
+    server.on('error', (err) => deps.log(`route ${config.name}: listener error: ${err.message}`));
+    await new Promise<void>((resolve, reject) => {
+      const onError = (err: Error) => reject(new WardgateError('PROXY_LISTEN_FAILED', `route ${config.name}: cannot listen on ${config.listen}: ${err.message}`, { cause: err }));
+      server.once('error', onError);
+      server.listen({ host: this.listenAt.host, port: this.listenAt.port, backlog: 2048 }, () => {
+        server.removeListener('error', onError);
+        resolve();
+      });
+    });
+    this.server = server;
+    return this.address();
+  }
+
+  async stop(): Promise<void> {
+    const server = this.server;
+    if (!server) return;
+    this.server = undefined;
+    await new Promise<void>((resolve) => {
+      server.close(() => resolve());
+      for (const s of this.sockets) s.destroy();
+    });
+  }
+
+  /** Runs first for every TCP connection, before any TLS byte: per-route and per-peer limits. */
+  private admit(raw: net.Socket): void {
+    const peer = normalizeAddress(raw.remoteAddress);
+    const slot = this.limiter.acquire(peer);
+    if ('refused' in slot) {
+      this.deps.metrics.inc('wardgate_denials_total', { ...this.labels, reason: 'limit' });
+      raw.destroy();
+      // A flood would flood the log too: one line per second per route, the metric counts them all.
+      const now = Date.now();
+      if (now - this.lastLimitLog >= 1000) {
+        this.lastLimitLog = now;
+        const err = new WardgateError('PROXY_LIMIT_EXCEEDED', slot.refused);
+        this.deps.log(`route ${this.config.name}: ${err.code}: ${err.message}`);
+      }
+      return;
+    }
+    this.sockets.add(raw);
+    raw.once('close', () => {
+      slot.release();
+      this.sockets.delete(raw);
+    });
+    raw.on('error', () => undefined);
+  }
+
+  private tlsServer(): tls.Server {
+    const { config, deps } = this;
+    const clientAuth = effectiveClientAuth(config);
+    const server = tls.createServer({
+      ...this.serverContextOptions(),
+      requestCert: clientAuth !== 'none',
+      // Verification results are checked in onTlsConnection, so that every refusal is audited with its
+      // reason (Node would otherwise destroy the socket silently).
+      rejectUnauthorized: false,
+      handshakeTimeout: config.limits.handshakeTimeoutMs,
+    });
+    server.on('secureConnection', (socket) => this.onTlsConnection(socket, clientAuth));
+    server.on('tlsClientError', (err, socket) => {
+      // With a listener attached Node leaves the socket open (handshake timeouts included): close it here.
+      socket.destroy();
+      deps.metrics.inc('wardgate_handshake_failures_total', this.labels);
+      const address = normalizeAddress(socket.remoteAddress);
+      // ECONNRESET before any byte is a port probe or a client giving up, not an authentication event.
+      if ((err as NodeJS.ErrnoException).code === 'ECONNRESET') return;
+      deps.auditor.record(securityAlert(deps.auditor.identity, 'node-authentication', { userId: address, address }, `route ${config.name}: TLS handshake failed: ${err.message}`));
+      deps.log(`route ${config.name}: TLS handshake with ${address} failed: ${err.message}`);
+    });
+    return server;
+  }
+
+  private onTlsConnection(socket: tls.TLSSocket, clientAuth: string): void {
+    const { config, deps } = this;
+    if (clientAuth !== 'none' && !socket.authorized) {
+      const presented = Object.keys(socket.getPeerCertificate() ?? {}).length > 0;
+      // Optional means "no certificate is fine", never "an unverifiable certificate is fine".
+      if (clientAuth === 'required' || presented) {
+        const address = normalizeAddress(socket.remoteAddress);
+        const reason = presented ? `client certificate rejected: ${String(socket.authorizationError)}` : 'no client certificate presented';
+        deps.metrics.inc('wardgate_handshake_failures_total', this.labels);
+        deps.auditor.record(securityAlert(deps.auditor.identity, 'node-authentication', { userId: address, address }, `route ${config.name}: TLS handshake failed: ${reason}`));
+        deps.log(`route ${config.name}: refused ${address}: ${reason}`);
+        socket.destroy();
+        return;
+      }
+    }
+    this.session(socket, tlsPeer(socket));
+  }
+
+  private onPlainConnection(socket: net.Socket): void {
+    if (socket.destroyed) return; // refused by admit()
+    this.session(socket, plainPeer(socket));
+  }
+
+  private session(client: net.Socket, peer: PeerIdentity): void {
+    const { config, deps } = this;
+    client.setNoDelay(true);
+    deps.metrics.inc('wardgate_connections_total', this.labels);
+    deps.metrics.inc('wardgate_connections_active', this.labels);
+    let closed = false;
+    const ctx: SessionContext = {
+      route: config,
+      client,
+      peer,
+      connectUpstream: () => this.connectUpstream(),
+      upstreamHost: this.upstreamAt.host,
+      metrics: deps.metrics,
+      auditor: deps.auditor,
+      log: deps.log,
+      onClose: () => {
+        if (closed) return;
+        closed = true;
+        deps.metrics.dec('wardgate_connections_active', this.labels);
+      },
+    };
+    try {
+      if (config.protocol === 'dicom') relayDicom(ctx);
+      else relayHl7(ctx);
+    } catch (err) {
+      deps.log(`route ${config.name}: session failed to start: ${(err as Error).message}`);
+      client.destroy();
+    }
+  }
+
+  private connectUpstream(): Promise<net.Socket> {
+    const { config, deps } = this;
+    const { host, port } = this.upstreamAt;
+    const timeoutMs = config.limits.handshakeTimeoutMs;
+    return new Promise((resolve, reject) => {
+      let socket: net.Socket;
+      const fail = (why: string) => {
+        clearTimeout(timer);
+        socket.destroy();
+        reject(new WardgateError('PROXY_UPSTREAM_FAILED', `route ${config.name}: upstream ${config.upstream}: ${why}`));
+      };
+      const timer = setTimeout(() => fail(`not connected within ${timeoutMs} ms`), timeoutMs);
+      if (config.direction === 'inbound') {
+        socket = net.connect({ host, port });
+        socket.once('connect', () => {
+          clearTimeout(timer);
+          socket.removeAllListeners('error');
+          socket.setNoDelay(true);
+          resolve(socket);
+        });
+      } else {
+        this.clientContext ??= tls.createSecureContext({
+          ...this.tlsOptions,
+          cert: this.credentials.pairs.map((p) => p.cert),
+          key: this.credentials.pairs.map((p) => p.key),
+          ca: this.trust,
+        });
+        const name = config.tls.serverName ?? host;
+        // RFC 6066 §3: SNI carries host names only; an IP upstream is verified against its IP SAN.
+        socket = tls.connect({ host, port, secureContext: this.clientContext, servername: isIp(name) ? undefined : name, checkServerIdentity: (_h, cert) => tls.checkServerIdentity(name, cert), minVersion: this.tlsOptions.minVersion, maxVersion: this.tlsOptions.maxVersion });
+        socket.once('secureConnect', () => {
+          clearTimeout(timer);
+          socket.removeAllListeners('error');
+          socket.setNoDelay(true);
+          resolve(socket);
+        });
+      }
+      socket.once('error', (err) => {
+        if (config.direction === 'outbound') deps.metrics.inc('wardgate_handshake_failures_total', this.labels);
+        fail(err.message);
+      });
+    });
+  }
+}

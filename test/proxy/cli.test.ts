@@ -1,0 +1,105 @@
+/**
+ * The `wardgate proxy` command line, as the interface contract gives it: a one-route inbound gateway
+ * started from flags serves a real dcmtk echoscu +tls; bad flags and bad config files fail with one
+ * clear line naming the flag or field; SIGTERM stops the route cleanly.
+ */
+import { spawn } from 'node:child_process';
+import { writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import t from 'tap';
+import { tempDir } from '../helpers/tmp.ts';
+import { withTimeout } from '../protocols/fixtures/helpers.ts';
+import { freeLoopbackPort, peerOption, requireBinary, run, startStorescp } from './fixtures/peers.ts';
+import { proxyPki } from './fixtures/pki.ts';
+
+const ENTRY = join(import.meta.dirname, 'fixtures', 'cli-entry.ts');
+const GW = '127.30.3.1';
+
+function wardgate(args: string[], timeoutMs = 20_000) {
+  return run(process.execPath, ['--import', 'tsx', ENTRY, 'proxy', ...args], timeoutMs);
+}
+
+t.test('flag and config errors: one line naming the problem, non-zero exit', async (t) => {
+  const dir = tempDir(t);
+  const missingCert = await wardgate(['inbound', '--protocol', 'dicom', '--listen', `${GW}:1`, '--upstream', '127.0.0.1:2', '--ca', 'x.pem']);
+  t.equal(missingCert.code, 2, 'usage error exit status');
+  t.match(missingCert.output, /error \[CLI_ARGUMENT\]: give --cert PEM --key PEM/, missingCert.output.trim());
+  const badAuth = await wardgate(['inbound', '--protocol', 'dicom', '--listen', `${GW}:1`, '--upstream', '127.0.0.1:2', '--ca', 'x', '--cert', 'c', '--key', 'k', '--client-auth', 'maybe']);
+  t.equal(badAuth.code, 2);
+  t.match(badAuth.output, /--client-auth.*maybe.*required, optional, none/s, 'commander names the allowed values');
+  const badProto = await wardgate(['outbound', '--protocol', 'ftp', '--listen', `${GW}:1`, '--upstream', '127.0.0.1:2', '--ca', 'x', '--cert', 'c', '--key', 'k']);
+  t.equal(badProto.code, 2);
+  const badAddr = await wardgate(['outbound', '--protocol', 'hl7', '--listen', 'nowhere', '--upstream', '127.0.0.1:2', '--ca', 'x', '--cert', 'c', '--key', 'k']);
+  t.match(badAddr.output, /error \[CONFIG_INVALID\]: command line: field "routes\.0\.listen"/, badAddr.output.trim());
+  const config = join(dir, 'gw.json');
+  writeFileSync(config, JSON.stringify({ routes: [{ name: 'a', direction: 'inbound', protocol: 'dicom', listen: `${GW}:1`, upstream: '127.0.0.1:2', tls: { cert: ['c'], key: ['k'], ca: 'x', clientAuth: 'sometimes' } }] }));
+  const badConfig = await wardgate(['--config', config]);
+  t.equal(badConfig.code, 1);
+  t.match(badConfig.output, /error \[CONFIG_INVALID\]: .*gw\.json: field "routes\.0\.tls\.clientAuth" must be one of "required", "optional", "none"/, badConfig.output.trim());
+  writeFileSync(config, JSON.stringify({ routes: [{ direction: 'inbound', protocol: 'dicom', listen: `${GW}:1`, upstream: '127.0.0.1:2', tls: { cert: ['c'], key: ['k'], ca: 'x' } }] }));
+  t.match((await wardgate(['--config', config])).output, /field "routes\.0\.name" is required/, 'each route needs a name');
+  const noKeyFile = await wardgate(['inbound', '--protocol', 'dicom', '--listen', `${GW}:1`, '--upstream', '127.0.0.1:2', '--ca', config, '--cert', join(dir, 'none.pem'), '--key', join(dir, 'none.key')]);
+  t.match(noKeyFile.output, /error \[TLS_CREDENTIALS_INVALID\]: cannot read certificate/, noKeyFile.output.trim());
+});
+
+t.test('wardgate proxy inbound from flags serves echoscu +tls, stops on SIGTERM', peerOption('echoscu', 'storescp'), async (t) => {
+  const pki = await proxyPki(t);
+  const work = tempDir(t);
+  const ec = await pki.issue('gw-ec', [GW]);
+  const rsa = await pki.issue('gw-rsa', [GW], 'rsa-2048');
+  const device = await pki.issue('ct1', ['ct1.rad.klinikum.internal']);
+  const scpPort = await freeLoopbackPort();
+  await startStorescp(t, scpPort, work);
+  const port = await freeLoopbackPort();
+  const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, 'proxy', 'inbound', '--protocol', 'dicom', '--listen', `${GW}:${port}`, '--upstream', `127.0.0.1:${scpPort}`,
+    '--cert', ec.cert, '--key', ec.key, '--cert', rsa.cert, '--key', rsa.key, '--ca', pki.trust, '--client-auth', 'required', '--audit-file', join(work, 'audit.log')], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await withTimeout(new Promise<void>((resolve) => {
+    const check = () => (/route \S+ inbound dicom on/.test(out) ? resolve() : setTimeout(check, 50));
+    check();
+  }), 20_000, 'the gateway to start');
+  t.match(out, new RegExp(`on ${GW.replace(/\./g, '\\.')}:${port} -> 127\\.0\\.0\\.1:${scpPort}`), 'prints the route');
+  const echo = await run(requireBinary('echoscu'), ['-aet', 'CT1', '-aec', 'STORESCP', '+tls', device.key, device.cert, '+cf', pki.trust, GW, String(port)]);
+  t.equal(echo.code, 0, `echoscu +tls through the CLI gateway: ${echo.output}`);
+  child.kill('SIGTERM');
+  t.equal(await withTimeout(exited, 10_000, 'exit after SIGTERM'), 0, 'clean exit on SIGTERM');
+});
+
+t.test('wardgate proxy --config FILE --workers 2: workers share the listener, metrics are summed', peerOption('echoscu', 'storescp'), async (t) => {
+  const pki = await proxyPki(t);
+  const work = tempDir(t);
+  const gw = await pki.issue('gw', [GW]);
+  const device = await pki.issue('ct1', ['ct1.rad.klinikum.internal']);
+  const scpPort = await freeLoopbackPort();
+  await startStorescp(t, scpPort, work);
+  const port = await freeLoopbackPort();
+  const metricsPort = await freeLoopbackPort();
+  const config = join(work, 'gw.json');
+  writeFileSync(config, JSON.stringify({
+    routes: [{ name: 'pacs-in', direction: 'inbound', protocol: 'dicom', listen: `${GW}:${port}`, upstream: `127.0.0.1:${scpPort}`, tls: { cert: [gw.cert], key: [gw.key], ca: pki.trust } }],
+    metrics: { listen: `${GW}:${metricsPort}` },
+  }));
+  const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, 'proxy', '--config', config, '--workers', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  const exited = new Promise<number | null>((resolve) => child.once('exit', (code) => resolve(code)));
+  await withTimeout(new Promise<void>((resolve) => {
+    const check = () => (/\(2 workers\)/.test(out) ? resolve() : setTimeout(check, 50));
+    check();
+  }), 30_000, `the workers to start: ${out}`);
+  for (let i = 0; i < 4; i++) {
+    const echo = await run(requireBinary('echoscu'), ['-aet', 'CT1', '-aec', 'STORESCP', '+tls', device.key, device.cert, '+cf', pki.trust, GW, String(port)]);
+    t.equal(echo.code, 0, `echoscu ${i + 1} through the workers`);
+  }
+  const text = await (await fetch(`http://${GW}:${metricsPort}/metrics`)).text();
+  t.match(text, /wardgate_associations_total\{route="pacs-in"\} 4\n/, 'the primary sums the workers\' counters');
+  t.equal((text.match(/# TYPE wardgate_associations_total counter/g) ?? []).length, 1, 'HELP/TYPE once');
+  child.kill('SIGTERM');
+  t.equal(await withTimeout(exited, 15_000, 'exit after SIGTERM'), 0, 'primary and workers stop cleanly');
+});
