@@ -15,6 +15,7 @@ import { register as eab } from './eab.ts';
 import { register as renewEarly } from './renew-early.ts';
 import { register as conformance } from './conformance.ts';
 import { register as proxy } from './proxy.ts';
+import { register as scan } from './scan.ts';
 
 const program = new Command('wardgate')
   .description('private ACME CA, TLS gateway, scanner and fuzzer for hospital networks (DICOM, HL7)')
@@ -22,7 +23,7 @@ const program = new Command('wardgate')
   .exitOverride()
   .showHelpAfterError('(run with --help for usage)');
 
-for (const register of [init, issue, revoke, crl, list, ca, backup, audit, devCerts, serve, dev, eab, renewEarly, conformance, proxy]) register(program);
+for (const register of [init, issue, revoke, crl, list, ca, backup, audit, devCerts, serve, dev, eab, renewEarly, conformance, proxy, scan]) register(program);
 
 try {
   await program.parseAsync(process.argv);

@@ -4,9 +4,9 @@ import { describeKey, keyTypeOf, type KeyType } from './key-types.ts';
 import { normalizeIdentifier, identifierFromText, type Identifier } from './names.ts';
 import { x509 } from './x509.ts';
 import { verifyCsrSignature } from './csr-signature.ts';
+import { readCsr, type CsrParts } from './csr-der.ts';
 
 export interface ParsedCsr {
-  csr: x509.Pkcs10CertificateRequest;
   keyType: KeyType;
   /** SubjectPublicKeyInfo DER. */
   spki: Uint8Array;
@@ -17,17 +17,18 @@ export interface ParsedCsr {
   identifiers: Identifier[];
 }
 
-function decode(input: string | Uint8Array): x509.Pkcs10CertificateRequest {
-  try {
-    if (typeof input === 'string') {
-      const text = input.trim();
-      if (!text.includes('-----BEGIN')) return new x509.Pkcs10CertificateRequest(Buffer.from(text, 'base64url'));
-      return new x509.Pkcs10CertificateRequest(text);
-    }
-    return new x509.Pkcs10CertificateRequest(input as Uint8Array<ArrayBuffer>);
-  } catch (err) {
-    throw new WardgateError('CSR_INVALID', `CSR cannot be parsed as PKCS#10: ${(err as Error).message}`);
+function toDer(input: string | Uint8Array): Uint8Array {
+  if (typeof input !== 'string') {
+    const head = Buffer.from(input.subarray(0, 11)).toString('latin1');
+    return head.startsWith('-----BEGIN') ? toDer(Buffer.from(input).toString('latin1')) : input;
   }
+  const t = input.trim();
+  if (t.includes('-----BEGIN')) {
+    const m = /-----BEGIN (?:NEW )?CERTIFICATE REQUEST-----([\s\S]*?)-----END (?:NEW )?CERTIFICATE REQUEST-----/.exec(t);
+    if (!m) throw new WardgateError('CSR_INVALID', 'PEM input holds no CERTIFICATE REQUEST block');
+    return new Uint8Array(Buffer.from(m[1].replace(/\s/g, ''), 'base64'));
+  }
+  return new Uint8Array(Buffer.from(t, 'base64url'));
 }
 
 /**
@@ -36,10 +37,16 @@ function decode(input: string | Uint8Array): x509.Pkcs10CertificateRequest {
  * P-256/P-384, and every SAN entry is a DNS name or IP address.
  */
 export async function parseCsr(input: string | Uint8Array): Promise<ParsedCsr> {
-  const csr = decode(input);
+  const der = toDer(input);
+  let parts: CsrParts;
+  try {
+    parts = readCsr(der);
+  } catch (err) {
+    throw new WardgateError('CSR_INVALID', `CSR cannot be parsed as PKCS#10: ${(err as Error).message}`);
+  }
   // The key is judged before the signature: a key we refuse (RSA-1024, secp256k1) deserves that
   // precise answer, and WebCrypto cannot even verify signatures made with some of those curves.
-  const spki = new Uint8Array(csr.publicKey.rawData);
+  const spki = parts.spki;
   let key;
   try {
     key = createPublicKey({ key: Buffer.from(spki), format: 'der', type: 'spki' });
@@ -55,22 +62,18 @@ export async function parseCsr(input: string | Uint8Array): Promise<ParsedCsr> {
 
   let ok: boolean | undefined = false;
   try {
-    ok = verifyCsrSignature(new Uint8Array(csr.rawData), key) ?? await csr.verify();
+    // Common algorithms are verified on the raw DER; others (RSASSA-PSS) through @peculiar/x509.
+    ok = verifyCsrSignature(parts.der, key) ?? await new x509.Pkcs10CertificateRequest(parts.der as Uint8Array<ArrayBuffer>).verify();
   } catch (err) {
     throw new WardgateError('CSR_INVALID', `CSR signature cannot be checked: ${(err as Error).message}`);
   }
   if (!ok) throw new WardgateError('CSR_INVALID', 'CSR signature does not verify (the request was altered or not signed by its key)');
 
-  const cnText = csr.subjectName.getField('CN')[0];
+  const cnText = parts.commonName;
   const sanIdentifiers: Identifier[] = [];
-  const sanRaw = csr.getExtension('2.5.29.17');
-  const san = sanRaw ? new x509.SubjectAlternativeNameExtension(sanRaw.rawData) : undefined;
-  if (san) {
-    for (const n of san.names.items) {
-      if (n.type === 'dns') sanIdentifiers.push(normalizeIdentifier({ type: 'dns', value: n.value }));
-      else if (n.type === 'ip') sanIdentifiers.push(normalizeIdentifier({ type: 'ip', value: n.value }));
-      else throw new WardgateError('CSR_INVALID', `CSR requests a ${n.type} subject alternative name; only DNS names and IP addresses are issued`);
-    }
+  for (const n of parts.sanEntries) {
+    if (n.type === 'other') throw new WardgateError('CSR_INVALID', `CSR requests a ${n.kind} subject alternative name; only DNS names and IP addresses are issued`);
+    sanIdentifiers.push(normalizeIdentifier(n));
   }
   const identifiers = [...sanIdentifiers];
   if (cnText) {
@@ -78,5 +81,5 @@ export async function parseCsr(input: string | Uint8Array): Promise<ParsedCsr> {
     if (!identifiers.some((i) => i.type === cnId.type && i.value === cnId.value)) identifiers.unshift(cnId);
   }
   if (identifiers.length === 0) throw new WardgateError('CSR_INVALID', 'CSR names no DNS name or IP address (neither in CN nor in subjectAltName)');
-  return { csr, keyType, spki, commonName: cnText, sanIdentifiers, identifiers };
+  return { keyType, spki, commonName: cnText, sanIdentifiers, identifiers };
 }
