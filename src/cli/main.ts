@@ -17,6 +17,12 @@ import { register as conformance } from './conformance.ts';
 import { register as proxy } from './proxy.ts';
 import { register as scan } from './scan.ts';
 
+// `wardgate ... | head` closes stdout early: that is the reader's choice, not an error.
+process.stdout.on('error', (err: NodeJS.ErrnoException) => {
+  if (err.code === 'EPIPE') process.exit(0);
+  throw err;
+});
+
 const program = new Command('wardgate')
   .description('private ACME CA, TLS gateway, scanner and fuzzer for hospital networks (DICOM, HL7)')
   .version('0.1.0')
