@@ -16,6 +16,7 @@ import { register as renewEarly } from './renew-early.ts';
 import { register as conformance } from './conformance.ts';
 import { register as proxy } from './proxy.ts';
 import { register as scan } from './scan.ts';
+import { register as fuzz } from './fuzz.ts';
 
 // `wardgate ... | head` closes stdout early: that is the reader's choice, not an error.
 process.stdout.on('error', (err: NodeJS.ErrnoException) => {
@@ -29,7 +30,7 @@ const program = new Command('wardgate')
   .exitOverride()
   .showHelpAfterError('(run with --help for usage)');
 
-for (const register of [init, issue, revoke, crl, list, ca, backup, audit, devCerts, serve, dev, eab, renewEarly, conformance, proxy, scan]) register(program);
+for (const register of [init, issue, revoke, crl, list, ca, backup, audit, devCerts, serve, dev, eab, renewEarly, conformance, proxy, scan, fuzz]) register(program);
 
 try {
   await program.parseAsync(process.argv);

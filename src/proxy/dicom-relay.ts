@@ -22,6 +22,8 @@ import type net from 'node:net';
 const MAX_RQ_LENGTH = MAX_CONTROL_PDU_LENGTH;
 /** C-STORE instances listed per association in the audit record; beyond it they are only counted. */
 const MAX_AUDITED_INSTANCES = 10_000;
+/** Upper bound of one DIMSE command set across its fragments (the message assembler's default). */
+const MAX_COMMAND_SET_BYTES = 64 * 1024;
 
 export function relayDicom(ctx: SessionContext): void {
   new DicomRelay(ctx).start();
@@ -42,6 +44,7 @@ class DicomRelay {
   private ending: string | undefined;
   private outcome: Outcome = OUTCOME.Success;
   private readonly commandParts: Record<PduSender, Buffer[]> = { requestor: [], acceptor: [] };
+  private readonly commandBytes: Record<PduSender, number> = { requestor: 0, acceptor: 0 };
   private readonly instances = new Map<string, string[]>();
   private instanceCount = 0;
 
@@ -246,10 +249,20 @@ class DicomRelay {
     for (const pdv of pdvs) {
       if (!pdv.command) continue;
       const parts = this.commandParts[from];
+      // A command set is a few hundred bytes (PS3.7 §9.3); fragments whose "last" bit never comes must
+      // not pile up in the gateway (found by the fuzzer: memory-dicom-c96b01ab).
+      this.commandBytes[from] += pdv.data.length;
+      if (this.commandBytes[from] > MAX_COMMAND_SET_BYTES) {
+        parts.length = 0;
+        this.protocolError(new WardgateError('PDU_MALFORMED', `command set from the ${from} exceeds ${MAX_COMMAND_SET_BYTES} bytes without its last fragment`), from,
+          { source: ABORT_SOURCE.ServiceProvider, reason: ABORT_REASON.InvalidPduParameterValue });
+        return false;
+      }
       parts.push(pdv.data);
       if (!pdv.last) continue;
       const raw = Buffer.concat(parts);
       parts.length = 0;
+      this.commandBytes[from] = 0;
       try {
         const cmd = decodeCommand(raw);
         if (from === 'requestor' && cmd.commandField === COMMAND_FIELD.CStoreRq && cmd.affectedSopClassUid && cmd.affectedSopInstanceUid) {

@@ -1,0 +1,108 @@
+/**
+ * `wardgate fuzz`: protocol-aware DICOM/HL7 fuzzing of a gateway route (with an instrumented backend)
+ * or of any DICOM/HL7 peer; `wardgate fuzz replay FILE` reruns one finding. Exit codes: 0 no finding
+ * (replay: not reproduced); 1 findings (replay: reproduced) or an error (one `error [CODE]` line on
+ * stderr); 2 bad arguments.
+ */
+import { resolve } from 'node:path';
+import { type Command, Option } from 'commander';
+import { runCampaign } from '../fuzz/campaign.ts';
+import { readReproducer } from '../fuzz/findings.ts';
+import { replayReproducer } from '../fuzz/replay.ts';
+import { type TargetFlags, parseDuration, parseSeed, prepareTarget } from '../fuzz/setup.ts';
+import { progressBar } from './progress.ts';
+
+interface FuzzFlags extends TargetFlags {
+  duration: string;
+  seed?: string;
+  out: string;
+  concurrency: string;
+  hangTimeout: string;
+  maxRss: string;
+  minimize: boolean;
+}
+
+function targetOptions(cmd: Command): Command {
+  return cmd
+    .option('--route <name>', 'fuzz this route of --config: runs the gateway route and an instrumented backend behind it')
+    .option('--config <file>', 'gateway config (as for wardgate proxy --config)')
+    .option('--target <addr:port>', 'fuzz any DICOM/HL7 peer at this address')
+    .addOption(new Option('--protocol <protocol>', 'protocol of --target').choices(['dicom', 'hl7']))
+    .option('--spawn <command>', 'with --target: start the target with this command and restart it after each crash (exits are then seen directly)')
+    .option('--tls', 'with --target: connect with TLS')
+    .option('--ca <pem>', 'trust bundle for the target (or the route) certificate')
+    .option('--cert <pem>', 'client certificate (inbound routes, TLS targets); for outbound routes the backend\'s server certificate')
+    .option('--key <pem>', 'key of --cert')
+    .option('--lab', 'confirm that a target outside loopback is a lab system (fuzzing creates records in it)')
+    .option('--hang-timeout <ms>', 'a target that does not answer a well-formed request within this is hung', '3000');
+}
+
+export function register(program: Command): void {
+  const fuzz = targetOptions(program.command('fuzz'))
+    .description('fuzz a gateway route or a DICOM/HL7 peer with structure-aware, stateful hostile input; writes DIR/findings.json and minimized reproducers')
+    .option('--duration <time>', 'how long to fuzz (60s, 5m, 500ms)', '60s')
+    .option('--seed <n>', 'PRNG seed: the same seed generates the same inputs (default: random, printed)')
+    .option('--out <dir>', 'output directory for findings.json and reproducers/', 'fuzz-out')
+    .addOption(new Option('--side <side>', 'route targets: attack as hostile client, hostile server behind the route, or both (default: outbound both, inbound client)').choices(['client', 'server', 'both']))
+    .option('--concurrency <n>', 'connections in flight', '16')
+    .option('--max-rss <mb>', 'memory oracle: target resident set bound in MiB', '512')
+    .option('--no-minimize', 'keep reproducers as found')
+    .addHelpText('after', `
+Examples:
+  wardgate fuzz --route ct-in --config gateway.json --cert fuzz.pem --key fuzz.key --ca hospital-ca.pem --duration 5m --seed 7 --out fuzz-ct
+  wardgate fuzz --target 127.0.0.1:11112 --protocol dicom --spawn "./vendor-scp --port 11112" --duration 60s
+  wardgate fuzz replay fuzz-ct/reproducers/exit-dicom-1a2b3c4d.json --route ct-in --config gateway.json --cert fuzz.pem --key fuzz.key --ca hospital-ca.pem`)
+    .action(async (o: FuzzFlags) => {
+      const seed = parseSeed(o.seed);
+      const durationMs = parseDuration(o.duration);
+      const prepared = prepareTarget(o);
+      const out = resolve(o.out);
+      const seconds = Math.max(1, Math.round(durationMs / 1000));
+      const bar = progressBar('fuzz', seconds);
+      process.stderr.write(`wardgate fuzz: ${prepared.protocol} ${JSON.stringify(prepared.target.describe())} seed ${seed} for ${o.duration}\n`);
+      await prepared.target.start();
+      try {
+        const result = await runCampaign({
+          target: prepared.target, protocol: prepared.protocol, seed, durationMs, outDir: out, sides: prepared.sides, policy: prepared.policy,
+          dicom: prepared.dicom, hl7: prepared.hl7, concurrency: Number(o.concurrency), hangTimeoutMs: Number(o.hangTimeout), maxRssMb: Number(o.maxRss),
+          minimize: o.minimize ? undefined : false,
+          onProgress: (p) => bar.update(Math.min(seconds, Math.floor(p.elapsedMs / 1000)), `${p.execs} execs ${p.execsPerSecond.toFixed(0)}/s ${p.findings} findings`),
+        });
+        bar.finish();
+        process.stdout.write(`wardgate fuzz: ${result.execs} execs (${result.execsPerSecond}/s), seed ${seed}, ${result.findings.length} finding(s) -> ${out}/findings.json\n`);
+        for (const r of result.reproducers) process.stdout.write(`  ${r.id}: ${r.oracle} at ${r.location}: ${r.detail} (${r.exchanges.reduce((n, e) => n + e.chunks.reduce((m, c) => m + c.length, 0), 0)} bytes, ${out}/reproducers/${r.id}.json)\n`);
+        if (result.findings.length > 0) process.exitCode = 1;
+      } finally {
+        await (prepared.target.close?.() ?? prepared.target.stop());
+      }
+    });
+
+  targetOptions(fuzz.command('replay'))
+    .argument('<file>', 'a reproducer written by wardgate fuzz (DIR/reproducers/ID.json)')
+    .description('run one finding\'s reproducer again; exit 1 when it reproduces, 0 when it does not')
+    .action(async (file: string, own: TargetFlags & { hangTimeout: string }, cmd: Command) => {
+      // `fuzz replay F --cert C` and `fuzz --cert C replay F`: commander hands options after the
+      // subcommand to `fuzz` when it knows them too, so both commands' values are merged.
+      const o = { ...cmd.parent!.opts(), ...Object.fromEntries(Object.entries(own).filter(([k]) => cmd.getOptionValueSource(k) === 'cli')) } as TargetFlags & { hangTimeout: string };
+      const r = readReproducer(file);
+      const flags: TargetFlags = { ...o };
+      if (!flags.route && !flags.target) {
+        if (r.target.kind === 'route') Object.assign(flags, { route: r.target.route, config: flags.config ?? r.target.config });
+        else Object.assign(flags, { target: r.target.address, protocol: r.protocol, spawn: flags.spawn ?? r.target.command });
+      }
+      flags.protocol ??= r.protocol;
+      const prepared = prepareTarget(flags);
+      await prepared.target.start();
+      try {
+        const outcome = await replayReproducer(r, prepared.target, { hangTimeoutMs: Number(o.hangTimeout), policy: prepared.policy });
+        if (outcome.reproduced) {
+          process.stdout.write(`reproduced ${r.id}: ${r.oracle} at ${r.location}: ${outcome.verdict?.detail ?? ''}\n`);
+          process.exitCode = 1;
+        } else {
+          process.stdout.write(`not reproduced ${r.id}: ${outcome.verdict ? `got ${outcome.verdict.oracle} at ${outcome.verdict.location}` : 'the target handled it'}\n`);
+        }
+      } finally {
+        await (prepared.target.close?.() ?? prepared.target.stop());
+      }
+    });
+}

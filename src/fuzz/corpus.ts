@@ -1,0 +1,46 @@
+/**
+ * The corpus: inputs that made the target answer in a way not seen before (a new reply signature,
+ * a cheap stand-in for coverage on a black-box peer), kept for further mutation. It changes only at
+ * batch boundaries, in exec order, so a campaign's inputs stay a function of its seed.
+ */
+import type { Exchange, Protocol } from './exchange.ts';
+import type { ExecResult } from './executor.ts';
+
+/** What kind of answer: DICOM PDU types (and abort/reject fields), HL7 MSA-1 codes, and how it ended. */
+export function replySignature(protocol: Protocol, result: ExecResult): string {
+  const parts: string[] = [result.outcome];
+  const r = result.reply;
+  if (protocol === 'dicom') {
+    let pos = 0;
+    while (pos + 6 <= r.length && parts.length < 12) {
+      const type = r[pos];
+      const length = r.readUInt32BE(pos + 2);
+      parts.push(type === 3 || type === 7 ? `${type}:${r[pos + 8] ?? ''}:${r[pos + 9] ?? ''}` : String(type));
+      pos += 6 + length;
+    }
+  } else {
+    for (const m of r.toString('latin1').matchAll(/MSA\|([A-Z]{2})/g)) parts.push(m[1]);
+  }
+  return parts.join(',');
+}
+
+export class Corpus {
+  private readonly seen = new Set<string>();
+  readonly entries: Exchange[] = [];
+
+  constructor(private readonly capacity = 256) {}
+
+  /** Offer one result; kept when its signature is new. Returns whether it was kept. */
+  offer(ex: Exchange, signature: string): boolean {
+    const key = `${ex.side}:${signature}`;
+    if (this.seen.has(key)) return false;
+    this.seen.add(key);
+    if (this.entries.length >= this.capacity) this.entries.shift();
+    this.entries.push(ex);
+    return true;
+  }
+
+  get size(): number {
+    return this.entries.length;
+  }
+}

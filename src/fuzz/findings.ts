@@ -1,0 +1,127 @@
+/**
+ * Findings, deduplicated by oracle and location, and their files: `DIR/findings.json`
+ * (`{ execs, execsPerSecond, findings: [{ id, oracle, protocol, reproducer, count }] }`) and one
+ * reproducer per finding under `DIR/reproducers/` that `wardgate fuzz replay FILE` runs again.
+ */
+import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { join, relative } from 'node:path';
+import { WardgateError } from '../errors.ts';
+import { type Exchange, type ExchangeJson, type Protocol, exchangeFromJson, exchangeToJson } from './exchange.ts';
+import type { OracleName, Verdict } from './oracles.ts';
+import type { TargetDescription } from './target.ts';
+
+export const REPRODUCER_FORMAT = 'wardgate-fuzz-reproducer/1';
+
+export interface Reproducer {
+  format: typeof REPRODUCER_FORMAT;
+  id: string;
+  oracle: OracleName;
+  protocol: Protocol;
+  location: string;
+  detail: string;
+  seed: number;
+  /** Index of the exec that first showed the failure. */
+  exec: number;
+  target: TargetDescription;
+  minimized: boolean;
+  /** Client exchange first; for server-side findings the hostile backend's answer second. */
+  exchanges: Exchange[];
+}
+
+export interface FindingSummary {
+  id: string;
+  oracle: OracleName;
+  protocol: Protocol;
+  reproducer: string;
+  count: number;
+}
+
+export interface FindingsFile {
+  execs: number;
+  execsPerSecond: number;
+  findings: FindingSummary[];
+}
+
+/** FNV-1a, 32 bits: a short stable id from the dedup key. */
+function fnv1a(text: string): string {
+  let h = 0x811c9dc5;
+  for (let i = 0; i < text.length; i++) {
+    h ^= text.charCodeAt(i);
+    h = Math.imul(h, 0x01000193) >>> 0;
+  }
+  return h.toString(16).padStart(8, '0');
+}
+
+export function findingId(protocol: Protocol, verdict: Pick<Verdict, 'oracle' | 'location'>): string {
+  return `${verdict.oracle}-${protocol}-${fnv1a(`${verdict.oracle}\0${verdict.location}`)}`;
+}
+
+export class FindingStore {
+  private readonly byId = new Map<string, { summary: FindingSummary; reproducer: Reproducer }>();
+
+  constructor(readonly dir: string) {
+    mkdirSync(join(dir, 'reproducers'), { recursive: true });
+  }
+
+  has(id: string): boolean {
+    return this.byId.has(id);
+  }
+
+  /** Count another hit of a known finding. */
+  hit(id: string): void {
+    const f = this.byId.get(id);
+    if (f) f.summary.count++;
+  }
+
+  add(reproducer: Reproducer): FindingSummary {
+    const file = join(this.dir, 'reproducers', `${reproducer.id}.json`);
+    writeReproducer(file, reproducer);
+    const summary: FindingSummary = { id: reproducer.id, oracle: reproducer.oracle, protocol: reproducer.protocol, reproducer: relative(this.dir, file), count: 1 };
+    this.byId.set(reproducer.id, { summary, reproducer });
+    return summary;
+  }
+
+  /** Replace a finding's reproducer (after minimization), keeping its count. */
+  update(reproducer: Reproducer): void {
+    const f = this.byId.get(reproducer.id);
+    if (!f) return;
+    f.reproducer = reproducer;
+    writeReproducer(join(this.dir, f.summary.reproducer), reproducer);
+  }
+
+  reproducers(): Reproducer[] {
+    return [...this.byId.values()].map((f) => f.reproducer);
+  }
+
+  summaries(): FindingSummary[] {
+    return [...this.byId.values()].map((f) => ({ ...f.summary }));
+  }
+
+  write(execs: number, seconds: number): FindingsFile {
+    const out: FindingsFile = { execs, execsPerSecond: seconds > 0 ? Math.round((execs / seconds) * 10) / 10 : 0, findings: this.summaries() };
+    writeFileSync(join(this.dir, 'findings.json'), `${JSON.stringify(out, null, 2)}\n`);
+    return out;
+  }
+}
+
+export function writeReproducer(file: string, r: Reproducer): void {
+  const json = { ...r, exchanges: r.exchanges.map(exchangeToJson) };
+  writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`);
+}
+
+export function readReproducer(file: string): Reproducer {
+  let data: Record<string, unknown>;
+  try {
+    data = JSON.parse(readFileSync(file, 'utf8'));
+  } catch (err) {
+    throw new WardgateError('FUZZ_REPRODUCER_INVALID', `${file}: cannot read (${(err as Error).message})`);
+  }
+  if (data?.format !== REPRODUCER_FORMAT) throw new WardgateError('FUZZ_REPRODUCER_INVALID', `${file}: field "format" is not ${REPRODUCER_FORMAT}`);
+  if (!Array.isArray(data.exchanges) || data.exchanges.length === 0) throw new WardgateError('FUZZ_REPRODUCER_INVALID', `${file}: field "exchanges" is missing or empty`);
+  const target = data.target as TargetDescription | undefined;
+  if (!target || typeof target !== 'object' || typeof target.kind !== 'string') throw new WardgateError('FUZZ_REPRODUCER_INVALID', `${file}: field "target" is missing`);
+  return {
+    ...(data as unknown as Reproducer),
+    exchanges: (data.exchanges as ExchangeJson[]).map((e, i) => exchangeFromJson(e, `${file}: exchanges.${i}`)),
+  };
+}

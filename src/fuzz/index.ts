@@ -1,0 +1,13 @@
+export * from './prng.ts';
+export * from './exchange.ts';
+export * from './executor.ts';
+export * from './target.ts';
+export * from './route-target.ts';
+export * from './backend.ts';
+export * from './oracles.ts';
+export * from './findings.ts';
+export * from './minimizer.ts';
+export * from './campaign.ts';
+export * from './replay.ts';
+export * from './scope.ts';
+export { InputGenerator } from './generate.ts';

@@ -1,0 +1,204 @@
+/**
+ * A gateway route as a fuzz target: the route from the config runs in a child process (the real
+ * src/proxy Gateway via route-runner.ts) or, for benchmarks, in this process; its listen address is
+ * moved to a free loopback port and its upstream to an instrumented backend the fuzzer runs. Inbound
+ * routes are attacked over TLS with the fuzzer's client certificate; outbound routes on their
+ * plaintext side, and the backend presents the fuzzer's certificate to the gateway's TLS client.
+ */
+import { type ChildProcess, spawn } from 'node:child_process';
+import { X509Certificate } from 'node:crypto';
+import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
+import net from 'node:net';
+import { tmpdir } from 'node:os';
+import { dirname, join } from 'node:path';
+import { fileURLToPath } from 'node:url';
+import { WardgateError } from '../errors.ts';
+import { Gateway } from '../proxy/gateway.ts';
+import { type GatewayConfig, type RouteConfig, parseAddress } from '../proxy/route-config.ts';
+import { InstrumentedBackend } from './backend.ts';
+import type { Protocol } from './exchange.ts';
+import type { Endpoint } from './executor.ts';
+import type { FuzzPeer } from './oracles.ts';
+import { checkScope, isLoopback } from './scope.ts';
+import { type ExitInfo, type FuzzTarget, type TargetDescription, rssOfPid, tail, waitForListener } from './target.ts';
+
+const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
+const RUNNER = join(REPO_ROOT, 'src', 'fuzz', 'route-runner.ts');
+
+export interface FuzzIdentity {
+  /** PEM: the fuzzer's certificate chain and key (client certificate inbound, backend certificate outbound). */
+  cert?: string;
+  key?: string;
+  /** PEM trust bundle for the gateway's certificate. */
+  ca?: string;
+}
+
+export interface RouteTargetOptions {
+  config: GatewayConfig;
+  /** The config file, for reproducers. */
+  configFile?: string;
+  route: string;
+  identity: FuzzIdentity;
+  inProcess?: boolean;
+  lab?: boolean;
+}
+
+function freePort(host: string): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const s = net.createServer();
+    s.once('error', reject);
+    s.listen(0, host, () => {
+      const { port } = s.address() as net.AddressInfo;
+      s.close(() => resolve(port));
+    });
+  });
+}
+
+/** The fuzzer's identity as the gateway sees it, for the policy oracle. */
+export function peerFromCertificate(certPem: string | undefined, address: string): FuzzPeer {
+  if (!certPem) return { address, subjects: [], sans: [] };
+  const cert = new X509Certificate(certPem);
+  const subjects = cert.subject.split('\n').filter((l) => l.startsWith('CN=')).map((l) => l.slice(3));
+  const sans = (cert.subjectAltName ?? '').split(/,\s*/).map((p) => /^(DNS|IP Address):(.*)$/.exec(p.trim())).filter((m): m is RegExpExecArray => Boolean(m)).map((m) => (m[1] === 'DNS' ? m[2].toLowerCase() : m[2]));
+  return { address, subjects, sans };
+}
+
+export class RouteTarget implements FuzzTarget {
+  readonly protocol: Protocol;
+  readonly backend: InstrumentedBackend;
+  readonly route: RouteConfig;
+  private fuzzConfig: GatewayConfig | undefined;
+  private listen: { host: string; port: number } | undefined;
+  private child: ChildProcess | undefined;
+  private gateway: Gateway | undefined;
+  private exit: ExitInfo | undefined;
+  private stopping = false;
+  private workDir: string | undefined;
+  private nextRetained = 1;
+  private readonly pendingRetained = new Map<number, (bytes: number | undefined) => void>();
+  private readonly onUncaught = (err: Error) => {
+    this.exit ??= { code: null, signal: null, stderr: `Uncaught ${err.stack ?? String(err)}`, at: Date.now() };
+  };
+
+  constructor(private readonly o: RouteTargetOptions) {
+    const route = o.config.routes.find((r) => r.name === o.route);
+    if (!route) throw new WardgateError('CLI_ARGUMENT', `no route named "${o.route}" in ${o.configFile ?? 'the config'} (routes: ${o.config.routes.map((r) => r.name).join(', ')})`);
+    this.route = route;
+    this.protocol = route.protocol;
+    const listenHost = parseAddress(route.listen).host;
+    checkScope(isLoopback(listenHost) ? listenHost : '127.0.0.1', Boolean(o.lab));
+    if (route.direction === 'inbound' && (route.tls.clientAuth ?? 'required') === 'required' && (!o.identity.cert || !o.identity.key)) {
+      throw new WardgateError('CLI_ARGUMENT', `route ${route.name} requires a client certificate: give --cert and --key (issued by the route's trust bundle)`);
+    }
+    if (route.direction === 'outbound' && (!o.identity.cert || !o.identity.key)) {
+      throw new WardgateError('CLI_ARGUMENT', `route ${route.name} is outbound: the instrumented backend needs --cert and --key valid for the route's upstream name`);
+    }
+    this.backend = new InstrumentedBackend({ protocol: route.protocol, host: '127.0.0.1', tls: route.direction === 'outbound' ? { cert: o.identity.cert!, key: o.identity.key!, ca: o.identity.ca } : undefined });
+  }
+
+  /** Who the fuzzer's client is on this route (certificate names only count on TLS, i.e. inbound). */
+  peer(): FuzzPeer {
+    return peerFromCertificate(this.route.direction === 'inbound' ? this.o.identity.cert : undefined, '127.0.0.1');
+  }
+
+  endpoint(): Endpoint {
+    const at = this.listen!;
+    if (this.route.direction === 'outbound') return { host: at.host, port: at.port };
+    return { host: at.host, port: at.port, tls: { ca: this.o.identity.ca, cert: this.o.identity.cert, key: this.o.identity.key, servername: at.host } };
+  }
+
+  async start(): Promise<void> {
+    if (!this.fuzzConfig) {
+      const backendAt = await this.backend.start();
+      const original = parseAddress(this.route.upstream);
+      const listenHost = isLoopback(parseAddress(this.route.listen).host) ? parseAddress(this.route.listen).host : '127.0.0.1';
+      this.listen = { host: listenHost, port: await freePort(listenHost) };
+      const tls = { ...this.route.tls };
+      // The backend stands in for the real upstream: keep verifying the upstream's original name.
+      if (this.route.direction === 'outbound') tls.serverName ??= original.host;
+      const route: RouteConfig = { ...this.route, listen: `${listenHost}:${this.listen.port}`, upstream: `${backendAt.host}:${backendAt.port}`, tls };
+      // No audit sinks or metrics listener: the fuzzer must not flood a real syslog collector.
+      this.fuzzConfig = { routes: [route] };
+    }
+    this.exit = undefined;
+    this.stopping = false;
+    if (this.o.inProcess) {
+      process.on('uncaughtException', this.onUncaught);
+      this.gateway = new Gateway(this.fuzzConfig, { log: () => undefined });
+      await this.gateway.start();
+      return;
+    }
+    this.workDir ??= mkdtempSync(join(tmpdir(), 'wardgate-fuzz-route-'));
+    const file = join(this.workDir, 'gateway.json');
+    writeFileSync(file, JSON.stringify(this.fuzzConfig));
+    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', RUNNER, file], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    child.on('message', (m: { type?: string; id?: number; bytes?: number }) => {
+      if (m?.type !== 'retained' || m.id === undefined) return;
+      this.pendingRetained.get(m.id)?.(m.bytes);
+      this.pendingRetained.delete(m.id);
+    });
+    this.child = child;
+    const err = tail(16_384);
+    child.stderr!.on('data', (d: Buffer) => err.push(d));
+    child.once('exit', (code, signal) => {
+      if (this.child !== child) return;
+      if (!this.stopping) this.exit = { code, signal, stderr: err.text(), at: Date.now() };
+      this.child = undefined;
+    });
+    await waitForListener(this.listen!.host, this.listen!.port, 30_000, () => this.child === child);
+  }
+
+  async stop(): Promise<void> {
+    this.stopping = true;
+    if (this.gateway) {
+      const g = this.gateway;
+      this.gateway = undefined;
+      await g.stop();
+      process.removeListener('uncaughtException', this.onUncaught);
+    }
+    const child = this.child;
+    if (child) {
+      const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
+      child.kill('SIGKILL');
+      await gone;
+      this.child = undefined;
+    }
+  }
+
+  /** Stop everything, backend included, and remove the generated config. */
+  async close(): Promise<void> {
+    await this.stop();
+    await this.backend.stop();
+    if (this.workDir) rmSync(this.workDir, { recursive: true, force: true });
+  }
+
+  async restart(): Promise<boolean> {
+    await this.stop();
+    await this.start();
+    return true;
+  }
+
+  exited(): ExitInfo | undefined { return this.exit; }
+
+  /** Child mode: the gateway process's heap + external memory after a forced GC, over IPC. */
+  async retainedMb(): Promise<number | undefined> {
+    const child = this.child;
+    if (!child || !child.connected) return undefined;
+    const id = this.nextRetained++;
+    const bytes = await new Promise<number | undefined>((resolve) => {
+      const timer = setTimeout(() => { this.pendingRetained.delete(id); resolve(undefined); }, 5000);
+      this.pendingRetained.set(id, (b) => { clearTimeout(timer); resolve(b); });
+      child.send({ type: 'retained', id });
+    });
+    return bytes === undefined ? undefined : bytes / (1024 * 1024);
+  }
+
+  rssMb(): number | undefined {
+    if (this.o.inProcess) return undefined;
+    return rssOfPid(this.child?.pid);
+  }
+
+  describe(): TargetDescription {
+    return { kind: 'route', protocol: this.protocol, route: this.route.name, config: this.o.configFile, tls: this.route.direction === 'inbound' };
+  }
+}
