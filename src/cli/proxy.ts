@@ -17,6 +17,7 @@ interface RouteFlags {
   cert: string[];
   key: string[];
   ca: string;
+  crl?: string;
   clientAuth?: string;
   profile: string;
   routeName?: string;
@@ -56,6 +57,7 @@ export function configFromFlags(direction: 'inbound' | 'outbound', o: RouteFlags
     tls: {
       ...(o.cert.length > 0 ? { cert: o.cert, key: o.key } : {}),
       ca: o.ca,
+      ...(o.crl ? { crl: o.crl } : {}),
       profile: o.profile,
       ...(o.clientAuth ? { clientAuth: o.clientAuth } : {}),
       ...(o.serverName ? { serverName: o.serverName } : {}),
@@ -136,6 +138,7 @@ function routeCommand(proxy: Command, direction: 'inbound' | 'outbound'): void {
     .option('--cert <pem>', 'certificate chain (PEM); repeat with a second --key to present ECDSA and RSA side by side', collect, [])
     .option('--key <pem>', 'private key (PEM) of the preceding --cert', collect, [])
     .requiredOption('--ca <pem>', 'trust bundle (PEM) for peers')
+    .option('--crl <file>', 'inbound: CRL (PEM or DER, e.g. fetched from the CA\'s /crl/<issuer>.crl) of revoked client certificates')
     .addOption(new Option('--client-auth <mode>', 'inbound: client certificate policy (default required)').choices(['required', 'optional', 'none']))
     .option('--profile <name>', 'TLS profile from profiles/tls', 'bcp195-non-downgrading')
     .option('--route-name <name>', 'route name used in logs, metrics and audit records')

@@ -52,6 +52,7 @@ export interface RouteConfig {
     cert?: string[];
     key?: string[];
     ca: string;
+    crl?: string;
     profile: string;
     clientAuth?: ClientAuth;
     serverName?: string;

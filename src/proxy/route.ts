@@ -5,6 +5,7 @@
  * outbound). Certificates can be swapped while running: new handshakes use the new ones, open
  * connections keep theirs (tls.Server#setSecureContext).
  */
+import { RevocationList } from './revocation.ts';
 import net from 'node:net';
 import tls from 'node:tls';
 import { securityAlert } from '../audit/events.ts';
@@ -43,7 +44,10 @@ export class Route {
   private readonly sockets = new Set<net.Socket>();
   private lastLimitLog = 0;
 
+  private readonly revocation?: RevocationList;
+
   constructor(readonly config: RouteConfig, private readonly deps: RouteDeps, credentials: Credentials, private readonly trust: string) {
+    if (config.tls.crl) this.revocation = new RevocationList(config.tls.crl);
     this.listenAt = parseAddress(config.listen, `route ${config.name} listen`);
     this.upstreamAt = parseAddress(config.upstream, `route ${config.name} upstream`);
     this.limiter = new ConnectionLimiter(config.limits.maxConnections, config.limits.maxConnectionsPerPeer);
@@ -159,6 +163,17 @@ export class Route {
 
   private onTlsConnection(socket: tls.TLSSocket, clientAuth: string): void {
     const { config, deps } = this;
+    if (socket.authorized && this.revocation) {
+      const raw = socket.getPeerCertificate()?.raw;
+      if (raw && this.revocation.isRevoked(new Uint8Array(raw))) {
+        const address = normalizeAddress(socket.remoteAddress);
+        deps.metrics.inc('wardgate_handshake_failures_total', this.labels);
+        deps.auditor.record(securityAlert(deps.auditor.identity, 'node-authentication', { userId: address, address }, `route ${config.name}: client certificate is revoked`));
+        deps.log(`route ${config.name}: refused ${address}: client certificate is revoked`);
+        socket.destroy();
+        return;
+      }
+    }
     if (clientAuth !== 'none' && !socket.authorized) {
       const presented = Object.keys(socket.getPeerCertificate() ?? {}).length > 0;
       // Optional means "no certificate is fine", never "an unverifiable certificate is fine".
