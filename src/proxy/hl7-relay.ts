@@ -7,7 +7,7 @@
  */
 import { securityAlert } from '../audit/events.ts';
 import { WardgateError, isWardgateError } from '../errors.ts';
-import { HL7_ERROR, MllpDecoder, buildAck, encodeFrame, parseMsh, splitComponents } from '../protocols/hl7/index.ts';
+import { HL7_ERROR, MllpDecoder, buildAck, encodeFrame, parseAck, parseMsh, splitComponents } from '../protocols/hl7/index.ts';
 import type { Msh } from '../protocols/hl7/index.ts';
 import { decideMessage } from './policy.ts';
 import { type SessionContext, closeSoon } from './session.ts';
@@ -25,7 +25,7 @@ class Hl7Relay {
   private busy = false;
   private upstream: net.Socket | undefined;
   private connecting: Promise<net.Socket> | undefined;
-  private awaitingAck: { resolve: (frame: Buffer) => void; reject: (err: Error) => void; timer: NodeJS.Timeout } | undefined;
+  private awaitingAck: { controlId: string; resolve: (frame: Buffer) => void; reject: (err: Error) => void; timer: NodeJS.Timeout } | undefined;
   private frameTimer: NodeJS.Timeout | undefined;
   private finished = false;
 
@@ -114,7 +114,7 @@ class Hl7Relay {
     const ack = new Promise<Buffer>((resolve, reject) => {
       const ms = ctx.route.limits.ackTimeoutMs;
       const timer = setTimeout(() => reject(new Error(`no acknowledgment from the upstream within ${ms} ms`)), ms);
-      this.awaitingAck = { resolve, reject, timer };
+      this.awaitingAck = { controlId: msh.controlId, resolve, reject, timer };
     });
     const frame = encodeFrame(payload);
     upstream.write(frame);
@@ -161,6 +161,17 @@ class Hl7Relay {
       const waiting = this.awaitingAck;
       if (!waiting) {
         this.ctx.log(`route ${this.ctx.route.name}: dropped an unsolicited frame from the upstream`);
+        continue;
+      }
+      // HL7 v2 §2.9.2: MSA-2 repeats the MSH-10 of the message acknowledged. An acknowledgment for some
+      // other message (a stale or hostile extra ACK) must not be handed to the sender as the answer.
+      let referenced: string | undefined;
+      try {
+        referenced = parseAck(frame).controlIdReferenced;
+      } catch { /* not an acknowledgment */ }
+      if (referenced !== waiting.controlId) {
+        this.ctx.metrics.inc('wardgate_protocol_errors_total', this.labels);
+        this.ctx.log(`route ${this.ctx.route.name}: dropped an upstream frame that does not acknowledge message ${waiting.controlId} (MSA-2 ${JSON.stringify(referenced ?? null)})`);
         continue;
       }
       this.awaitingAck = undefined;
