@@ -108,7 +108,8 @@ async function startDns(host: string, deviceAddress: string): Promise<{ child: C
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
   const managementUrl = `http://${host}:${mgmtPort}`;
-  const deadline = Date.now() + 10_000;
+  // Generous: on a loaded 2-core CI machine the Go runtime can take several seconds to come up.
+  const deadline = Date.now() + 30_000;
   for (;;) {
     if (child.exitCode !== null) throw new WardgateError('CONFORMANCE_UNAVAILABLE', `pebble-challtestsrv exited: ${stderr.trim()}`);
     try {
