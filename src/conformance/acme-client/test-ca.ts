@@ -99,6 +99,18 @@ async function initCa(dir: string, profilesDir: string, dnsSuffix: string, name:
 
 /** pebble-challtestsrv as the site DNS: A queries for every name answer `deviceAddress`; TXT via its API. */
 async function startDns(host: string, deviceAddress: string): Promise<{ child: ChildProcess; resolver: string; managementUrl: string }> {
+  // Free ports are picked, released and then bound by the child: another process can take one in
+  // between (tests run in parallel), so a start that never becomes ready is retried on fresh ports.
+  for (let attempt = 1; ; attempt++) {
+    try {
+      return await startDnsOnce(host, deviceAddress, 15_000);
+    } catch (err) {
+      if (attempt >= 3) throw err;
+    }
+  }
+}
+
+async function startDnsOnce(host: string, deviceAddress: string, timeoutMs: number): Promise<{ child: ChildProcess; resolver: string; managementUrl: string }> {
   const dnsPort = await freePort(host);
   const mgmtPort = await freePort(host);
   const child = spawn('pebble-challtestsrv', [
@@ -108,10 +120,9 @@ async function startDns(host: string, deviceAddress: string): Promise<{ child: C
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
   const managementUrl = `http://${host}:${mgmtPort}`;
-  // Generous: on a loaded 2-core CI machine the Go runtime can take several seconds to come up.
-  const deadline = Date.now() + 30_000;
+  const deadline = Date.now() + timeoutMs;
   for (;;) {
-    if (child.exitCode !== null) throw new WardgateError('CONFORMANCE_UNAVAILABLE', `pebble-challtestsrv exited: ${stderr.trim()}`);
+    if (child.exitCode !== null || child.signalCode !== null) throw new WardgateError('CONFORMANCE_UNAVAILABLE', `pebble-challtestsrv exited: ${stderr.trim()}`);
     try {
       const r = await fetch(`${managementUrl}/clear-txt`, { method: 'POST', body: JSON.stringify({ host: 'ready.invalid.' }), signal: AbortSignal.timeout(1000) });
       if (r.ok) break;
