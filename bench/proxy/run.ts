@@ -15,6 +15,7 @@ import {
   DimseMessageAssembler, PduReader, SOP_CLASS, TRANSFER_SYNTAX, decodePdu, encodeAssociateRq, encodeCEchoRq, encodeReleaseRq, fragmentMessage,
 } from '../../src/protocols/dicom/index.ts';
 import { writeDicomFile } from '../../test/proxy/fixtures/dicom-file.ts';
+import { freePort } from '../../src/net/free-port.ts';
 
 const MIB = Number(process.env.BENCH_MIB ?? 256);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
@@ -37,15 +38,6 @@ function bin(name: string): string {
   throw new Error(`${name} is not installed (apt-get install dcmtk stunnel4 haproxy)`);
 }
 
-function freePort(): Promise<number> {
-  return new Promise((resolve) => {
-    const s = net.createServer();
-    s.listen(0, '127.0.0.1', () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 function start(cmd: string, args: string[], readyPattern?: RegExp): Promise<ChildProcess> {
   const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });

@@ -8,7 +8,6 @@
 import { type ChildProcess, spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { fileURLToPath } from 'node:url';
@@ -21,6 +20,7 @@ import type { Endpoint } from './executor.ts';
 import type { FuzzPeer } from './oracles.ts';
 import { checkScope, isLoopback } from './scope.ts';
 import { type ExitInfo, type FuzzTarget, type TargetDescription, rssOfPid, tail, waitForListener } from './target.ts';
+import { freePort } from '../net/free-port.ts';
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const RUNNER = join(REPO_ROOT, 'src', 'fuzz', 'route-runner.ts');
@@ -43,16 +43,6 @@ export interface RouteTargetOptions {
   lab?: boolean;
 }
 
-function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const { port } = s.address() as net.AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 /** The fuzzer's identity as the gateway sees it, for the policy oracle. */
 export function peerFromCertificate(certPem: string | undefined, address: string): FuzzPeer {

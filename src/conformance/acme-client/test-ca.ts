@@ -8,7 +8,7 @@
 import { spawn, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFileSync, mkdirSync, readdirSync, readFileSync, writeFileSync } from 'node:fs';
-import net, { type AddressInfo } from 'node:net';
+import type { AddressInfo } from 'node:net';
 import { join, delimiter } from 'node:path';
 import { existsSync } from 'node:fs';
 import type { Server as TlsServer } from 'node:tls';
@@ -25,6 +25,8 @@ import { DEFAULT_PROFILES_DIR } from '../../pki/profiles.ts';
 import type { FaultPlan } from './fault-plan.ts';
 import { instrumentAcme, instrumentDistribution } from './instrument.ts';
 import { KitSession } from './session.ts';
+import { freePort } from '../../net/free-port.ts';
+
 
 /** The profile every kit certificate is issued under: dicom-node with the plan's short lifetime. */
 export const KIT_PROFILE = 'icm-conformance';
@@ -61,16 +63,6 @@ export interface TestCa {
   close(): Promise<void>;
 }
 
-export function freePort(host: string): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const s = net.createServer();
-    s.once('error', reject);
-    s.listen(0, host, () => {
-      const { port } = s.address() as AddressInfo;
-      s.close(() => resolve(port));
-    });
-  });
-}
 
 export function findOnPath(name: string): string | undefined {
   for (const dir of (process.env.PATH ?? '').split(delimiter)) {
