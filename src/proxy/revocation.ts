@@ -11,7 +11,8 @@ import { x509 } from '../pki/x509.ts';
  * cron job that fetches the CA's CRL (`/crl/<issuer>.crl`) is enough to keep it current.
  */
 export class RevocationList {
-  private revoked = new Set<string>();
+  /** Revoked serial -> issuers whose CRL lists it: a connection costs one map lookup unless its serial is listed. */
+  private revoked = new Map<string, Set<string>>();
   private mtimeMs = 0;
   private checkedAt = 0;
 
@@ -30,7 +31,7 @@ export class RevocationList {
       throw new WardgateError('TLS_CREDENTIALS_INVALID', `CRL file ${this.file} cannot be read: ${(err as Error).message}`);
     }
     const blocks = text.includes('-----BEGIN') ? splitPem(text) : [Buffer.from(text, 'latin1')];
-    const next = new Set<string>();
+    const next = new Map<string, Set<string>>();
     for (const block of blocks) {
       let crl: x509.X509Crl;
       try {
@@ -38,18 +39,25 @@ export class RevocationList {
       } catch (err) {
         throw new WardgateError('TLS_CREDENTIALS_INVALID', `${this.file} holds something that is not a CRL: ${(err as Error).message}`);
       }
-      for (const entry of crl.entries) next.add(`${crl.issuer}|${normalizeSerial(entry.serialNumber)}`);
+      for (const entry of crl.entries) {
+        const serial = normalizeSerial(entry.serialNumber);
+        const issuers = next.get(serial) ?? new Set<string>();
+        issuers.add(crl.issuer);
+        next.set(serial, issuers);
+      }
     }
     this.revoked = next;
   }
 
-  /** True when the certificate (DER) is listed by a CRL of its issuer. */
-  isRevoked(certDer: Uint8Array, now = Date.now()): boolean {
+  /** True when the certificate is listed by a CRL of its issuer (`peer` as tls getPeerCertificate gives it). */
+  isRevoked(peer: { serialNumber: string; raw: Buffer }, now = Date.now()): boolean {
     if (now - this.checkedAt > this.recheckMs) {
       this.checkedAt = now;
       try { this.load(); } catch { /* keep the last good list; the file may be mid-rewrite */ }
     }
-    const cert = new x509.X509Certificate(certDer as Uint8Array<ArrayBuffer>);
-    return this.revoked.has(`${cert.issuer}|${normalizeSerial(cert.serialNumber)}`);
+    const issuers = this.revoked.get(normalizeSerial(peer.serialNumber));
+    if (!issuers) return false;
+    // Only a listed serial pays for parsing: the issuer name must match the CRL's, in the same notation.
+    return issuers.has(new x509.X509Certificate(new Uint8Array(peer.raw) as Uint8Array<ArrayBuffer>).issuer);
   }
 }

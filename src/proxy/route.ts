@@ -164,8 +164,8 @@ export class Route {
   private onTlsConnection(socket: tls.TLSSocket, clientAuth: string): void {
     const { config, deps } = this;
     if (socket.authorized && this.revocation) {
-      const raw = socket.getPeerCertificate()?.raw;
-      if (raw && this.revocation.isRevoked(new Uint8Array(raw))) {
+      const peer = socket.getPeerCertificate();
+      if (peer?.raw && this.revocation.isRevoked(peer)) {
         const address = normalizeAddress(socket.remoteAddress);
         deps.metrics.inc('wardgate_handshake_failures_total', this.labels);
         deps.auditor.record(securityAlert(deps.auditor.identity, 'node-authentication', { userId: address, address }, `route ${config.name}: client certificate is revoked`));
