@@ -40,15 +40,12 @@ export async function runValidation(ctx: AcmeContext, ch: AcmeChallenge, signal?
  */
 export function resumeProcessingChallenges(ctx: AcmeContext): number {
   let resumed = 0;
-  for (const order of ctx.store.listOrdersByStatus('pending')) {
-    if (Date.parse(order.expires) <= Date.now()) continue;
-    for (const authzId of order.authzIds) {
-      for (const ch of ctx.store.listChallenges(authzId)) {
-        if (ch.status !== 'processing') continue;
-        resumed++;
-        void ctx.work.run(`chall:${ch.id}`, () => runValidation(ctx, ch));
-      }
-    }
+  for (const ch of ctx.store.listChallengesByStatus('processing')) {
+    const authz = ctx.store.getAuthz(ch.authzId);
+    const order = authz && ctx.store.getOrder(authz.orderId);
+    if (!order || order.status !== 'pending' || Date.parse(order.expires) <= Date.now()) continue;
+    resumed++;
+    void ctx.work.run(`chall:${ch.id}`, () => runValidation(ctx, ch));
   }
   return resumed;
 }

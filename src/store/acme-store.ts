@@ -33,6 +33,7 @@ export interface AcmeStore {
   casAuthz(id: string, from: AuthzStatus, to: AuthzStatus): boolean;
   listChallenges(authzId: string): AcmeChallenge[];
   getChallenge(id: string): AcmeChallenge | undefined;
+  listChallengesByStatus(status: ChallengeStatus): AcmeChallenge[];
   casChallenge(id: string, from: ChallengeStatus, to: ChallengeStatus, patch?: { validated?: string; error?: StoredProblem }): boolean;
   /**
    * Records a validation outcome in one transaction (one fsync instead of three): challenge

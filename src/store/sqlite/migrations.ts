@@ -93,6 +93,8 @@ export const MIGRATIONS: readonly string[] = [
    CREATE INDEX acme_challenges_authz ON acme_challenges(authz_id);
    ALTER TABLE certificates ADD COLUMN order_id TEXT;
    CREATE INDEX certificates_order ON certificates(order_id);`,
+  // 3: start-up recovery finds interrupted validations without walking every pending order
+  `CREATE INDEX acme_challenges_status ON acme_challenges(status);`,
 ];
 
 export function migrate(db: Database.Database, migrations: readonly string[] = MIGRATIONS): void {

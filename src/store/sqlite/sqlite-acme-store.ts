@@ -60,6 +60,7 @@ export class SqliteAcmeStore implements AcmeStore {
       casAuthz: db.prepare('UPDATE acme_authzs SET status = ? WHERE id = ? AND status = ?'),
       listChallenges: db.prepare('SELECT * FROM acme_challenges WHERE authz_id = ? ORDER BY type'),
       getChallenge: db.prepare('SELECT * FROM acme_challenges WHERE id = ?'),
+      challengesByStatus: db.prepare('SELECT * FROM acme_challenges WHERE status = ?'),
       casChallenge: db.prepare(`UPDATE acme_challenges SET status = @to, validated = coalesce(@validated, validated), error = coalesce(@error, error)
         WHERE id = @id AND status = @from`),
       ordersForAuthz: db.prepare('SELECT o.* FROM acme_orders o JOIN acme_authzs a ON a.order_id = o.id WHERE a.id = ?'),
@@ -173,6 +174,10 @@ export class SqliteAcmeStore implements AcmeStore {
   getChallenge(id: string): AcmeChallenge | undefined {
     const r = this.q.getChallenge.get(id) as Row | undefined;
     return r && toChallenge(r);
+  }
+
+  listChallengesByStatus(status: ChallengeStatus): AcmeChallenge[] {
+    return (this.q.challengesByStatus.all(status) as Row[]).map(toChallenge);
   }
 
   casChallenge(id: string, from: ChallengeStatus, to: ChallengeStatus, patch: { validated?: string; error?: StoredProblem } = {}): boolean {
