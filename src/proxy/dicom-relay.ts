@@ -73,6 +73,9 @@ class DicomRelay {
   }
 
   private readonly onRqData = (chunk: Buffer): void => {
+    // After an abort the peer may still be sending: drop it, never collect it (found by the fuzzer:
+    // a P-DATA flood before any A-ASSOCIATE-RQ piled up here until the socket was destroyed).
+    if (this.ending === 'aborted' || this.finished) return;
     this.rqParts.push(chunk);
     this.rqHave += chunk.length;
     const buf = this.rqParts.length === 1 ? this.rqParts[0] : Buffer.concat(this.rqParts, this.rqHave);
@@ -152,6 +155,7 @@ class DicomRelay {
   }
 
   private readonly onClientData = (chunk: Buffer): void => {
+    if (this.ending === 'aborted' || this.finished) return;
     this.bytesUp.value += chunk.length;
     // Data set bytes inside a P-DATA-TF already checked at its header: straight through, no copy.
     if (this.fromClient.passThrough(chunk)) forward(this.ctx.client, this.upstream!, chunk);
@@ -159,6 +163,7 @@ class DicomRelay {
   };
 
   private readonly onUpstreamData = (chunk: Buffer): void => {
+    if (this.ending === 'aborted' || this.finished) return;
     this.bytesDown.value += chunk.length;
     if (this.fromUpstream.passThrough(chunk)) forward(this.upstream!, this.ctx.client, chunk);
     else this.relay(chunk, 'acceptor');
@@ -305,6 +310,8 @@ class DicomRelay {
     this.abortReason = why;
     this.outcome = OUTCOME.SeriousFailure;
     if (this.artim) clearTimeout(this.artim);
+    this.rqParts = [];
+    this.pendingLeftover = undefined;
     const pdu = encodeAbort(abort);
     for (const s of [this.ctx.client, this.upstream]) {
       if (s && !s.destroyed && s.writable) s.write(pdu);

@@ -11,3 +11,10 @@ t.test('memory-dicom-c96b01ab: an endless command set is aborted, not buffered',
   t.match(r.stdout, /the gateway aborted the association/);
   t.match(r.stdout, /the backend got 0 MB/, 'the oversized command set never reached the backend whole');
 });
+
+t.test('memory-dicom-c96b01ab (second cause): what a peer sends after its A-ABORT is dropped, not collected', async (t) => {
+  const script = fileURLToPath(new URL('./fixtures/gateway-bug-pdata-before-rq.ts', import.meta.url));
+  const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', script, '32'], { encoding: 'utf8', timeout: 120_000 });
+  t.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+  t.match(r.stdout, /a peer sent 32 MiB of P-DATA-TF before any A-ASSOCIATE-RQ; the gateway held at most \d+\.\d MiB/);
+});
