@@ -50,7 +50,9 @@ export function exchangeFromJson(data: unknown, where: string): Exchange {
   if (!d || typeof d !== 'object') throw bad('exchange');
   if (d.protocol !== 'dicom' && d.protocol !== 'hl7') throw bad('protocol');
   if (d.side !== 'client' && d.side !== 'server') throw bad('side');
-  if (!Array.isArray(d.chunks) || !d.chunks.every((c) => typeof c === 'string' && /^([0-9a-f]{2})*$/i.test(c))) throw bad('chunks');
+  // No grouping in the pattern: a repeated group recurses per byte and overflows the stack on the
+  // megabyte chunks of flood reproducers.
+  if (!Array.isArray(d.chunks) || !d.chunks.every((c) => typeof c === 'string' && c.length % 2 === 0 && /^[0-9a-f]*$/i.test(c))) throw bad('chunks');
   return {
     protocol: d.protocol,
     side: d.side,

@@ -22,9 +22,14 @@ const stop = async () => {
 };
 process.once('SIGTERM', () => void stop());
 // The fuzzer's memory oracle asks over IPC what the gateway still holds after a full GC.
-process.on('message', (m: { type?: string; id?: number }) => {
+// V8 lowers its `external` count for freed buffers only after sweeping, some time after gc() returns:
+// read right after one GC, a burst of garbage read buffers looks retained. GC, let sweeping finish, GC.
+process.on('message', async (m: { type?: string; id?: number }) => {
   if (m?.type !== 'retained') return;
-  (globalThis as { gc?: () => void }).gc?.();
+  const gc = (globalThis as { gc?: () => void }).gc;
+  gc?.();
+  await new Promise((r) => setTimeout(r, 50));
+  gc?.();
   const u = process.memoryUsage();
   process.send?.({ type: 'retained', id: m.id, bytes: u.heapUsed + u.external });
 });

@@ -96,3 +96,13 @@ t.test('havoc output never crashes the project codecs (typed errors only)', asyn
   }
   t.equal(untyped, 0, 'only WardgateErrors from the DICOM codec');
 });
+
+t.test('a reproducer with a megabyte chunk reads back (hex check without a recursing pattern)', async (t) => {
+  const { exchangeFromJson, exchangeToJson } = await import('../../src/fuzz/exchange.ts');
+  const big = Buffer.alloc(16 * 1024 * 1024, 0x20);
+  const json = exchangeToJson({ protocol: 'dicom', side: 'client', label: 'flood', chunks: [big], awaitReply: false, endAfter: false });
+  const back = exchangeFromJson(JSON.parse(JSON.stringify(json)), 'test');
+  t.ok(back.chunks[0].equals(big), 'the 16 MiB chunk survives the round trip');
+  t.throws(() => exchangeFromJson({ ...json, chunks: ['abc'] }, 'test'), /field "chunks"/, 'an odd number of hex digits is refused');
+  t.throws(() => exchangeFromJson({ ...json, chunks: ['zz'] }, 'test'), /field "chunks"/, 'non-hex digits are refused');
+});
