@@ -17,7 +17,7 @@ export async function completeIssuance(ctx: AcmeContext, order: AcmeOrder, parse
       spki: csr.spki, keyType: csr.keyType, identifiers: order.identifiers, profile: order.profile,
       accountId: order.accountId, orderId: order.id, actor: `acme:${order.accountId}`,
     });
-    ctx.store.completeOrder(order.id, record, audit);
+    await ctx.store.completeOrder(order.id, record, audit);
   } catch (err) {
     const detail = isWardgateError(err) ? err.message : 'internal error while signing the certificate';
     ctx.store.casOrder(order.id, 'processing', 'invalid', { error: problemDocument(isWardgateError(err) ? 'badCSR' : 'serverInternal', detail) });

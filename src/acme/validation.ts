@@ -1,12 +1,15 @@
-import { calculateJwkThumbprint, type JWK } from 'jose';
 import { validateChallenge } from './challenges/index.ts';
 import type { AcmeContext } from './context.ts';
 import { problemDocument } from './problems.ts';
 import type { AcmeChallenge } from '../store/acme-types.ts';
 
-/** RFC 8555 §8.1 key authorization: token "." base64url(JWK thumbprint of the account key). */
-export async function keyAuthorization(token: string, accountJwk: Record<string, unknown>): Promise<string> {
-  return `${token}.${await calculateJwkThumbprint(accountJwk as JWK, 'sha256')}`;
+/**
+ * RFC 8555 §8.1 key authorization: token "." base64url(JWK thumbprint of the account key). The
+ * thumbprint is the one stored with the account (RFC 7638, computed by jose when the key was
+ * registered or changed), not recomputed per validation.
+ */
+export function keyAuthorization(token: string, accountThumbprint: string): string {
+  return `${token}.${accountThumbprint}`;
 }
 
 /**
@@ -19,7 +22,7 @@ export async function runValidation(ctx: AcmeContext, ch: AcmeChallenge, signal?
   if (!authz) return;
   const account = ctx.store.getAccount(authz.accountId);
   if (!account) return;
-  const keyAuth = await keyAuthorization(ch.token, account.jwk);
+  const keyAuth = keyAuthorization(ch.token, account.thumbprint);
   const result = await validateChallenge(ch.type, authz.identifier, ch.token, keyAuth, ctx.options.validation, signal);
   if (result.ok) {
     ctx.store.recordValidation(ch.id, { ok: true });

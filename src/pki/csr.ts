@@ -1,4 +1,4 @@
-import { createPublicKey } from 'node:crypto';
+import { createPublicKey, type KeyObject } from 'node:crypto';
 import { WardgateError } from '../errors.ts';
 import { describeKey, keyTypeOf, type KeyType } from './key-types.ts';
 import { normalizeIdentifier, identifierFromText, type Identifier } from './names.ts';
@@ -10,6 +10,8 @@ export interface ParsedCsr {
   keyType: KeyType;
   /** SubjectPublicKeyInfo DER. */
   spki: Uint8Array;
+  /** The same key, parsed (already needed for the signature check). */
+  publicKey: KeyObject;
   commonName?: string;
   /** SAN entries (DNS and IP), normalized, in order; the CN is not included. */
   sanIdentifiers: Identifier[];
@@ -81,5 +83,5 @@ export async function parseCsr(input: string | Uint8Array): Promise<ParsedCsr> {
     if (!identifiers.some((i) => i.type === cnId.type && i.value === cnId.value)) identifiers.unshift(cnId);
   }
   if (identifiers.length === 0) throw new WardgateError('CSR_INVALID', 'CSR names no DNS name or IP address (neither in CN nor in subjectAltName)');
-  return { keyType, spki, commonName: cnText, sanIdentifiers, identifiers };
+  return { keyType, spki, publicKey: key, commonName: cnText, sanIdentifiers, identifiers };
 }

@@ -26,8 +26,11 @@ export interface AcmeStore {
   listOrderIds(accountId: string, limit: number, offset: number): string[];
   listOrdersByStatus(status: OrderStatus): AcmeOrder[];
   casOrder(id: string, from: OrderStatus, to: OrderStatus, patch?: { csr?: string; error?: StoredProblem }): boolean;
-  /** processing -> valid together with the certificate insert: one transaction, so a crash leaves either both or neither. */
-  completeOrder(id: string, cert: CertificateRecord, audit: NewAuditEntry): boolean;
+  /**
+   * processing -> valid together with the certificate insert: one transaction, so a crash leaves
+   * either both or neither. Settles once durably committed (implementations may group commits).
+   */
+  completeOrder(id: string, cert: CertificateRecord, audit: NewAuditEntry): Promise<boolean>;
 
   getAuthz(id: string): AcmeAuthz | undefined;
   casAuthz(id: string, from: AuthzStatus, to: AuthzStatus): boolean;

@@ -103,3 +103,16 @@ t.test('the audit chain detects edited, deleted and tail-deleted entries', async
     await rejectsWithCode(t, () => verify(file), 'AUDIT_CHAIN_BROKEN', msg, name);
   }
 });
+
+t.test('relaxed(): NORMAL sync for its own commit only, FULL before and after, and never inside a transaction', async (t) => {
+  const s = new SqliteStore(join(tempDir(t), 'r.db'));
+  t.teardown(() => s.close());
+  const sync = () => s.db.pragma('synchronous', { simple: true });
+  t.equal(sync(), 2, 'FULL by default');
+  t.equal(s.relaxed(() => sync()), 1, 'NORMAL inside relaxed()');
+  t.equal(sync(), 2, 'FULL again after it');
+  t.throws(() => s.relaxed(() => { throw new Error('boom'); }), /boom/);
+  t.equal(sync(), 2, 'FULL again after a throw');
+  const inTx = s.db.transaction(() => s.relaxed(() => sync()))();
+  t.equal(inTx, 2, 'inside an open transaction the outer setting stays');
+});

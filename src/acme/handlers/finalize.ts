@@ -1,8 +1,7 @@
 import type { FastifyInstance } from 'fastify';
-import { calculateJwkThumbprint, exportJWK, type JWK } from 'jose';
-import { createPublicKey } from 'node:crypto';
 import { isWardgateError } from '../../errors.ts';
 import { parseCsr, type ParsedCsr } from '../../pki/csr.ts';
+import { accountPublicKey } from '../account-key.ts';
 import type { AcmeContext } from '../context.ts';
 import { completeIssuance } from '../issuance.ts';
 import { AcmeProblem } from '../problems.ts';
@@ -40,8 +39,7 @@ export function finalize(app: FastifyInstance, ctx: AcmeContext): void {
     }
     const profile = ctx.ca.profiles.get(o.profile);
     if (!profile.keyTypes.includes(csr.keyType)) throw new AcmeProblem('badCSR', `profile ${profile.name} does not accept ${csr.keyType} keys (accepted: ${profile.keyTypes.join(', ')})`);
-    const csrJwk = await exportJWK(createPublicKey({ key: Buffer.from(csr.spki), format: 'der', type: 'spki' }));
-    if (await calculateJwkThumbprint(csrJwk as JWK, 'sha256') === req.account!.thumbprint) {
+    if (csr.publicKey.equals(accountPublicKey(req.account!))) {
       throw new AcmeProblem('badCSR', 'the CSR key is the account key: use a separate key for the certificate (RFC 8555 §11.1)');
     }
     if (!ctx.store.casOrder(o.id, 'ready', 'processing', { csr: p.csr })) {

@@ -126,11 +126,11 @@ export class SqliteAcmeStore implements AcmeStore {
   }
 
   insertOrder(o: AcmeOrder, authzs: AcmeAuthz[], challenges: AcmeChallenge[]): void {
-    this.db.transaction(() => {
+    this.parent.relaxed(() => this.db.transaction(() => {
       this.q.insertOrder.run(o.id, o.accountId, o.status, JSON.stringify(o.identifiers), o.profile, JSON.stringify(o.authzIds), o.expires, o.replaces ?? null, o.createdAt, o.updatedAt);
       for (const a of authzs) this.q.insertAuthz.run(a.id, a.accountId, a.orderId, JSON.stringify(a.identifier), a.status, a.expires);
       for (const c of challenges) this.q.insertChallenge.run(c.id, c.authzId, c.type, c.token, c.status);
-    }).immediate();
+    }).immediate());
   }
 
   getOrder(id: string): AcmeOrder | undefined {
@@ -147,15 +147,15 @@ export class SqliteAcmeStore implements AcmeStore {
   }
 
   casOrder(id: string, from: OrderStatus, to: OrderStatus, patch: { csr?: string; error?: StoredProblem } = {}): boolean {
-    return this.q.casOrder.run({ id, from, to, csr: patch.csr ?? null, error: patch.error ? JSON.stringify(patch.error) : null, now: new Date().toISOString() }).changes === 1;
+    return this.parent.relaxed(() => this.q.casOrder.run({ id, from, to, csr: patch.csr ?? null, error: patch.error ? JSON.stringify(patch.error) : null, now: new Date().toISOString() }).changes === 1);
   }
 
-  completeOrder(id: string, cert: CertificateRecord, audit: NewAuditEntry): boolean {
-    return this.db.transaction(() => {
+  completeOrder(id: string, cert: CertificateRecord, audit: NewAuditEntry): Promise<boolean> {
+    return this.parent.durable(() => {
       if (this.q.completeOrder.run(cert.serial, new Date().toISOString(), id).changes !== 1) return false;
       this.parent.insertCertificateRows(cert, audit);
       return true;
-    }).immediate();
+    });
   }
 
   getAuthz(id: string): AcmeAuthz | undefined {
@@ -164,7 +164,7 @@ export class SqliteAcmeStore implements AcmeStore {
   }
 
   casAuthz(id: string, from: AuthzStatus, to: AuthzStatus): boolean {
-    return this.q.casAuthz.run(to, id, from).changes === 1;
+    return this.parent.relaxed(() => this.q.casAuthz.run(to, id, from).changes === 1);
   }
 
   listChallenges(authzId: string): AcmeChallenge[] {
@@ -181,11 +181,11 @@ export class SqliteAcmeStore implements AcmeStore {
   }
 
   casChallenge(id: string, from: ChallengeStatus, to: ChallengeStatus, patch: { validated?: string; error?: StoredProblem } = {}): boolean {
-    return this.q.casChallenge.run({ id, from, to, validated: patch.validated ?? null, error: patch.error ? JSON.stringify(patch.error) : null }).changes === 1;
+    return this.parent.relaxed(() => this.q.casChallenge.run({ id, from, to, validated: patch.validated ?? null, error: patch.error ? JSON.stringify(patch.error) : null }).changes === 1);
   }
 
   recordValidation(challengeId: string, outcome: { ok: true } | { ok: false; challengeError: StoredProblem; orderError: StoredProblem }): boolean {
-    return this.db.transaction(() => {
+    return this.parent.relaxed(() => this.db.transaction(() => {
       const ch = this.getChallenge(challengeId);
       if (!ch) return false;
       const now = new Date().toISOString();
@@ -201,7 +201,7 @@ export class SqliteAcmeStore implements AcmeStore {
         for (const order of this.ordersForAuthz(ch.authzId)) this.casOrder(order.id, 'pending', 'invalid', { error: outcome.orderError });
       }
       return true;
-    }).immediate();
+    }).immediate());
   }
 
   ordersForAuthz(authzId: string): AcmeOrder[] {

@@ -5,6 +5,7 @@ import type { Store } from '../store.ts';
 import type {
   AuditEntry, CertificateQuery, CertificateRecord, NewAuditEntry, RevokedEntry,
 } from '../types.ts';
+import { GroupCommit } from './group-commit.ts';
 import { migrate } from './migrations.ts';
 import { SqliteAcmeStore } from './sqlite-acme-store.ts';
 
@@ -31,8 +32,9 @@ function toAudit(r: AuditRow): AuditEntry {
 
 /**
  * The embedded default store: one SQLite file in WAL mode with synchronous=FULL, so every committed
- * transaction survives a kill -9 or power loss. Several processes may open the same file; writers are
- * serialised by SQLite's lock and wait up to `busyTimeoutMs` for it.
+ * transaction survives a kill -9 or power loss. Writes that may be lost to a power cut (not to a
+ * crash) go through `relaxed()`. Several processes may open the same file; writers are serialised by
+ * SQLite's lock and wait up to `busyTimeoutMs` for it.
  */
 export class SqliteStore implements Store {
   readonly db: Database.Database;
@@ -73,6 +75,33 @@ export class SqliteStore implements Store {
       renewAfterAll: db.prepare(`UPDATE certificates SET renew_after = ? WHERE status = 'valid' AND not_after > ?`),
       renewAfterOne: db.prepare(`UPDATE certificates SET renew_after = ? WHERE serial = ? AND status = 'valid'`),
     };
+  }
+
+  /**
+   * Runs `fn` (its own transaction) with synchronous=NORMAL: in WAL mode the commit reaches the OS
+   * but is not fsynced, so it survives a kill -9 of this process but not a power cut. For state a
+   * client re-creates by retrying (ACME orders, authorizations, challenges), which would otherwise
+   * cost an fsync per request. The next FULL commit (a certificate, an account) fsyncs the WAL and
+   * with it every relaxed commit before it, so what is durable is always a prefix of what was written.
+   */
+  /** Durable writes of the current event-loop turn share one commit (see GroupCommit). */
+  private groupCommit?: GroupCommit;
+
+  /** Runs `fn` in a durable (FULL) commit shared with the other writes queued in this turn. */
+  durable<T>(fn: () => T): Promise<T> {
+    return (this.groupCommit ??= new GroupCommit(this.db)).run(fn);
+  }
+
+  relaxed<T>(fn: () => T): T {
+    // The setting cannot change inside an open transaction: nested calls keep the outer one's.
+    if (this.db.inTransaction) return fn();
+    // exec, not a prepared statement: SQLite applies this pragma when it compiles it.
+    this.db.exec('PRAGMA synchronous = NORMAL');
+    try {
+      return fn();
+    } finally {
+      this.db.exec('PRAGMA synchronous = FULL');
+    }
   }
 
   insertCertificate(cert: CertificateRecord, audit?: NewAuditEntry): void {
@@ -192,6 +221,8 @@ export class SqliteStore implements Store {
   }
 
   close(): void {
-    if (this.db.open) this.db.close();
+    if (!this.db.open) return;
+    this.groupCommit?.flush();
+    this.db.close();
   }
 }
