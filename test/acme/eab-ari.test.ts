@@ -1,7 +1,11 @@
 import t from 'tap';
 import { acmeFixture } from '../helpers/acme-fixture.ts';
 import { createEabKey } from '../../src/acme/eab.ts';
-import { certIdOf, suggestedWindow } from '../../src/acme/ari.ts';
+import { certIdOf, parseCertId, suggestedWindow } from '../../src/acme/ari.ts';
+import { readFileSync, writeFileSync } from 'node:fs';
+import { join } from 'node:path';
+import { openssl } from '../helpers/openssl.ts';
+import { tempDir } from '../helpers/tmp.ts';
 import type { CertificateRecord } from '../../src/store/types.ts';
 
 const P = 'urn:ietf:params:acme:error:';
@@ -93,4 +97,21 @@ t.test('suggestedWindow for revoked certificates is in the past (renew immediate
   const fresh = suggestedWindow({ ...rec, status: 'valid', revokedAt: undefined }, now);
   t.equal(Math.round((Date.parse(rec.notAfter) - Date.parse(fresh.start)) / 86_400_000), 30, 'opens with a third (30 of 90 days) left');
   t.equal(Math.round((Date.parse(fresh.end) - Date.parse(fresh.start)) / 86_400_000), 10, 'and stays open for 10 days');
+});
+
+t.test('certID per RFC 9773 §4.1 example: AKI 69:88:5B:...:C8:D4 and serial 00:87:65:43:21', async (t) => {
+  // The RFC's example values, put into a real certificate with openssl: an issuer whose SKI is the
+  // example keyIdentifier, and a leaf with the example serial (0x87654321: DER needs the leading 00).
+  const dir = tempDir(t);
+  const f = (n: string) => join(dir, n);
+  openssl(['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('ca.key'), '-out', f('ca.pem'), '-days', '2',
+    '-subj', '/CN=RFC 9773 example issuer', '-addext', 'subjectKeyIdentifier=69:88:5B:6B:87:46:40:41:E1:B3:7B:84:7B:A0:AE:2C:DE:01:C8:D4',
+    '-addext', 'basicConstraints=critical,CA:TRUE', '-addext', 'keyUsage=critical,keyCertSign']);
+  openssl(['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', f('leaf.key'), '-out', f('leaf.csr'), '-subj', '/CN=example']);
+  writeFileSync(f('leaf.ext'), 'authorityKeyIdentifier=keyid:always\n');
+  openssl(['x509', '-req', '-in', f('leaf.csr'), '-CA', f('ca.pem'), '-CAkey', f('ca.key'), '-set_serial', '0x87654321', '-days', '1', '-out', f('leaf.pem'),
+    '-extfile', f('leaf.ext')]);
+  const RFC_EXAMPLE = 'aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE';
+  t.equal(certIdOf(readFileSync(f('leaf.pem'), 'utf8')), RFC_EXAMPLE, 'certIdOf gives the RFC\'s certID');
+  t.same(parseCertId(RFC_EXAMPLE), { akiHex: '69885b6b87464041e1b37b847ba0ae2cde01c8d4', serial: '87654321' }, 'and parseCertId reads it back');
 });
