@@ -160,8 +160,11 @@ Examples:
     --cert gw-ec.pem --key gw-ec.key --cert gw-rsa.pem --key gw-rsa.key --ca hospital-ca.pem
   wardgate proxy outbound --protocol hl7 --listen 127.0.0.1:2575 --upstream lis.klinikum.internal:2576 \\
     --acme https://ca.klinikum.internal/acme/directory --name gw1.klinikum.internal --ca hospital-ca.pem`)
-    .action(async (o: RouteFlags) => {
-      await runGateway(configFromFlags(direction, o), parseWorkers(o.workers));
+    .action(async (o: RouteFlags, cmd: Command) => {
+      // `proxy` declares --workers too, and commander gives an option both declare to the parent
+      // wherever it appears: read it with the globals, or `proxy inbound ... --workers 2` runs one.
+      const { workers } = cmd.optsWithGlobals<{ workers?: string }>();
+      await runGateway(configFromFlags(direction, o), parseWorkers(workers));
     });
 }
 

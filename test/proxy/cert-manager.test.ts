@@ -142,3 +142,34 @@ t.test('wardgate proxy inbound --acme URL --name DNS: the CLI enrolls with pebbl
   child.kill('SIGTERM');
   t.equal(await withTimeout(new Promise((r) => child.once('exit', r)), 10_000, 'exit'), 0, 'clean exit');
 });
+
+t.test('--acme with --workers 2 on the one-route command line: the primary enrolls once, the workers serve that certificate', peerOption('pebble', 'pebble-challtestsrv', 'echoscu', 'storescp'), async (t) => {
+  const { spawn } = await import('node:child_process');
+  const { writeFileSync } = await import('node:fs');
+  const { requireBinary, run, startStorescp } = await import('./fixtures/peers.ts');
+  const pki = await proxyPki(t);
+  const pebble = await startPebble(t, pki, { host: '127.30.8.1', httpAddress: '127.30.8.2' });
+  const work = tempDir(t);
+  const device = await pki.issue('ct1', ['ct1.rad.klinikum.internal']);
+  const scpPort = await freeLoopbackPort();
+  await startStorescp(t, scpPort, work);
+  const port = await freeLoopbackPort();
+  const entry = join(import.meta.dirname, 'fixtures', 'cli-entry.ts');
+  const child = spawn(process.execPath, ['--import', 'tsx', entry, 'proxy', 'inbound', '--protocol', 'dicom', '--listen', `127.30.8.3:${port}`, '--upstream', `127.0.0.1:${scpPort}`, '--workers', '2',
+    '--acme', pebble.directoryUrl, '--name', 'gw3.klinikum.internal', '--acme-ca', pebble.directoryCa, '--acme-state', join(work, 'acme'), '--http01-listen', `${pebble.httpAddress}:${pebble.httpPort}`, '--ca', pki.trust], { stdio: ['ignore', 'pipe', 'pipe'] });
+  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
+  let out = '';
+  child.stdout.on('data', (d) => (out += d));
+  child.stderr.on('data', (d) => (out += d));
+  await withTimeout(new Promise<void>((resolve) => { const check = () => (/inbound dicom on .*\(2 workers\)/.test(out) ? resolve() : setTimeout(check, 100)); check(); }), 60_000, `the ACME gateway with 2 workers to start: ${out}`);
+  t.equal(out.match(/acme: issued ecdsa certificate for gw3\.klinikum\.internal/g)?.length, 1, 'one enrollment (the primary), not one per worker');
+  const rootFile = join(work, 'pebble-root.pem');
+  writeFileSync(rootFile, await pebble.issuingRoot());
+  // Several associations: the kernel spreads them over the workers, each must present pebble's certificate.
+  for (let i = 0; i < 6; i++) {
+    const echo = await run(requireBinary('echoscu'), ['-aet', 'CT1', '-aec', 'STORESCP', '+tls', device.key, device.cert, '+cf', rootFile, '127.30.8.3', String(port)]);
+    t.equal(echo.code, 0, `echoscu +tls #${i + 1} trusting only pebble's root: ${echo.output}`);
+  }
+  child.kill('SIGTERM');
+  t.equal(await withTimeout(new Promise((r) => child.once('exit', r)), 10_000, 'exit'), 0, 'clean exit');
+});
