@@ -35,11 +35,13 @@ export const FORWARD_HIGH_WATER = 1024 * 1024;
  * until `to` drains, so a fast sender never makes the gateway hold a whole data set in memory.
  */
 export function forward(from: net.Socket, to: net.Socket, bytes: Buffer): void {
-  // One TCP read of TLS data yields several 16 KiB records in the same tick: cork until the tick
-  // ends so they leave in one writev instead of one syscall each.
+  // One TCP read of TLS data yields several 16 KiB records, each its own 'data' event and tick: cork
+  // until this turn's I/O callbacks are done (setImmediate, not nextTick, which ran after every
+  // record) so they leave in one writev instead of one write syscall each (profiled: 19% of the
+  // gateway's time in single-buffer writes during a C-STORE stream).
   if (to.writableCorked === 0) {
     to.cork();
-    process.nextTick(uncork, to);
+    setImmediate(uncork, to);
   }
   to.write(bytes);
   if (to.writableLength > FORWARD_HIGH_WATER && !from.isPaused()) {
