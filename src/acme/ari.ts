@@ -23,13 +23,13 @@ export function parseCertId(id: string): { akiHex: string; serial: string } {
   return { akiHex: aki.toString('hex'), serial: normalizeSerial(serial.toString('hex')) };
 }
 
-/** The issuer key identifier a certID claims must match the certificate's actual AKI. */
-export function certIdMatches(id: string, record: CertificateRecord): boolean {
-  try {
-    return certIdOf(record.pem) === id;
-  } catch {
-    return false;
-  }
+/**
+ * The certID names this certificate: its serial, and as AKI the key identifier of the issuer that
+ * signed it (what the certificate carries as its AKI), without parsing the certificate per request.
+ */
+export function certIdMatches(id: string, record: CertificateRecord, issuerKeyIdHex: string): boolean {
+  const { akiHex, serial } = parseCertId(id);
+  return akiHex === issuerKeyIdHex.toLowerCase() && serial === normalizeSerial(record.serial);
 }
 
 /**

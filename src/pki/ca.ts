@@ -157,6 +157,20 @@ export class CertificateAuthority {
     return pem;
   }
 
+  private readonly issuerKeyIds = new Map<string, string>();
+
+  /** The issuer's subject key identifier (hex): every leaf it signed carries it as its AKI. Cached. */
+  issuerKeyIdHex(id: string): string {
+    let keyId = this.issuerKeyIds.get(id);
+    if (keyId === undefined) {
+      const ski = new x509.X509Certificate(this.issuerPem(id)).getExtension(x509.SubjectKeyIdentifierExtension);
+      if (!ski) throw new WardgateError('STORE_CORRUPT', `issuer certificate ${id} has no subject key identifier`);
+      keyId = ski.keyId.toLowerCase();
+      this.issuerKeyIds.set(id, keyId);
+    }
+    return keyId;
+  }
+
   distributionUrls(issuerId: string): DistributionUrls | undefined {
     const base = this.meta.distributionBaseUrl?.replace(/\/$/, '');
     if (!base) return undefined;

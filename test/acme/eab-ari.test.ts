@@ -70,6 +70,8 @@ t.test('ARI: renewalInfo per RFC 9773, replaces, and renew-early', async (t) => 
   t.ok(Date.parse(start) < Date.parse(end), 'start before end');
   t.ok(Date.parse(start) > nb + (na - nb) / 2 && Date.parse(end) < na, 'window lies in the second half of the lifetime, before expiry');
   t.equal((await f.send('GET', `${c.directory.renewalInfo}/AAAA.BBBB`)).status, 404, 'unknown certificate');
+  const wrongAki = `${Buffer.alloc(20, 7).toString('base64url')}.${certId.split('.')[1]}`;
+  t.equal((await f.send('GET', `${c.directory.renewalInfo}/${wrongAki}`)).status, 404, 'the right serial under another issuer key identifier is not this certificate');
   t.equal((await f.send('GET', `${c.directory.renewalInfo}/not-a-cert-id`)).body.type, `${P}malformed`);
 
   // renew-early moves the window to now: clients renew at once.

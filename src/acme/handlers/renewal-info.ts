@@ -14,7 +14,7 @@ export function renewalInfo(app: FastifyInstance, ctx: AcmeContext): void {
     const { certId } = request.params as { certId: string };
     const { serial } = parseCertId(certId);
     const record = ctx.ca.store.getCertificate(serial);
-    if (!record || !certIdMatches(certId, record)) throw new AcmeProblem('malformed', `no certificate with ARI certID ${certId}`, { status: 404 });
+    if (!record || !certIdMatches(certId, record, ctx.ca.issuerKeyIdHex(record.issuerId))) throw new AcmeProblem('malformed', `no certificate with ARI certID ${certId}`, { status: 404 });
     const w = suggestedWindow(record);
     reply.header('Retry-After', String(ctx.options.ariRetryAfterSeconds));
     return { suggestedWindow: { start: w.start, end: w.end } };
