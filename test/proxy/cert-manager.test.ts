@@ -115,61 +115,55 @@ t.test('pebble: enroll ECDSA+RSA, reuse from disk, renew under an open associati
   open.socket.destroy();
 });
 
-t.test('wardgate proxy inbound --acme URL --name DNS: the CLI enrolls with pebble and serves echoscu +tls', peerOption('pebble', 'pebble-challtestsrv', 'echoscu', 'storescp'), async (t) => {
+/**
+ * `wardgate proxy inbound --acme` against pebble (hosts 127.30.N.1-3), a plaintext storescp behind it;
+ * resolves once the CLI printed a line matching `ready`, with its output so far.
+ */
+async function acmeGatewayCli(t: Parameters<typeof startPebble>[0], net: number, name: string, extra: string[], ready: RegExp) {
   const { spawn } = await import('node:child_process');
   const { writeFileSync } = await import('node:fs');
   const { requireBinary, run, startStorescp } = await import('./fixtures/peers.ts');
   const pki = await proxyPki(t);
-  const pebble = await startPebble(t, pki, { host: '127.30.7.1', httpAddress: '127.30.7.2' });
+  const pebble = await startPebble(t, pki, { host: `127.30.${net}.1`, httpAddress: `127.30.${net}.2` });
   const work = tempDir(t);
   const device = await pki.issue('ct1', ['ct1.rad.klinikum.internal']);
   const scpPort = await freeLoopbackPort();
   await startStorescp(t, scpPort, work);
   const port = await freeLoopbackPort();
   const entry = join(import.meta.dirname, 'fixtures', 'cli-entry.ts');
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, 'proxy', 'inbound', '--protocol', 'dicom', '--listen', `127.30.7.3:${port}`, '--upstream', `127.0.0.1:${scpPort}`,
-    '--acme', pebble.directoryUrl, '--name', 'gw2.klinikum.internal', '--acme-ca', pebble.directoryCa, '--acme-state', join(work, 'acme'), '--http01-listen', `${pebble.httpAddress}:${pebble.httpPort}`, '--ca', pki.trust], { stdio: ['ignore', 'pipe', 'pipe'] });
+  const child = spawn(process.execPath, ['--import', 'tsx', entry, 'proxy', 'inbound', '--protocol', 'dicom', '--listen', `127.30.${net}.3:${port}`, '--upstream', `127.0.0.1:${scpPort}`, ...extra,
+    '--acme', pebble.directoryUrl, '--name', name, '--acme-ca', pebble.directoryCa, '--acme-state', join(work, 'acme'), '--http01-listen', `${pebble.httpAddress}:${pebble.httpPort}`, '--ca', pki.trust], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  await withTimeout(new Promise<void>((resolve) => { const check = () => (/inbound dicom on/.test(out) ? resolve() : setTimeout(check, 100)); check(); }), 60_000, `the ACME gateway to start: ${out}`);
-  t.match(out, /acme: issued ecdsa certificate for gw2\.klinikum\.internal/, 'enrolled at start');
+  const output = { text: '' };
+  child.stdout.on('data', (d) => (output.text += d));
+  child.stderr.on('data', (d) => (output.text += d));
+  await withTimeout(new Promise<void>((resolve) => { const check = () => (ready.test(output.text) ? resolve() : setTimeout(check, 100)); check(); }), 60_000, `the ACME gateway to print ${ready}`);
   const rootFile = join(work, 'pebble-root.pem');
   writeFileSync(rootFile, await pebble.issuingRoot());
-  const echo = await run(requireBinary('echoscu'), ['-aet', 'CT1', '-aec', 'STORESCP', '+tls', device.key, device.cert, '+cf', rootFile, '127.30.7.3', String(port)]);
+  /** echoscu +tls with the device certificate, trusting only pebble's root. */
+  const echo = () => run(requireBinary('echoscu'), ['-aet', 'CT1', '-aec', 'STORESCP', '+tls', device.key, device.cert, '+cf', rootFile, `127.30.${net}.3`, String(port)]);
+  const stop = async () => {
+    child.kill('SIGTERM');
+    return withTimeout(new Promise((r) => child.once('exit', r)), 10_000, 'exit');
+  };
+  return { output, echo, stop };
+}
+
+t.test('wardgate proxy inbound --acme URL --name DNS: the CLI enrolls with pebble and serves echoscu +tls', peerOption('pebble', 'pebble-challtestsrv', 'echoscu', 'storescp'), async (t) => {
+  const gw = await acmeGatewayCli(t, 7, 'gw2.klinikum.internal', [], /inbound dicom on/);
+  t.match(gw.output.text, /acme: issued ecdsa certificate for gw2\.klinikum\.internal/, 'enrolled at start');
+  const echo = await gw.echo();
   t.equal(echo.code, 0, `echoscu +tls trusting only pebble's root: ${echo.output}`);
-  child.kill('SIGTERM');
-  t.equal(await withTimeout(new Promise((r) => child.once('exit', r)), 10_000, 'exit'), 0, 'clean exit');
+  t.equal(await gw.stop(), 0, 'clean exit');
 });
 
 t.test('--acme with --workers 2 on the one-route command line: the primary enrolls once, the workers serve that certificate', peerOption('pebble', 'pebble-challtestsrv', 'echoscu', 'storescp'), async (t) => {
-  const { spawn } = await import('node:child_process');
-  const { writeFileSync } = await import('node:fs');
-  const { requireBinary, run, startStorescp } = await import('./fixtures/peers.ts');
-  const pki = await proxyPki(t);
-  const pebble = await startPebble(t, pki, { host: '127.30.8.1', httpAddress: '127.30.8.2' });
-  const work = tempDir(t);
-  const device = await pki.issue('ct1', ['ct1.rad.klinikum.internal']);
-  const scpPort = await freeLoopbackPort();
-  await startStorescp(t, scpPort, work);
-  const port = await freeLoopbackPort();
-  const entry = join(import.meta.dirname, 'fixtures', 'cli-entry.ts');
-  const child = spawn(process.execPath, ['--import', 'tsx', entry, 'proxy', 'inbound', '--protocol', 'dicom', '--listen', `127.30.8.3:${port}`, '--upstream', `127.0.0.1:${scpPort}`, '--workers', '2',
-    '--acme', pebble.directoryUrl, '--name', 'gw3.klinikum.internal', '--acme-ca', pebble.directoryCa, '--acme-state', join(work, 'acme'), '--http01-listen', `${pebble.httpAddress}:${pebble.httpPort}`, '--ca', pki.trust], { stdio: ['ignore', 'pipe', 'pipe'] });
-  t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  await withTimeout(new Promise<void>((resolve) => { const check = () => (/inbound dicom on .*\(2 workers\)/.test(out) ? resolve() : setTimeout(check, 100)); check(); }), 60_000, `the ACME gateway with 2 workers to start: ${out}`);
-  t.equal(out.match(/acme: issued ecdsa certificate for gw3\.klinikum\.internal/g)?.length, 1, 'one enrollment (the primary), not one per worker');
-  const rootFile = join(work, 'pebble-root.pem');
-  writeFileSync(rootFile, await pebble.issuingRoot());
+  const gw = await acmeGatewayCli(t, 8, 'gw3.klinikum.internal', ['--workers', '2'], /inbound dicom on .*\(2 workers\)/);
+  t.equal(gw.output.text.match(/acme: issued ecdsa certificate for gw3\.klinikum\.internal/g)?.length, 1, 'one enrollment (the primary), not one per worker');
   // Several associations: the kernel spreads them over the workers, each must present pebble's certificate.
   for (let i = 0; i < 6; i++) {
-    const echo = await run(requireBinary('echoscu'), ['-aet', 'CT1', '-aec', 'STORESCP', '+tls', device.key, device.cert, '+cf', rootFile, '127.30.8.3', String(port)]);
+    const echo = await gw.echo();
     t.equal(echo.code, 0, `echoscu +tls #${i + 1} trusting only pebble's root: ${echo.output}`);
   }
-  child.kill('SIGTERM');
-  t.equal(await withTimeout(new Promise((r) => child.once('exit', r)), 10_000, 'exit'), 0, 'clean exit');
+  t.equal(await gw.stop(), 0, 'clean exit');
 });
