@@ -228,8 +228,8 @@ async function main(): Promise<void> {
   const haFront = (name: string, port: number, upstream: number) => `frontend f_${name}\n  bind ${hosts.haproxy}:${port} ssl crt ${server.combined} ca-file ${trust} verify required ssl-min-ver TLSv1.2\n  default_backend b_${name}\nbackend b_${name}\n  server s 127.0.0.1:${upstream}\n`;
   writeFileSync(haConf, `global\n  maxconn 8192\ndefaults\n  mode tcp\n  timeout connect 5s\n  timeout client 120s\n  timeout server 120s\n${haFront('store', ports.haproxy[0], storePort)}${haFront('echo', ports.haproxy[1], echoPort)}`);
   const procs = {
-    wardgate: await start(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'wardgate-entry.ts'), 'proxy', '--config', wgConfig], /route echo inbound/),
-    wardgate2w: await start(process.execPath, ['--import', 'tsx', join(import.meta.dirname, 'wardgate-entry.ts'), 'proxy', '--config', wg2Config, '--workers', '2'], /route echo inbound.*2 workers/),
+    wardgate: await start(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts'), 'proxy', '--config', wgConfig], /route echo inbound/),
+    wardgate2w: await start(process.execPath, ['--import', 'tsx', join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts'), 'proxy', '--config', wg2Config, '--workers', '2'], /route echo inbound.*2 workers/),
     stunnel: await start(bin('stunnel4'), [stunnelConf]),
     haproxy: await start(bin('haproxy'), ['-f', haConf, '-db']),
   };

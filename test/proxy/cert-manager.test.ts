@@ -130,7 +130,7 @@ async function acmeGatewayCli(t: Parameters<typeof startPebble>[0], net: number,
   const scpPort = await freeLoopbackPort();
   await startStorescp(t, scpPort, work);
   const port = await freeLoopbackPort();
-  const entry = join(import.meta.dirname, 'fixtures', 'cli-entry.ts');
+  const entry = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
   const child = spawn(process.execPath, ['--import', 'tsx', entry, 'proxy', 'inbound', '--protocol', 'dicom', '--listen', `127.30.${net}.3:${port}`, '--upstream', `127.0.0.1:${scpPort}`, ...extra,
     '--acme', pebble.directoryUrl, '--name', name, '--acme-ca', pebble.directoryCa, '--acme-state', join(work, 'acme'), '--http01-listen', `${pebble.httpAddress}:${pebble.httpPort}`, '--ca', pki.trust], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });

@@ -12,7 +12,8 @@ import { withTimeout } from '../protocols/fixtures/helpers.ts';
 import { freeLoopbackPort, peerOption, requireBinary, run, startStorescp } from './fixtures/peers.ts';
 import { proxyPki } from './fixtures/pki.ts';
 
-const ENTRY = join(import.meta.dirname, 'fixtures', 'cli-entry.ts');
+// The real CLI entry (src/cli/main.ts), run through tsx like bin/wardgate.js does.
+const ENTRY = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
 const GW = '127.30.3.1';
 
 function wardgate(args: string[], timeoutMs = 20_000) {

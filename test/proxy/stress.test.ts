@@ -20,7 +20,8 @@ import { proxyPki } from './fixtures/pki.ts';
 import { loadScp } from './fixtures/scp.ts';
 
 const GW = '127.30.5.1';
-const ENTRY = join(import.meta.dirname, 'fixtures', 'cli-entry.ts');
+// The real CLI entry (src/cli/main.ts), run through tsx like bin/wardgate.js does.
+const ENTRY = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
 
 function rq(calling: string): Buffer {
   return encodeAssociateRq({
