@@ -1,7 +1,7 @@
 import type { Command } from 'commander';
 import { parseListenAddress, type ListenAddress } from '../config/listen-address.ts';
 import { startServer, type RunningServer } from '../acme/serve.ts';
-import { DEFAULT_ALLOWED_NETWORKS } from '../acme/challenges/index.ts';
+import { DEFAULT_ALLOWED_NETWORKS, type ValidationOptions } from '../acme/challenges/index.ts';
 import { parseCidr } from '../pki/ip.ts';
 import type { CertificateAuthority } from '../pki/ca.ts';
 import { collect, fail, openCa, withDataDir } from './common.ts';
@@ -26,13 +26,13 @@ function positive(text: string, option: string): number {
 }
 
 /** Adds the serve options to a command (`serve` and `dev` share them). */
-export function withServeOptions(cmd: Command, defaults: { listen: string }): Command {
+export function withServeOptions(cmd: Command, defaults: { listen: string; http01Port?: string }): Command {
   return cmd
     .option('--listen <addr:port>', 'HTTPS address of the ACME server', defaults.listen)
     .option('--http-listen <addr:port>', 'plain-HTTP address for CRL, OCSP and CA certificates (default: same address, ACME port + 1)')
     .option('--name <name>', 'extra DNS name or address for the server certificate (repeatable)', collect, [])
     .option('--public-url <url>', 'base URL clients use, when it differs from https://LISTEN (reverse proxy, DNS name)')
-    .option('--http01-port <port>', 'port http-01 validation connects to', '80')
+    .option('--http01-port <port>', 'port http-01 validation connects to', defaults.http01Port ?? '80')
     .option('--tlsalpn01-port <port>', 'port tls-alpn-01 validation connects to', '443')
     .option('--dns-resolver <addr:port>', 'DNS server for validation lookups and dns-01 (repeatable; hospital DNS, split horizon)', collect, [])
     .option('--validation-allow <cidr>', `network validation may connect to (repeatable; default: ${DEFAULT_ALLOWED_NETWORKS.join(', ')})`, collect, [])
@@ -47,7 +47,7 @@ export function withServeOptions(cmd: Command, defaults: { listen: string }): Co
 }
 
 /** Starts the server for parsed options; shared by `serve` and `dev`. */
-export async function serveWith(ca: CertificateAuthority, o: ServeCliOptions): Promise<RunningServer> {
+export async function serveWith(ca: CertificateAuthority, o: ServeCliOptions, validation: Partial<ValidationOptions> = {}): Promise<RunningServer> {
   const listen = parseListenAddress(o.listen, '--listen');
   const httpListen: ListenAddress = o.httpListen ? parseListenAddress(o.httpListen, '--http-listen') : { host: listen.host, port: listen.port === 65535 ? 0 : listen.port + 1 };
   for (const c of o.validationAllow) {
@@ -63,6 +63,7 @@ export async function serveWith(ca: CertificateAuthority, o: ServeCliOptions): P
         http01Port: port(o.http01Port, '--http01-port'), tlsAlpn01Port: port(o.tlsalpn01Port, '--tlsalpn01-port'),
         dnsResolvers: o.dnsResolver, timeoutMs: positive(o.validationTimeout, '--validation-timeout'),
         ...(o.validationAllow.length ? { allowedNetworks: o.validationAllow } : {}),
+        ...validation,
       },
     },
   });

@@ -42,11 +42,25 @@ async function query<T>(resolver: Resolver, signal: AbortSignal, run: () => Prom
   }
 }
 
+/** The configured addresses of a name (exact entry first, then the longest matching `*.suffix`). */
+export function staticAddresses(name: string, hosts: Record<string, string[]> | undefined): string[] | undefined {
+  if (!hosts) return undefined;
+  const n = name.toLowerCase().replace(/\.$/, '');
+  if (hosts[n]) return hosts[n];
+  let best: string | undefined;
+  for (const key of Object.keys(hosts)) {
+    if (key.startsWith('*.') && n.endsWith(key.slice(1)) && (!best || key.length > best.length)) best = key;
+  }
+  return best ? hosts[best] : undefined;
+}
+
 /**
  * A and AAAA records of a name (RFC 8555 §8.3 and §8.4 look the name up in DNS). IPv4 first: hospital
  * intranets are IPv4 first, and a device with a stale AAAA record should not cost an attempt.
  */
 export async function resolveAddresses(name: string, opts: ValidationOptions, signal: AbortSignal): Promise<string[]> {
+  const fixed = staticAddresses(name, opts.staticHosts);
+  if (fixed) return fixed;
   const resolver = createResolver(opts);
   const [v4, v6] = await Promise.allSettled([
     query(resolver, signal, () => resolver.resolve4(name)),

@@ -22,6 +22,11 @@ export interface ValidationOptions {
   timeoutMs: number;
   /** Attempts for transient failures (DNS errors, connection failures, timeouts), with a short backoff. */
   attempts: number;
+  /**
+   * Names answered without DNS: exact names, or `*.suffix` for every name below suffix. Dev mode only
+   * (`wardgate dev` maps the reserved `.test` dev domain and `localhost`, RFC 6761, to loopback).
+   */
+  staticHosts?: Record<string, string[]>;
 }
 
 /** RFC 8555 §6.7 problem type suffixes (`urn:ietf:params:acme:error:<type>`). */
