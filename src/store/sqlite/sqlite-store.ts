@@ -77,13 +77,6 @@ export class SqliteStore implements Store {
     };
   }
 
-  /**
-   * Runs `fn` (its own transaction) with synchronous=NORMAL: in WAL mode the commit reaches the OS
-   * but is not fsynced, so it survives a kill -9 of this process but not a power cut. For state a
-   * client re-creates by retrying (ACME orders, authorizations, challenges), which would otherwise
-   * cost an fsync per request. The next FULL commit (a certificate, an account) fsyncs the WAL and
-   * with it every relaxed commit before it, so what is durable is always a prefix of what was written.
-   */
   /** Durable writes of the current event-loop turn share one commit (see GroupCommit). */
   private groupCommit?: GroupCommit;
 
@@ -92,6 +85,13 @@ export class SqliteStore implements Store {
     return (this.groupCommit ??= new GroupCommit(this.db)).run(fn);
   }
 
+  /**
+   * Runs `fn` (its own transaction) with synchronous=NORMAL: in WAL mode the commit reaches the OS
+   * but is not fsynced, so it survives a kill -9 of this process but not a power cut. For state a
+   * client re-creates by retrying (ACME orders, authorizations, challenges), which would otherwise
+   * cost an fsync per request. The next FULL commit (a certificate, an account) fsyncs the WAL and
+   * with it every relaxed commit before it, so what is durable is always a prefix of what was written.
+   */
   relaxed<T>(fn: () => T): T {
     // The setting cannot change inside an open transaction: nested calls keep the outer one's.
     if (this.db.inTransaction) return fn();
