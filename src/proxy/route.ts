@@ -41,6 +41,17 @@ export class Route {
   private readonly tlsOptions: ReturnType<typeof toTlsOptions>;
   private credentials: Credentials;
   private clientContext: tls.SecureContext | undefined;
+  /**
+   * The upstream's last TLS session (RFC 8446 §4.6.1 ticket, or a TLS 1.2 session, RFC 5077), offered
+   * on the next upstream connection: a resumed handshake skips the certificate exchange and the
+   * signature, so an association costs one key exchange instead of a full handshake. One route has
+   * one upstream and one verified name; the cache is dropped with the client context whenever the
+   * credentials (and so the trust) change, so a session is only ever offered to the upstream name
+   * that issued it under the trust in force. Concurrent connections may offer the same ticket until
+   * a newer one arrives: RFC 8446 §C.4 advises against that for the client's privacy (linkability),
+   * which a gateway always connecting from the same address to the same upstream does not have.
+   */
+  private upstreamSession: Buffer | undefined;
   private readonly sockets = new Set<net.Socket>();
   private lastLimitLog = 0;
 
@@ -81,6 +92,7 @@ export class Route {
   updateCredentials(creds: Credentials): void {
     this.credentials = creds;
     this.clientContext = undefined;
+    this.upstreamSession = undefined;
     if (this.server instanceof tls.Server) this.server.setSecureContext(this.serverContextOptions());
   }
 
@@ -253,9 +265,25 @@ export class Route {
           ca: this.trust,
         });
         const name = config.tls.serverName ?? host;
+        const context = this.clientContext;
         // RFC 6066 §3: SNI carries host names only; an IP upstream is verified against its IP SAN.
-        socket = tls.connect({ host, port, secureContext: this.clientContext, servername: isIp(name) ? undefined : name, checkServerIdentity: (_h, cert) => tls.checkServerIdentity(name, cert), minVersion: this.tlsOptions.minVersion, maxVersion: this.tlsOptions.maxVersion });
+        const tlsSocket = tls.connect({ host, port, secureContext: context, servername: isIp(name) ? undefined : name, checkServerIdentity: (_h, cert) => tls.checkServerIdentity(name, cert), minVersion: this.tlsOptions.minVersion, maxVersion: this.tlsOptions.maxVersion, session: this.upstreamSession });
+        socket = tlsSocket;
+        // TLS 1.3 tickets arrive after the handshake, a TLS 1.2 session during it. Only a connection
+        // whose peer passed verification (chain, and the name above: secureConnect comes only then)
+        // under the current context may refresh the cache.
+        let verified = false;
+        let pending: Buffer | undefined;
+        const keep = (session: Buffer) => {
+          if (this.clientContext === context) this.upstreamSession = session;
+        };
+        tlsSocket.on('session', (session: Buffer) => {
+          if (verified) keep(session);
+          else pending = session;
+        });
         socket.once('secureConnect', () => {
+          verified = tlsSocket.authorized;
+          if (verified && pending) keep(pending);
           clearTimeout(timer);
           socket.removeAllListeners('error');
           socket.setNoDelay(true);
