@@ -86,6 +86,14 @@ export class InstrumentedBackend {
     this.hostile.length = 0;
   }
 
+  /**
+   * Keep only the newest `max` queued answers: an answer whose benign client never reached the
+   * backend (refused on the way) would otherwise go to every later client in turn.
+   */
+  trimHostile(max: number): void {
+    if (this.hostile.length > max) this.hostile.splice(0, this.hostile.length - max);
+  }
+
   get openConnections(): number {
     return this.open.size;
   }
@@ -116,11 +124,21 @@ export class InstrumentedBackend {
   }
 
   private serve(socket: net.Socket): void {
+    // Answers are small writes: no Nagle delay behind the previous one (RFC 1122 §4.2.3.4).
+    socket.setNoDelay(true);
     this.connections++;
     this.open.add(socket);
-    const record: BackendConnection = { id: this.nextId++, received: Buffer.alloc(0), sent: Buffer.alloc(0), messages: [] };
     const received: Buffer[] = [];
     const sent: Buffer[] = [];
+    // Joined on first use, after the close: most records are only checked by their AE titles or frames.
+    let receivedJoined: Buffer | undefined;
+    let sentJoined: Buffer | undefined;
+    const record: BackendConnection = {
+      id: this.nextId++,
+      get received() { return (receivedJoined ??= Buffer.concat(received)); },
+      get sent() { return (sentJoined ??= Buffer.concat(sent)); },
+      messages: [],
+    };
     this.recentSent.push(sent);
     if (this.recentSent.length > 4096) this.recentSent.splice(0, 1024);
     const write = (b: Buffer) => {
@@ -145,8 +163,6 @@ export class InstrumentedBackend {
     socket.on('error', () => undefined);
     socket.once('close', () => {
       this.open.delete(socket);
-      record.received = Buffer.concat(received);
-      record.sent = Buffer.concat(sent);
       this.finished.push(record);
     });
   }

@@ -1,23 +1,25 @@
 /**
- * The fuzzing loop. Inputs are generated per exec from (seed, index) and run in batches, `concurrency`
- * connections at a time. After each batch the oracles run: process exit, a liveness probe (hang),
- * resident memory, and the instrumented backend's records (policy). A process-level failure is
- * triaged by re-running the batch's inputs one by one against a restarted target, then the culprit
- * is minimized and written as a reproducer.
+ * The fuzzing loop. Inputs are generated per exec from (seed, index) and run pipelined: `concurrency`
+ * connections always in flight, no batch barrier. The oracles run as results arrive: per exec
+ * (process exit, relayed answers, memory per relayed byte), on the instrumented backend's records as
+ * they close (policy, against a window of recently sent streams), and on a timer (a liveness probe
+ * for hangs, resident memory). A process-level failure pauses the loops; it is triaged by re-running
+ * the execs since the last answered probe one by one against a restarted target, then the loops
+ * resume and the culprit is minimized after the campaign and written as a reproducer.
  */
 import { encodeAbort } from '../protocols/dicom/index.ts';
 import type { AllowRule } from '../proxy/route-config.ts';
-import type { BackendConnection } from './backend.ts';
 import { replySignature } from './corpus.ts';
 import type { DicomDictionary } from './dicom-generator.ts';
 import { type Exchange, type Protocol, type Side, totalBytes } from './exchange.ts';
 import { DEFAULT_EXEC_OPTIONS, type ExecOptions, type ExecResult, runClient } from './executor.ts';
 import { FindingStore, type FindingsFile, type Reproducer, findingId, REPRODUCER_FORMAT } from './findings.ts';
 import { type ExecInput, InputGenerator } from './generate.ts';
-import { probe, probeMessage } from './health.ts';
+import { type Health, probe, probeMessage } from './health.ts';
 import type { Hl7Dictionary } from './hl7-generator.ts';
 import { minimize } from './minimizer.ts';
 import { type FuzzPeer, type Verdict, checkBackend, checkRelayedAnswer, crashLocation, crashMessage } from './oracles.ts';
+import { StreamWindow } from './stream-window.ts';
 import type { FuzzTarget } from './target.ts';
 
 export interface Progress {
@@ -36,8 +38,8 @@ export interface CampaignOptions {
   /** Where findings.json and reproducers/ go (needed by run(), not by replayOnce()). */
   outDir: string;
   sides?: Side[];
+  /** Execs in flight at any time. */
   concurrency?: number;
-  batchSize?: number;
   exec?: Partial<ExecOptions>;
   /** Liveness probe answer time: longer means hung. */
   hangTimeoutMs?: number;
@@ -66,8 +68,33 @@ export interface CampaignResult extends FindingsFile {
 /** Execs of at least this many bytes are bulk transfers: memory is sampled around them. */
 const BULK_BYTES = 4 * 1024 * 1024;
 
-/** Longest a batch keeps starting execs before the oracles run. */
-const BATCH_MS = 1500;
+/** Execs per corpus epoch: the corpus changes only between epochs, in exec order (determinism). */
+const EPOCH = 256;
+/**
+ * Inputs of epoch e see the offers of epochs up to e - CORPUS_LAG: far enough back that those execs
+ * are long over when epoch e starts (a loop waits only behind an exec slower than ~2,000 others).
+ */
+const CORPUS_LAG = 8;
+/** Liveness probe period while execs run: a hang is noticed within about this plus T. */
+const PROBE_EVERY_MS = 250;
+/** How often closed backend connections are checked. */
+const TICK_MS = 50;
+/** Bound on the triage candidates and the recent hostile answers kept. */
+const MAX_RECENT = 4096;
+
+/** Wakes every waiter on each notify (loops waiting for in-flight execs or a finished epoch). */
+class Signal {
+  private waiters: Array<() => void> = [];
+  wait(): Promise<void> {
+    return new Promise((r) => this.waiters.push(r));
+  }
+  notify(): void {
+    const w = this.waiters;
+    if (w.length === 0) return;
+    this.waiters = [];
+    for (const r of w) r();
+  }
+}
 
 interface Ran {
   input: ExecInput;
@@ -85,9 +112,26 @@ export class Campaign {
   private execs = 0;
   private started = 0;
   private readonly timeToFinding: Record<string, number> = {};
-  private previousSent: Buffer[] = [];
-  private previousHostile: Buffer[] = [];
   private stopped = false;
+  /** Next exec index to claim. */
+  private next = 0;
+  private inFlight = 0;
+  private readonly changed = new Signal();
+  /** Set while an exclusive task owns the target: loops start no exec. */
+  private gate: { promise: Promise<void>; release: () => void } | undefined;
+  private holds = 0;
+  private chain: Promise<void> = Promise.resolve();
+  private error: Error | undefined;
+  /** Streams sent by execs in flight and recently ended, for the policy oracle. */
+  private readonly window: StreamWindow<ExecInput>;
+  /** Triage candidates: execs that ended since the last answered liveness probe began. */
+  private recent: Ran[] = [];
+  private recentHostile: Buffer[] = [];
+  private latencies: number[] = [];
+  /** Corpus offers by exec index, applied an epoch at a time. */
+  private readonly offers = new Map<number, { ex: Exchange; signature: string }>();
+  private readonly epochDone = new Map<number, number>();
+  private appliedEpochs = 0;
   /** Findings waiting for minimization, done after the fuzzing loop so it never delays finding more. */
   private readonly toMinimize: Array<{ r: Reproducer; input: ExecInput }> = [];
 
@@ -99,6 +143,9 @@ export class Campaign {
     const h = o.hl7 ?? { sendingApplications: ['FUZZAPP'], sendingFacilities: ['FUZZFAC'], messageTypes: ['ADT^A01'] };
     this.probeBytes = probeMessage(o.protocol, { callingAeTitle: d.callingAeTitles[0], calledAeTitle: d.calledAeTitles[0], sendingApplication: h.sendingApplications[0], sendingFacility: h.sendingFacilities[0], messageType: h.messageTypes[0] });
     this.probeStream = o.protocol === 'dicom' ? Buffer.concat([this.probeBytes, encodeAbort({ source: 0, reason: 0 })]) : this.probeBytes;
+    this.window = new StreamWindow<ExecInput>(o.protocol);
+    // The liveness probe's association also reaches the backend: it is a stream the fuzzer sent.
+    this.window.addConstant(this.probeStream);
   }
 
   stop(): void {
@@ -111,34 +158,6 @@ export class Campaign {
 
   private elapsed(): number {
     return Date.now() - this.started;
-  }
-
-  async run(): Promise<CampaignResult> {
-    const { o } = this;
-    const concurrency = o.concurrency ?? 16;
-    const batchSize = o.batchSize ?? 256;
-    this.store = new FindingStore(o.outDir);
-    this.started = Date.now();
-    let index = 0;
-    let lastProgress = 0;
-    while (!this.stopped && this.elapsed() < o.durationMs && (o.maxExecs === undefined || this.execs < o.maxExecs)) {
-      if (o.until?.(this.store.reproducers())) break;
-      const ran = await this.runBatch(index, batchSize, concurrency);
-      // Execs run in index order, so the next batch continues exactly after the last one run.
-      index += ran.length;
-      this.execs += ran.length;
-      await this.afterBatch(ran);
-      if (Date.now() - lastProgress >= 100) {
-        lastProgress = Date.now();
-        o.onProgress?.(this.progress());
-      }
-    }
-    o.onProgress?.(this.progress());
-    const elapsedMs = this.elapsed();
-    // Rates and times count the fuzzing only; minimization comes after.
-    const file = this.store.write(this.execs, elapsedMs / 1000);
-    for (const { r, input } of this.toMinimize.splice(0)) await this.minimizeFinding(r, input);
-    return { ...file, elapsedMs, reproducers: this.store.reproducers(), timeToFinding: this.timeToFinding };
   }
 
   private progress(): Progress {
@@ -155,7 +174,10 @@ export class Campaign {
     // association is still open, for the memory-per-byte oracle.
     const target = this.o.target;
     if (!target.retainedMb) return runClient(input.client, target.endpoint(), this.exec);
+    const bulk = { ...this.exec, timeoutMs: Math.max(this.exec.timeoutMs, 20_000), quietMs: Math.max(this.exec.quietMs, 300), firstReplyMs: Math.max(this.exec.firstReplyMs, 300) };
     const before = await target.retainedMb();
+    // No memory to sample (gateway in this process): relay it all, without the settling pauses.
+    if (before === undefined) return runClient(input.client, target.endpoint(), bulk);
     let open: number | undefined;
     const settle = async () => {
       // Let the relay deliver what is in flight, so only what it keeps is counted.
@@ -166,8 +188,8 @@ export class Campaign {
       }
       open = await target.retainedMb!();
     };
-    const result = await runClient(input.client, target.endpoint(), { ...this.exec, timeoutMs: Math.max(this.exec.timeoutMs, 20_000), quietMs: Math.max(this.exec.quietMs, 300), firstReplyMs: Math.max(this.exec.firstReplyMs, 300), beforeClose: settle });
-    if (before !== undefined && open !== undefined) result.retained = { before, open };
+    const result = await runClient(input.client, target.endpoint(), { ...bulk, beforeClose: settle });
+    if (open !== undefined) result.retained = { before, open };
     return result;
   }
 
@@ -180,59 +202,195 @@ export class Campaign {
     const m = r.result.retained;
     if (!m) return undefined;
     const grownMb = m.open - m.before;
-    const sentMb = r.result.sent.length / (1024 * 1024);
+    const sentMb = r.result.sentBytes / (1024 * 1024);
     if (sentMb < 12 || grownMb < (3 * sentMb) / 4) return undefined;
     return { oracle: 'memory', location: `${this.o.protocol}: memory grows with the bytes relayed in one association`, detail: `the target retained ${grownMb.toFixed(0)} MiB (after GC) while one association relayed ${sentMb.toFixed(0)} MiB (${r.input.client.label})` };
   }
 
-  private async runBatch(first: number, size: number, concurrency: number): Promise<Ran[]> {
-    const out: Ran[] = new Array(size);
-    let next = 0;
-    const deadline = this.started + this.o.durationMs;
-    // Batches are also time-boxed, so the oracles run at least every BATCH_MS on a slow target.
-    const batchEnd = Date.now() + BATCH_MS;
-    const worker = async () => {
-      while (next < size && Date.now() < batchEnd) {
-        const k = next++;
-        const input = this.generator.generate(first + k);
-        out[k] = { input, result: await this.runOne(input) };
-        // A crashed target refuses everything after: stop early, the triage re-runs the batch.
-        if (this.o.target.exited() || Date.now() > deadline) next = size;
-      }
-    };
-    await Promise.all(Array.from({ length: Math.min(concurrency, size) }, worker));
-    return out.filter(Boolean);
+  async run(): Promise<CampaignResult> {
+    const { o } = this;
+    const concurrency = o.concurrency ?? 16;
+    this.store = new FindingStore(o.outDir);
+    this.started = Date.now();
+    if (o.until?.(this.store.reproducers())) this.stop();
+    const monitor = this.monitor();
+    try {
+      await Promise.all(Array.from({ length: concurrency }, () => this.worker()));
+    } catch (err) {
+      // A loop failed (a bug, not a finding): wind down like a stop, then report it.
+      this.error ??= err as Error;
+    }
+    const ranOut = !this.stopped && !this.error;
+    this.stopped = true;
+    await monitor;
+    // The rate counts the time the execs ran; the closing checks below are like minimization.
+    const elapsedMs = this.elapsed();
+    // The last execs' records, and (unless stopped on purpose) a last liveness check.
+    await this.exclusive(async () => {
+      if (!ranOut) return;
+      const health = await probe(o.protocol, o.target.endpoint(), this.probeBytes, this.hangTimeoutMs);
+      if (health !== 'ok') await this.confirmFailure(health);
+    });
+    await this.chain;
+    if (this.error) throw this.error;
+    o.onProgress?.(this.progress());
+    // Rates and times count the fuzzing only; minimization comes after.
+    const file = this.store.write(this.execs, elapsedMs / 1000);
+    for (const { r, input } of this.toMinimize.splice(0)) await this.minimizeFinding(r, input);
+    return { ...file, elapsedMs, reproducers: this.store.reproducers(), timeToFinding: this.timeToFinding };
   }
 
-  private async afterBatch(ran: Ran[]): Promise<void> {
+  /** No new exec starts once this is true. */
+  private finished(): boolean {
+    return this.stopped || this.elapsed() >= this.o.durationMs || (this.o.maxExecs !== undefined && this.next >= this.o.maxExecs);
+  }
+
+  /**
+   * One of `concurrency` loops: claim the next index, generate its input, run it, check its result.
+   * No barrier: a slow exec holds only its own loop. Loops wait only while an exclusive task (triage,
+   * confirmation) owns the target, or at a corpus epoch boundary whose epoch-before-last is unfinished.
+   */
+  private async worker(): Promise<void> {
+    for (;;) {
+      await this.ungated();
+      if (this.finished()) return;
+      const index = this.next++;
+      await this.corpusFor(Math.floor(index / EPOCH));
+      const input = this.generator.generate(index);
+      // Inline (no await once the gate is open), so nothing runs between this check and inFlight++.
+      for (let g = this.gate; g; g = this.gate) await g.promise;
+      if (this.finished() && index > 0) {
+        this.completed(index);
+        return;
+      }
+      // Synchronous from the gate check on: an exclusive task starting now waits for this exec.
+      this.inFlight++;
+      this.window.add(index, input.client.chunks, input);
+      let result: ExecResult;
+      try {
+        result = await this.runOne(input);
+      } finally {
+        this.inFlight--;
+        this.changed.notify();
+      }
+      this.window.settle(index, result.sentBytes, result.endedAt);
+      this.onResult({ input, result });
+      this.completed(index);
+    }
+  }
+
+  private async ungated(): Promise<void> {
+    while (this.gate) await this.gate.promise;
+  }
+
+  /** Per-exec oracles and bookkeeping, as each result arrives. */
+  private onResult(ran: Ran): void {
     const { o } = this;
-    const sent = ran.map((r) => r.result.sent);
-    // 1. Policy: what reached the backend, and what the client got back from a hostile backend.
-    const backend = o.target.backend;
-    if (backend) {
-      const deadline = Date.now() + 1500;
-      while (backend.openConnections > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
-      backend.clearHostile();
-      const records = backend.drain();
-      // The liveness probe's association also reaches the backend: it is a stream the fuzzer sent.
-      await this.checkPolicy(ran, records, [...this.previousSent, ...sent, this.probeStream]);
+    this.execs++;
+    this.recent.push(ran);
+    if (this.recent.length > MAX_RECENT) this.recent.splice(0, this.recent.length - MAX_RECENT / 2);
+    if (ran.result.latencyMs !== undefined) {
+      this.latencies.push(ran.result.latencyMs);
+      if (this.latencies.length >= EPOCH) this.adaptTimers(this.latencies.splice(0));
     }
-    this.previousSent = sent;
-    this.adaptTimers(ran);
-    for (const r of ran) {
-      const verdict = this.memoryVerdict(r);
-      if (verdict) await this.report(verdict, r.input);
+    if (ran.input.client.side === 'client' && !ran.input.server) this.offers.set(ran.input.index, { ex: ran.input.client, signature: replySignature(o.protocol, ran.result) });
+    const verdict = this.memoryVerdict(ran) ?? this.checkAnswer(ran);
+    if (verdict) this.flag(verdict, ran.input);
+    // A crashed target refuses everything after: pause the loops, triage, restart, resume.
+    if (o.target.exited()) void this.exclusive(() => this.exitSeen(this.takeRecent()).then(() => undefined));
+  }
+
+  /** A per-exec verdict seen while the loops run: a known finding is counted, a new one confirmed alone. */
+  private flag(verdict: Verdict, input: ExecInput): void {
+    const id = findingId(this.o.protocol, verdict);
+    if (this.store.has(id)) this.store.hit(id);
+    else void this.exclusive(() => this.report(verdict, input));
+  }
+
+  /** Exec `index` is over (run or skipped): corpus epochs wait for every exec of theirs. */
+  private completed(index: number): void {
+    const epoch = Math.floor(index / EPOCH);
+    this.epochDone.set(epoch, (this.epochDone.get(epoch) ?? 0) + 1);
+    this.changed.notify();
+  }
+
+  /**
+   * The corpus for inputs of epoch `epoch`: every exec of the epochs up to `epoch - CORPUS_LAG`,
+   * offered in exec order. Inputs stay a function of (seed, index) and the target's answers, whatever the
+   * order in which concurrent execs finish.
+   */
+  private async corpusFor(epoch: number): Promise<void> {
+    while (this.appliedEpochs <= epoch - CORPUS_LAG) {
+      const j = this.appliedEpochs;
+      while (this.appliedEpochs === j && (this.epochDone.get(j) ?? 0) < EPOCH) await this.changed.wait();
+      if (this.appliedEpochs !== j) continue;
+      for (let i = j * EPOCH; i < (j + 1) * EPOCH; i++) {
+        const offer = this.offers.get(i);
+        if (offer) this.generator.corpusEntries.offer(offer.ex, offer.signature);
+        this.offers.delete(i);
+      }
+      this.epochDone.delete(j);
+      this.appliedEpochs++;
     }
-    // Corpus: new reply signatures, in exec order.
-    for (const r of ran) if (r.input.client.side === 'client' && !r.input.server) this.generator.corpusEntries.offer(r.input.client, replySignature(o.protocol, r.result));
-    // 2. Process exit.
+  }
+
+  /**
+   * Beside the loops: backend records checked as they arrive, the liveness probe every
+   * PROBE_EVERY_MS, resident memory, progress.
+   */
+  private async monitor(): Promise<void> {
+    const { o } = this;
+    let lastProbe = Date.now();
+    let lastProgress = 0;
+    while (!this.finished() || this.inFlight > 0) {
+      await new Promise((r) => setTimeout(r, TICK_MS));
+      if (Date.now() - lastProgress >= 100) {
+        lastProgress = Date.now();
+        o.onProgress?.(this.progress());
+      }
+      if (this.gate || this.finished()) continue;
+      for (const v of this.checkRecords()) this.flag(v.verdict, v.input);
+      o.target.backend?.trimHostile(4 * (o.concurrency ?? 16));
+      if (Date.now() - lastProbe < PROBE_EVERY_MS) continue;
+      lastProbe = Date.now();
+      const rss = o.target.rssMb();
+      const bound = o.maxRssMb ?? 512;
+      if (rss !== undefined && rss > bound) {
+        void this.exclusive(async () => {
+          const verdict: Verdict = { oracle: 'memory', location: `${o.protocol}: resident memory above ${bound} MiB`, detail: `RSS ${rss.toFixed(0)} MiB after ${this.execs} execs` };
+          const id = findingId(o.protocol, verdict);
+          if (this.store.has(id)) this.store.hit(id);
+          else this.record(verdict, this.recent[this.recent.length - 1]?.input ?? this.generator.generate(0), false);
+          if (!(await o.target.restart())) this.stop();
+        });
+        continue;
+      }
+      const probeStarted = Date.now();
+      const health = await probe(o.protocol, o.target.endpoint(), this.probeBytes, this.hangTimeoutMs);
+      if (this.gate) continue;
+      if (health === 'ok') {
+        // Execs that ended before an answered probe began did not break the target: no longer candidates.
+        const keepFrom = probeStarted - 200;
+        const first = this.recent.findIndex((r) => r.result.endedAt >= keepFrom);
+        this.recent.splice(0, first < 0 ? this.recent.length : first);
+        continue;
+      }
+      await this.exclusive(() => this.confirmFailure(health));
+    }
+  }
+
+  /**
+   * A probe went unanswered while the loops ran: look again on the quiet target (a loaded machine
+   * answers late: only a second, longer silence counts as a hang), then triage.
+   */
+  private async confirmFailure(first: Exclude<Health, 'ok'>): Promise<void> {
+    const { o } = this;
+    const ran = this.takeRecent();
     if (await this.exitSeen(ran)) return;
-    // 3. Liveness.
-    let health = await probe(o.protocol, o.target.endpoint(), this.probeBytes, this.hangTimeoutMs);
+    let health: Health = first;
     if (health === 'error') health = await probe(o.protocol, o.target.endpoint(), this.probeBytes, this.hangTimeoutMs);
-    if (health === 'no-answer' && !this.hangKnown()) {
-      // A loaded machine answers late: only a second, longer silence counts as a hang.
-      health = await probe(o.protocol, o.target.endpoint(), this.probeBytes, 2 * this.hangTimeoutMs);
+    if (health === 'no-answer') {
+      health = await probe(o.protocol, o.target.endpoint(), this.probeBytes, this.hangKnown() ? this.hangTimeoutMs : 2 * this.hangTimeoutMs);
       if (health !== 'no-answer') this.log(`slow answer to the liveness probe after exec ${this.execs} (more than ${this.hangTimeoutMs} ms)`);
     }
     if (health === 'refused' || health === 'error') await this.awaitExit(2000);
@@ -240,38 +398,68 @@ export class Campaign {
     if (health === 'no-answer' || health === 'refused') {
       const verdict: Verdict = health === 'no-answer'
         ? { oracle: 'hang', location: `${o.protocol}: no answer to a well-formed request`, detail: `the target accepted the connection but did not answer within ${this.hangTimeoutMs} ms (event loop blocked or stuck)` }
-        : { oracle: 'exit', location: `${o.protocol}: target stopped accepting connections`, detail: 'connection refused after the batch: the target is gone' };
+        : { oracle: 'exit', location: `${o.protocol}: target stopped accepting connections`, detail: 'connection refused after the execs: the target is gone' };
       this.log(`target ${health}: ${verdict.location}`);
       await this.processFailure(verdict, ran, Date.now());
-      return;
     }
-    // 4. Memory.
-    const rss = o.target.rssMb();
-    const bound = o.maxRssMb ?? 512;
-    if (rss !== undefined && rss > bound) {
-      const verdict: Verdict = { oracle: 'memory', location: `${o.protocol}: resident memory above ${bound} MiB`, detail: `RSS ${rss.toFixed(0)} MiB after ${this.execs} execs` };
-      const id = findingId(o.protocol, verdict);
-      if (this.store.has(id)) this.store.hit(id);
-      else this.record(verdict, ran.slice(-1)[0]?.input ?? this.generator.generate(0), false);
-      if (!(await o.target.restart())) this.stop();
+  }
+
+  /** The triage candidates: execs that ended since the last answered probe began. */
+  private takeRecent(): Ran[] {
+    const ran = this.recent;
+    this.recent = [];
+    return ran;
+  }
+
+  /**
+   * Run `task` alone against the target: the loops stop starting execs, the ones in flight finish,
+   * their backend records are checked, then the task runs; the loops resume after it. Tasks queue.
+   */
+  private exclusive(task: () => Promise<void>): Promise<void> {
+    if (this.holds++ === 0) {
+      let release!: () => void;
+      const promise = new Promise<void>((r) => (release = r));
+      this.gate = { promise, release };
     }
+    const run = this.chain.then(async () => {
+      while (this.inFlight > 0) await this.changed.wait();
+      const backend = this.o.target.backend;
+      if (backend) {
+        const deadline = Date.now() + 1500;
+        while (backend.openConnections > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
+        for (const v of this.checkRecords()) await this.report(v.verdict, v.input);
+        backend.clearHostile();
+      }
+      await task();
+    }).catch((err: unknown) => {
+      this.error ??= err as Error;
+      this.stop();
+    }).finally(() => {
+      if (--this.holds === 0) {
+        const gate = this.gate!;
+        this.gate = undefined;
+        gate.release();
+      }
+    });
+    this.chain = run;
+    return run;
   }
 
   /**
    * Silent answers end an exec by timer, so the timers set the pace: they follow the target's
-   * observed answer latency (95th percentile of the last batch), within the configured ceilings, so
-   * a fast target is not waited on and a loaded one is not cut off.
+   * observed answer latency (95th percentile of the last EPOCH answers), within the configured
+   * ceilings, so a fast target is not waited on and a loaded one is not cut off.
    */
-  private adaptTimers(ran: Ran[]): void {
+  private adaptTimers(latencies: number[]): void {
     if (this.o.exec?.quietMs !== undefined) return;
-    const lat = ran.map((r) => r.result.latencyMs).filter((x): x is number => x !== undefined).sort((a, b) => a - b);
+    const lat = latencies.sort((a, b) => a - b);
     if (lat.length < 8) return;
     const p95 = lat[Math.floor(lat.length * 0.95)];
     const clamp = (v: number, lo: number, hi: number) => Math.max(lo, Math.min(hi, v));
     this.exec.quietMs = clamp(2 * p95, 10, DEFAULT_EXEC_OPTIONS.quietMs);
     this.exec.gapMs = clamp(2 * p95, 10, DEFAULT_EXEC_OPTIONS.gapMs);
     this.exec.firstReplyMs = clamp(4 * p95, 25, DEFAULT_EXEC_OPTIONS.firstReplyMs);
-    // A batch waits for its slowest exec: the hard bound follows the latency too.
+    // The hard bound follows the latency too: a stuck exec holds one loop for at most this long.
     this.exec.timeoutMs = clamp(10 * p95 + 100, 250, this.o.exec?.timeoutMs ?? DEFAULT_EXEC_OPTIONS.timeoutMs);
   }
 
@@ -295,26 +483,41 @@ export class Campaign {
     return true;
   }
 
-  private async checkPolicy(ran: Ran[], records: BackendConnection[], sent: Buffer[]): Promise<void> {
+  /**
+   * Policy: what reached the backend (connections closed since the last look), against the route's
+   * allow rules and the window of streams the fuzzer sent (execs in flight and recently ended, and the
+   * liveness probe's, whose association also reaches the backend).
+   */
+  private checkRecords(): Array<{ verdict: Verdict; input: ExecInput }> {
     const { o } = this;
+    const backend = o.target.backend;
+    if (!backend) return [];
+    this.window.evict();
     const peer = o.policy?.peer ?? { address: '127.0.0.1', subjects: [], sans: [] };
-    for (const rec of records) {
-      const verdict = checkBackend(o.protocol, rec, sent, o.policy?.rules, peer);
+    const out: Array<{ verdict: Verdict; input: ExecInput }> = [];
+    for (const rec of backend.drain()) {
+      const verdict = checkBackend(o.protocol, rec, this.window, o.policy?.rules, peer);
       if (!verdict) continue;
-      // The culprit: an exec whose stream begins with what the backend got.
-      const culprit = ran.find((r) => r.result.sent.length >= Math.min(rec.received.length, 64) && r.result.sent.subarray(0, 64).equals(rec.received.subarray(0, Math.min(64, r.result.sent.length)))) ?? ran[0];
-      await this.report(verdict, culprit?.input);
+      // The culprit: the exec whose stream begins most like what the backend got (confirmed alone by report()).
+      const input = this.window.closest(rec.received);
+      if (input) out.push({ verdict, input });
     }
-    // Which connection got which hostile answer depends on arrival order; any answer of the batch
-    // (or the one before) is what a client may legitimately receive.
-    const hostile = ran.filter((r) => r.input.server).map((r) => Buffer.concat(r.input.server!.chunks));
-    const answers = [...this.previousHostile, ...hostile, ...(o.target.backend?.answersSent() ?? [])];
-    this.previousHostile = hostile;
-    for (const r of ran) {
-      if (!r.input.server) continue;
-      const verdict = checkRelayedAnswer(o.protocol, r.result.reply, answers);
-      if (verdict) await this.report(verdict, r.input);
-    }
+    return out;
+  }
+
+  /**
+   * Server side: what the benign client got must be what a hostile backend answered. Which
+   * connection got which hostile answer depends on arrival order: its own answer first, then any
+   * recent one is what a client may legitimately receive.
+   */
+  private checkAnswer(ran: Ran): Verdict | undefined {
+    const server = ran.input.server;
+    if (!server) return undefined;
+    const own = Buffer.concat(server.chunks);
+    this.recentHostile.push(own);
+    if (this.recentHostile.length > MAX_RECENT) this.recentHostile.splice(0, MAX_RECENT / 2);
+    if (!checkRelayedAnswer(this.o.protocol, ran.result.reply, [own])) return undefined;
+    return checkRelayedAnswer(this.o.protocol, ran.result.reply, [...this.recentHostile, ...(this.o.target.backend?.answersSent() ?? [])]);
   }
 
   /** A per-exec finding (policy): dedupe, minimize when new. */
@@ -332,7 +535,7 @@ export class Campaign {
       this.log(`memory growth after exec ${input.index} not reproduced alone; not reported`);
       return;
     }
-    const r = this.record(verdict, input, false, confirmed ? '' : ' (seen once in a batch; not reproduced alone)');
+    const r = this.record(verdict, input, false, confirmed ? '' : ' (seen once among concurrent execs; not reproduced alone)');
     if (confirmed) this.toMinimize.push({ r, input });
   }
 
@@ -354,10 +557,11 @@ export class Campaign {
     this.timeToFinding[r.id] = this.elapsed();
     this.log(`finding ${r.id}: ${verdict.oracle} at ${verdict.location} (exec ${input.index}, ${this.elapsed()} ms)`);
     this.o.onFinding?.(r, this.elapsed());
+    if (this.o.until?.(this.store.reproducers())) this.stop();
     return r;
   }
 
-  /** Exit or hang seen after a batch: find the exec that causes it, record and minimize it. */
+  /** Exit or hang seen while the loops ran: find the exec (since the last answered probe) that causes it, record and minimize it. */
   private async processFailure(verdict: Verdict, ran: Ran[], at: number): Promise<void> {
     const { o } = this;
     const knownId = findingId(o.protocol, verdict);
@@ -368,7 +572,7 @@ export class Campaign {
       return;
     }
     if (!(await this.restartOrStop())) {
-      // Not restartable (a peer at an address): report the batch's last in-flight input and stop.
+      // Not restartable (a peer at an address): report the last exec's input and stop.
       const last = [...ran].sort((a, b) => b.result.endedAt - a.result.endedAt)[0];
       const id = findingId(o.protocol, verdict);
       if (this.store.has(id)) this.store.hit(id);
@@ -394,7 +598,7 @@ export class Campaign {
       const id = findingId(o.protocol, v);
       if (this.store.has(id)) {
         this.store.hit(id);
-        // Another input of the batch that breaks the target in a known way: keep looking for this one.
+        // Another recent input that breaks the target in a known way: keep looking for this one.
         if (v.location !== verdict.location) continue;
         return;
       }
@@ -403,13 +607,13 @@ export class Campaign {
       return;
     }
     if (verdict.oracle === 'hang') {
-      // No single input hangs a fresh target: a stall of the batch as a whole (load), not reported.
-      this.log(`stall after exec ${this.execs} not reproduced by any single input of its batch; not reported`);
+      // No single input hangs a fresh target: a stall of the execs as a whole (load), not reported.
+      this.log(`stall after exec ${this.execs} not reproduced by any single recent input; not reported`);
       return;
     }
     const id = findingId(o.protocol, verdict);
     if (this.store.has(id)) this.store.hit(id);
-    else if (candidates[0]) this.record(verdict, candidates[0].input, false, ' (not reproduced by a single exec: may need the whole batch)');
+    else if (candidates[0]) this.record(verdict, candidates[0].input, false, ' (not reproduced by a single exec: may need several together)');
   }
 
   private async restartOrStop(): Promise<boolean> {
@@ -439,7 +643,7 @@ export class Campaign {
     if (exit) verdict = { oracle: 'exit', location: crashLocation(exit.stderr, exit.code, exit.signal), detail: crashMessage(exit.stderr) };
     else {
       let health = await probe(o.protocol, target.endpoint(), this.probeBytes, this.hangTimeoutMs);
-      // As after a batch: only a second, longer silence counts as a hang.
+      // As in the loop: only a second, longer silence counts as a hang.
       if (health === 'no-answer' && !this.hangKnown()) health = await probe(o.protocol, target.endpoint(), this.probeBytes, 2 * this.hangTimeoutMs);
       if (health === 'refused' || health === 'error') await this.awaitExit(2000);
       const exit2 = target.exited();

@@ -1,7 +1,8 @@
 /**
  * The corpus: inputs that made the target answer in a way not seen before (a new reply signature,
- * a cheap stand-in for coverage on a black-box peer), kept for further mutation. It changes only at
- * batch boundaries, in exec order, so a campaign's inputs stay a function of its seed.
+ * a cheap stand-in for coverage on a black-box peer), kept for further mutation. The campaign offers
+ * results an epoch of execs at a time, in exec order (campaign.ts corpusFor), so a campaign's inputs
+ * stay a function of its seed however concurrent execs interleave.
  */
 import type { Exchange, Protocol } from './exchange.ts';
 import type { ExecResult } from './executor.ts';

@@ -32,8 +32,10 @@ export const DEFAULT_EXEC_OPTIONS: ExecOptions = { timeoutMs: 2000, quietMs: 60,
 export interface ExecResult {
   /** The connection was established (TLS handshake included). */
   connected: boolean;
-  /** Bytes written, in order (a prefix of the exchange when the peer closed early). */
+  /** Bytes written, in order (a prefix of the exchange when the peer closed early); joined on first use. */
   sent: Buffer;
+  /** sent.length, without joining. */
+  sentBytes: number;
   reply: Buffer;
   outcome: 'complete' | 'peer-closed' | 'quiet' | 'timeout' | 'refused' | 'error';
   /** Milliseconds from the first write to the first answer byte, when there was one. */
@@ -126,13 +128,38 @@ export class CompletionTracker {
  */
 const sessions = new Map<string, Buffer>();
 
+/**
+ * One secure context per endpoint and identity: building one parses the trust bundle, certificate
+ * and key, which cost more than the resumed handshake itself when done per connection.
+ */
+const contexts = new Map<string, { ca?: string; cert?: string; key?: string; context: tls.SecureContext }>();
+
+function secureContext(id: string, ca: string | undefined, cert: string | undefined, key: string | undefined): tls.SecureContext {
+  const known = contexts.get(id);
+  if (known && known.ca === ca && known.cert === cert && known.key === key) return known.context;
+  const context = tls.createSecureContext({ ca, cert, key });
+  contexts.set(id, { ca, cert, key, context });
+  sessions.delete(id);
+  return context;
+}
+
 export function connect(endpoint: Endpoint): net.Socket {
   if (!endpoint.tls) return net.connect({ host: endpoint.host, port: endpoint.port });
   const { ca, cert, key, servername } = endpoint.tls;
   const id = `${endpoint.host}:${endpoint.port}`;
-  const socket = tls.connect({ host: endpoint.host, port: endpoint.port, ca, cert, key, servername: servername && net.isIP(servername) === 0 ? servername : undefined, rejectUnauthorized: Boolean(ca), checkServerIdentity: () => undefined, session: sessions.get(id) });
+  const secure = secureContext(id, ca, cert, key);
+  const socket = tls.connect({ host: endpoint.host, port: endpoint.port, secureContext: secure, servername: servername && net.isIP(servername) === 0 ? servername : undefined, rejectUnauthorized: Boolean(ca), checkServerIdentity: () => undefined, session: sessions.get(id) });
   socket.once('session', (session: Buffer) => sessions.set(id, session));
   return socket;
+}
+
+/**
+ * `sent` joined only when an oracle reads it: a flood exec writes the same 64 KiB fragment hundreds of
+ * times, and copying megabytes per exec would cost more than running it.
+ */
+function withLazySent(result: Omit<ExecResult, 'sent'>, written: Buffer[]): ExecResult {
+  let joined: Buffer | undefined;
+  return Object.defineProperty(result, 'sent', { enumerable: true, get: () => (joined ??= Buffer.concat(written, result.sentBytes)) }) as ExecResult;
 }
 
 export function runClient(ex: Exchange, endpoint: Endpoint, opts: ExecOptions = DEFAULT_EXEC_OPTIONS): Promise<ExecResult> {
@@ -141,6 +168,7 @@ export function runClient(ex: Exchange, endpoint: Endpoint, opts: ExecOptions = 
     const socket = connect(endpoint);
     const replies: Buffer[] = [];
     const written: Buffer[] = [];
+    let writtenBytes = 0;
     let replyLength = 0;
     let connected = false;
     let done = false;
@@ -165,7 +193,7 @@ export function runClient(ex: Exchange, endpoint: Endpoint, opts: ExecOptions = 
         } else {
           socket.destroy();
         }
-        resolve({ connected, sent: Buffer.concat(written), reply: Buffer.concat(replies, replyLength), outcome, error, startedAt, endedAt: Date.now(), latencyMs });
+        resolve(withLazySent({ connected, reply: Buffer.concat(replies, replyLength), outcome, error, startedAt, endedAt: Date.now(), latencyMs, sentBytes: writtenBytes }, written));
       };
       if (opts.beforeClose) void opts.beforeClose().finally(close);
       else close();
@@ -181,6 +209,7 @@ export function runClient(ex: Exchange, endpoint: Endpoint, opts: ExecOptions = 
       while (next < ex.chunks.length) {
         const chunk = ex.chunks[next++];
         written.push(chunk);
+        writtenBytes += chunk.length;
         writesPending++;
         if (firstWriteAt === 0) firstWriteAt = Date.now();
         socket.write(chunk, () => {

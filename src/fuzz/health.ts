@@ -1,7 +1,8 @@
 /**
- * Liveness probe between batches: a well-formed A-ASSOCIATE-RQ (PS3.8 §9.3.2) or HL7 message must
- * get an answer within T. A process whose event loop is blocked still completes TCP handshakes in the
- * kernel, so only an application-level answer proves it is alive.
+ * Liveness probe (every 250 ms while a campaign runs, and after each replay): a well-formed
+ * A-ASSOCIATE-RQ (PS3.8 §9.3.2) or HL7 message must get an answer within T. A process whose event
+ * loop is blocked still completes TCP handshakes in the kernel, so only an application-level answer
+ * proves it is alive.
  */
 import { PDU_TYPE, SOP_CLASS, TRANSFER_SYNTAX, encodeAbort, encodeAssociateRq } from '../protocols/dicom/index.ts';
 import { encodeFrame } from '../protocols/hl7/index.ts';

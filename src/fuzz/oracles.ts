@@ -11,6 +11,7 @@ import { basename } from 'node:path';
 import type { AllowRule } from '../proxy/route-config.ts';
 import type { BackendConnection } from './backend.ts';
 import type { Protocol } from './exchange.ts';
+import type { SentStreams } from './stream-window.ts';
 
 export type OracleName = 'exit' | 'hang' | 'memory' | 'policy';
 
@@ -106,27 +107,29 @@ export function framePayloads(stream: Buffer): Buffer[] {
 
 /**
  * Client-side fuzzing: check what reached the backend against the route's policy and against the
- * streams the fuzzer sent (`sent`: the exchanges of this batch and the one before).
+ * streams the fuzzer sent (`sent`: one exec's streams, or the campaign's window of recent ones).
  */
-export function checkBackend(protocol: Protocol, conn: BackendConnection, sent: readonly Buffer[], rules: AllowRule[] | undefined, peer: FuzzPeer): Verdict | undefined {
+export function checkBackend(protocol: Protocol, conn: BackendConnection, sent: readonly Buffer[] | SentStreams, rules: AllowRule[] | undefined, peer: FuzzPeer): Verdict | undefined {
   if (conn.hostile) return undefined;
   if (protocol === 'dicom') {
     if (conn.association && !associationAllowed(rules, peer, conn.association.callingAeTitle, conn.association.calledAeTitle)) {
       return { oracle: 'policy', location: 'dicom: denied association reached the backend', detail: `calling AE ${JSON.stringify(conn.association.callingAeTitle)}, called AE ${JSON.stringify(conn.association.calledAeTitle)} reached the backend although no allow rule admits them` };
     }
     const body = stripGatewayAbort(conn.received);
-    if (!isPrefixOfAny(body, sent)) {
+    if (!(Array.isArray(sent) ? isPrefixOfAny(body, sent) : (sent as SentStreams).hasPrefix(body))) {
       return { oracle: 'policy', location: 'dicom: relayed bytes altered', detail: `the backend received ${conn.received.length} bytes that are not a prefix of any stream the fuzzer sent` };
     }
     return undefined;
   }
-  const sentPayloads = sent.flatMap(framePayloads);
+  // A window of recent streams indexes its frames; a plain list is scanned.
+  const sentPayloads = Array.isArray(sent) ? sent.flatMap(framePayloads) : undefined;
+  const carried = (m: Buffer) => (sentPayloads ? sentPayloads.some((p) => p.equals(m)) : (sent as SentStreams).hasPayload(m));
   for (const m of conn.messages) {
     if (!messageAllowed(rules, peer, m)) {
       const v = receiverView(m);
       return { oracle: 'policy', location: 'hl7: denied message reached the backend', detail: `message from ${JSON.stringify(v?.app)}/${JSON.stringify(v?.facility)} type ${JSON.stringify(`${v?.code}^${v?.trigger}`)} reached the backend although no allow rule admits it` };
     }
-    if (!sentPayloads.some((p) => p.equals(m))) {
+    if (!carried(m)) {
       return { oracle: 'policy', location: 'hl7: relayed message altered', detail: `the backend received a ${m.length}-byte message that the fuzzer never sent as one frame` };
     }
   }

@@ -1,6 +1,7 @@
 /**
  * Oracle building blocks: crash locations from Node stack traces, the independent policy evaluation,
- * the altered-bytes checks, and delta-debugging minimization.
+ * the altered-bytes checks (also against the campaign's window of recent streams), and delta-debugging
+ * minimization.
  */
 import t from 'tap';
 import { checkBackend, checkRelayedAnswer, crashLocation, messageAllowed } from '../../src/fuzz/oracles.ts';
@@ -71,4 +72,37 @@ t.test('completion tracking across chunk boundaries matches the whole-buffer che
   const hl7 = new CompletionTracker('hl7', [Buffer.from([0x0b, 0x41, 0x1c, 0x0d, 0x0b, 0x42, 0x1c, 0x0d])]);
   t.notOk(hl7.push(Buffer.from([0x0b, 0x41, 0x1c, 0x0d])), 'one ACK of two');
   t.ok(hl7.push(Buffer.from([0x0b, 0x42, 0x1c, 0x0d])), 'two ACKs of two');
+});
+
+t.test('stream window: prefixes across chunks, HL7 frames, culprit, eviction after keepMs', async (t) => {
+  const { StreamWindow } = await import('../../src/fuzz/stream-window.ts');
+  const peer = { address: '127.0.0.1', subjects: [], sans: [] };
+  const w = new StreamWindow<string>('dicom', 1000);
+  const a = [Buffer.from('01000000004c0001', 'hex'), Buffer.from('0000414e592d534350202020202020202020', 'hex'), Buffer.alloc(40, 0x20)];
+  const b = [Buffer.from('01000000004c00010000', 'hex'), Buffer.from('4f544845522d53435020', 'hex')];
+  w.add(1, a, 'a');
+  w.add(2, b, 'b');
+  const whole = Buffer.concat(a);
+  t.ok(w.hasPrefix(whole.subarray(0, 30)), 'a prefix spanning chunk boundaries is found');
+  t.ok(w.hasPrefix(whole), 'the whole stream is its own prefix');
+  const altered = Buffer.from(whole.subarray(0, 30));
+  altered[20] ^= 1;
+  t.notOk(w.hasPrefix(altered), 'one changed byte is not a prefix of anything sent');
+  t.equal(checkBackend('dicom', { id: 1, received: altered, sent: Buffer.alloc(0), messages: [] }, w, undefined, peer)?.location, 'dicom: relayed bytes altered');
+  t.equal(w.closest(altered), 'a', 'the culprit is the stream sharing the longest prefix');
+  w.settle(1, 20, 0);
+  t.notOk(w.hasPrefix(whole.subarray(0, 30)), 'after settling, only what was written counts');
+  t.ok(w.hasPrefix(whole.subarray(0, 20)));
+  w.evict(999);
+  t.equal(w.size, 2, 'kept until keepMs after its end');
+  w.evict(1000);
+  t.equal(w.size, 1, 'then dropped');
+  t.notOk(w.hasPrefix(whole.subarray(0, 20)));
+
+  const h = new StreamWindow('hl7');
+  const msg = Buffer.from('MSH|^~\\&|LIS|FAC|R|RF|20260101||ORU^R01|1|P|2.5\rPID|1\r', 'latin1');
+  h.add(7, [encodeFrame(msg).subarray(0, 10), encodeFrame(msg).subarray(10)]);
+  t.ok(h.hasPayload(msg), 'a frame split across chunks is indexed whole');
+  t.notOk(h.hasPayload(Buffer.concat([msg, Buffer.from('X')])));
+  t.equal(checkBackend('hl7', { id: 2, received: Buffer.alloc(0), sent: Buffer.alloc(0), messages: [msg] }, h, undefined, peer), undefined);
 });

@@ -1,0 +1,187 @@
+/**
+ * What the fuzzer sent recently, indexed for the policy oracle of a pipelined campaign. The backend
+ * records a connection when it closes, which can be a while after the exec that caused it ended (the
+ * gateway closes its upstream after the client, or connects upstream late), so every record is checked
+ * against the streams of the execs in flight and of those that ended in the last `keepMs`, not just
+ * the ones of a fixed group. Lookups are by the first bytes of a stream: a record's check touches the few
+ * streams that begin like it, not the whole window.
+ */
+import { createHash } from 'node:crypto';
+import type { Protocol } from './exchange.ts';
+import { framePayloads } from './oracles.ts';
+
+/** The streams a record may come from (see oracles.ts checkBackend). */
+export interface SentStreams {
+  /** Some stream begins with `bytes` (DICOM: the relay forwarded a prefix of what a peer sent). */
+  hasPrefix(bytes: Buffer): boolean;
+  /** Some stream carried `payload` as one whole MLLP frame (HL7). */
+  hasPayload(payload: Buffer): boolean;
+}
+
+function startsWith(stream: Buffer, part: Buffer): boolean {
+  return stream.length >= part.length && stream.compare(part, 0, part.length, 0, part.length) === 0;
+}
+
+/** A plain list of streams (one exec's replay, unit tests). */
+export function streamList(streams: readonly Buffer[]): SentStreams {
+  return {
+    hasPrefix: (bytes) => bytes.length === 0 || streams.some((s) => startsWith(s, bytes)),
+    hasPayload: (p) => streams.some((s) => framePayloads(s).some((f) => f.equals(p))),
+  };
+}
+
+/** Bytes a bucket key covers: DICOM PDU type, length and protocol version plus the start of the called AE title. */
+const KEY_BYTES = 16;
+
+interface Entry<T> {
+  id: number;
+  tag: T | undefined;
+  chunks: readonly Buffer[];
+  /** Bytes of `chunks` that count: the whole exchange while in flight, then what was really written. */
+  length: number;
+  key: string | undefined;
+  payloads: string[];
+  endedAt?: number;
+}
+
+function payloadKey(p: Buffer): string {
+  return p.length <= 2048 ? `${p.length}:${p.toString('latin1')}` : `${p.length}#${createHash('sha1').update(p).digest('hex')}`;
+}
+
+/** The first `n` bytes of a chunk list (fewer when it is shorter). */
+function head(chunks: readonly Buffer[], n: number): Buffer {
+  if (chunks.length > 0 && chunks[0].length >= n) return chunks[0].subarray(0, n);
+  const parts: Buffer[] = [];
+  let have = 0;
+  for (const c of chunks) {
+    if (have >= n) break;
+    parts.push(c.subarray(0, n - have));
+    have += Math.min(c.length, n - have);
+  }
+  return Buffer.concat(parts, have);
+}
+
+/** Length of the common prefix of `part` and the first `length` bytes of `chunks`. */
+function commonPrefix(chunks: readonly Buffer[], length: number, part: Buffer): number {
+  let pos = 0;
+  for (const c of chunks) {
+    const n = Math.min(c.length, length - pos, part.length - pos);
+    if (n <= 0) break;
+    if (c.compare(part, pos, pos + n, 0, n) === 0) {
+      pos += n;
+      continue;
+    }
+    for (let i = 0; i < n; i++) if (c[i] !== part[pos + i]) return pos + i;
+  }
+  return pos;
+}
+
+export class StreamWindow<T = unknown> implements SentStreams {
+  private readonly buckets = new Map<string, Set<Entry<T>>>();
+  /** Streams shorter than a key. */
+  private readonly short = new Set<Entry<T>>();
+  private readonly byId = new Map<number, Entry<T>>();
+  private readonly order: Entry<T>[] = [];
+  private orderHead = 0;
+  private readonly payloads = new Map<string, number>();
+  private readonly constants: Buffer[] = [];
+
+  constructor(private readonly protocol: Protocol, private readonly keepMs = 10_000) {}
+
+  get size(): number {
+    return this.byId.size;
+  }
+
+  /** A stream that may reach the backend at any time (the liveness probe's). */
+  addConstant(stream: Buffer): void {
+    this.constants.push(stream);
+    if (this.protocol === 'hl7') for (const p of framePayloads(stream)) this.payloads.set(payloadKey(p), (this.payloads.get(payloadKey(p)) ?? 0) + 1);
+  }
+
+  /** An exec starts: everything it may write is expected. */
+  add(id: number, chunks: readonly Buffer[], tag?: T): void {
+    let length = 0;
+    for (const c of chunks) length += c.length;
+    const key = length >= KEY_BYTES ? head(chunks, KEY_BYTES).toString('latin1') : undefined;
+    const payloads = this.protocol === 'hl7' ? framePayloads(Buffer.concat(chunks as Buffer[], length)).map(payloadKey) : [];
+    const e: Entry<T> = { id, tag, chunks, length, key, payloads };
+    this.byId.set(id, e);
+    this.order.push(e);
+    if (key === undefined) this.short.add(e);
+    else {
+      let b = this.buckets.get(key);
+      if (!b) this.buckets.set(key, (b = new Set()));
+      b.add(e);
+    }
+    for (const p of payloads) this.payloads.set(p, (this.payloads.get(p) ?? 0) + 1);
+  }
+
+  /** The exec ended having written `sentLength` bytes; kept `keepMs` more for records that close late. */
+  settle(id: number, sentLength: number, at = Date.now()): void {
+    const e = this.byId.get(id);
+    if (!e) return;
+    e.length = Math.min(e.length, sentLength);
+    e.endedAt = at;
+  }
+
+  /** Drop streams of execs that ended more than `keepMs` ago. */
+  evict(now = Date.now()): void {
+    while (this.orderHead < this.order.length) {
+      const e = this.order[this.orderHead];
+      if (e.endedAt === undefined || now - e.endedAt < this.keepMs) break;
+      this.orderHead++;
+      this.remove(e);
+    }
+    if (this.orderHead > 4096 && this.orderHead * 2 > this.order.length) {
+      this.order.splice(0, this.orderHead);
+      this.orderHead = 0;
+    }
+  }
+
+  private remove(e: Entry<T>): void {
+    this.byId.delete(e.id);
+    if (e.key === undefined) this.short.delete(e);
+    else {
+      const b = this.buckets.get(e.key)!;
+      b.delete(e);
+      if (b.size === 0) this.buckets.delete(e.key);
+    }
+    for (const p of e.payloads) {
+      const n = (this.payloads.get(p) ?? 1) - 1;
+      if (n <= 0) this.payloads.delete(p);
+      else this.payloads.set(p, n);
+    }
+  }
+
+  /** Streams that may begin with `bytes`: its bucket, or every stream when it is shorter than a key. */
+  private *candidates(bytes: Buffer): Iterable<Entry<T>> {
+    if (bytes.length >= KEY_BYTES) {
+      const b = this.buckets.get(bytes.toString('latin1', 0, KEY_BYTES));
+      if (b) yield* b;
+      return;
+    }
+    yield* this.short;
+    for (const b of this.buckets.values()) yield* b;
+  }
+
+  hasPrefix(bytes: Buffer): boolean {
+    if (bytes.length === 0) return true;
+    if (this.constants.some((s) => startsWith(s, bytes))) return true;
+    for (const e of this.candidates(bytes)) if (e.length >= bytes.length && commonPrefix(e.chunks, e.length, bytes) === bytes.length) return true;
+    return false;
+  }
+
+  hasPayload(payload: Buffer): boolean {
+    return this.payloads.has(payloadKey(payload));
+  }
+
+  /** The tag of the exec whose stream shares the longest prefix with `bytes` (the likely culprit of a record). */
+  closest(bytes: Buffer): T | undefined {
+    let best: { e: Entry<T>; n: number } | undefined;
+    for (const e of this.candidates(bytes)) {
+      const n = commonPrefix(e.chunks, e.length, bytes);
+      if (!best || n > best.n) best = { e, n };
+    }
+    return (best?.e ?? this.order[this.order.length - 1])?.tag;
+  }
+}
