@@ -58,3 +58,34 @@ t.test('per-peer limit and frame timeout on an outbound HL7 route', async (t) =>
   d.destroy();
   b.destroy();
 });
+
+t.test('a refused DICOM association frees its per-peer slot as soon as the peer closes (not after ARTIM)', async (t) => {
+  const tls = await import('node:tls');
+  const { readFileSync } = await import('node:fs');
+  const { encodeAssociateRq, SOP_CLASS, TRANSFER_SYNTAX } = await import('../../src/protocols/dicom/index.ts');
+  const pki = await proxyPki(t);
+  const cert = await pki.issue('gw', [GW]);
+  const client = await pki.issue('ct', ['ct1.rad.klinikum.internal']);
+  const port = await freeLoopbackPort();
+  // Upstream never dialled: every association here is refused by the allow rule.
+  await startGateway(t, {
+    routes: [{ name: 'din', direction: 'inbound', protocol: 'dicom', listen: `${GW}:${port}`, upstream: `${GW}:9`, tls: { cert: [cert.cert], key: [cert.key], ca: pki.trust },
+      allow: [{ callingAeTitles: ['CT01'] }], limits: { maxConnectionsPerPeer: 1, artimTimeoutMs: 5000 } }],
+  });
+  const rq = encodeAssociateRq({ calledAeTitle: 'PACS', callingAeTitle: 'INTRUDER', presentationContexts: [{ id: 1, abstractSyntax: SOP_CLASS.Verification, transferSyntaxes: [TRANSFER_SYNTAX.ImplicitVrLittleEndian] }], userInformation: { maxLength: 0 } });
+  const creds = { ca: readFileSync(pki.trust), cert: readFileSync(client.cert), key: readFileSync(client.key) };
+  /** Sends the RQ over mTLS, returns the first byte of the answer (0x03: A-ASSOCIATE-RJ) or -1 when dropped unanswered; closes. */
+  const attempt = () => new Promise<number>((resolve) => {
+    const s = tls.connect({ host: GW, port, ...creds, checkServerIdentity: () => undefined });
+    let first = -1;
+    s.on('error', () => undefined);
+    s.once('secureConnect', () => s.write(rq));
+    s.on('data', (d: Buffer) => { if (first < 0) first = d[0]; s.end(); });
+    s.once('close', () => resolve(first));
+  });
+  t.equal(await withTimeout(attempt(), 5000, 'first answer'), 0x03, 'the first association is refused with A-ASSOCIATE-RJ');
+  await new Promise((r) => setTimeout(r, 100));
+  const started = Date.now();
+  t.equal(await withTimeout(attempt(), 5000, 'second answer'), 0x03, 'a second association 100 ms later is answered too: the first one no longer holds the slot');
+  t.ok(Date.now() - started < 1000, 'and at once');
+});
