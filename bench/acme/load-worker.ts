@@ -29,6 +29,8 @@ const send: Transport = (method, url, body, contentType = 'application/jose+json
     });
   });
   req.on('error', reject);
+  // A server that stops answering must not hang the bench: the request fails and counts as an error.
+  req.setTimeout(30_000, () => req.destroy(new Error(`no answer from ${method} ${url} within 30 s`)));
   req.end(body);
 });
 
@@ -43,8 +45,12 @@ const dir = mkdtempSync(join(tmpdir(), 'wg-bench-'));
 execFileSync('openssl', ['req', '-new', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', join(dir, 'k'), '-out', join(dir, 'c'), '-subj', `/CN=${cfg.ip}`, '-addext', `subjectAltName=IP:${cfg.ip}`], { stdio: 'pipe' });
 const csr = Buffer.from(readFileSync(join(dir, 'c'), 'utf8').replace(/-----[^-]+-----|\s/g, ''), 'base64').toString('base64url');
 
+/** Issuances in flight when the deadline passes get this long to finish, then count as errors. */
+const GRACE_MS = 15_000;
+
 async function poll(c: TestAcmeClient, url: string, until: (b: { status: string }) => boolean): Promise<Response> {
   for (;;) {
+    if (Date.now() > cfg.deadline + GRACE_MS) throw new Error(`still polling ${url} ${GRACE_MS} ms after the deadline`);
     const r = await c.post(url, undefined);
     if (r.status >= 400 || until(r.body)) return r;
     await new Promise((res) => setTimeout(res, Math.min(1000, Number(r.headers['retry-after'] ?? 0) * 1000 || 20)));

@@ -52,6 +52,10 @@ export class SqliteStore implements Store {
       this.db.pragma('journal_mode = WAL');
       this.db.pragma('synchronous = FULL');
       this.db.pragma('foreign_keys = ON');
+      // SQLite's default page cache is 2 MiB; with 100,000 certificates the tables and their five
+      // indexes are ~100 MiB, and every insert would re-read index pages from the OS. 64 MiB keeps
+      // the hot pages (the ends of the b-trees that inserts touch) in this process.
+      this.db.pragma('cache_size = -65536');
       migrate(this.db);
     }
     const db = this.db;
