@@ -151,6 +151,11 @@ class DicomRelay {
     this.outcome = OUTCOME.MinorFailure;
     if (this.artim) clearTimeout(this.artim);
     client.write(encodeAssociateRj(rj));
+    // PS3.8 Sta13: the requestor closes the transport after an A-ASSOCIATE-RJ; ARTIM (closeSoon's
+    // timer) only bounds a peer that does not. The client was paused to read the RQ: let it flow
+    // (nothing listens, its bytes are dropped) so that its close is seen at once and the connection
+    // stops counting against the per-peer limit.
+    client.resume();
     closeSoon(client);
   }
 
