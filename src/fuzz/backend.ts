@@ -14,6 +14,7 @@ import {
 } from '../protocols/dicom/index.ts';
 import { MllpDecoder, buildAck, encodeFrame } from '../protocols/hl7/index.ts';
 import type { Exchange, Protocol } from './exchange.ts';
+import { closeServer } from '../net/close-server.ts';
 
 /**
  * Carried by the benign client of server-side execs (DICOM: Implementation Version Name, PS3.7
@@ -117,10 +118,7 @@ export class InstrumentedBackend {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      for (const s of this.open) s.destroy();
-    });
+    await closeServer(server, this.open);
   }
 
   private serve(socket: net.Socket): void {

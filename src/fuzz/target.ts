@@ -8,8 +8,8 @@
  */
 import { type ChildProcess, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import { WardgateError } from '../errors.ts';
+import { accepts, waitForListener as waitUntilListening } from '../net/wait-for-listener.ts';
 import type { InstrumentedBackend } from './backend.ts';
 import type { Protocol } from './exchange.ts';
 import type { Endpoint } from './executor.ts';
@@ -63,18 +63,12 @@ export function rssOfPid(pid: number | undefined): number | undefined {
   }
 }
 
+/** Waits until the target listens; a target process that exits first fails at once (FUZZ_TARGET_FAILED). */
 export async function waitForListener(host: string, port: number, timeoutMs: number, alive: () => boolean = () => true): Promise<void> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    const ok = await new Promise<boolean>((resolve) => {
-      const s = net.connect({ host, port });
-      s.once('connect', () => { s.destroy(); resolve(true); });
-      s.once('error', () => resolve(false));
-    });
-    if (ok) return;
-    if (!alive()) throw new WardgateError('FUZZ_TARGET_FAILED', `the target process exited before listening on ${host}:${port}`);
-    if (Date.now() > deadline) throw new WardgateError('FUZZ_TARGET_FAILED', `nothing listens on ${host}:${port} after ${timeoutMs} ms`);
-    await new Promise((r) => setTimeout(r, 50));
+  try {
+    await waitUntilListening(host, port, { timeoutMs, gone: () => (alive() ? undefined : `the target process exited before listening on ${host}:${port}`) });
+  } catch (err) {
+    throw new WardgateError('FUZZ_TARGET_FAILED', (err as Error).message);
   }
 }
 
@@ -118,7 +112,7 @@ export class SpawnTarget implements FuzzTarget {
     this.exit = undefined;
     this.stopping = false;
     // Another process on the port would answer in place of the one started here.
-    const busy = await waitForListener(this.at.host, this.at.port, 0).then(() => true, () => false);
+    const busy = await accepts(this.at.host, this.at.port);
     if (busy) throw new WardgateError('FUZZ_TARGET_FAILED', `something already listens on ${this.at.host}:${this.at.port}; --spawn needs the target's port free`);
     // `exec` so the shell is replaced and the pid (for RSS and signals) is the target's own.
     const child = spawn('sh', ['-c', `exec ${this.command}`], { cwd: this.cwd, stdio: ['ignore', 'ignore', 'pipe'], detached: true });

@@ -20,6 +20,7 @@ import { type PeerIdentity, normalizeAddress, plainPeer, tlsPeer } from './peer-
 import { type HostPort, type RouteConfig, effectiveClientAuth, parseAddress } from './route-config.ts';
 import type { SessionContext } from './session.ts';
 import { DEFAULT_TLS_PROFILES_DIR, getTlsProfile, toTlsOptions } from './tls-profile.ts';
+import { closeServer } from '../net/close-server.ts';
 
 export interface RouteDeps {
   metrics: Metrics;
@@ -118,10 +119,7 @@ export class Route {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
-    await new Promise<void>((resolve) => {
-      server.close(() => resolve());
-      for (const s of this.sockets) s.destroy();
-    });
+    await closeServer(server, this.sockets);
   }
 
   /** Runs first for every TCP connection, before any TLS byte: per-route and per-peer limits. */

@@ -22,7 +22,8 @@ t.test('the gateway inbound route passes the TLS node checks (BCP 195, chain, cl
   const port = await freeLoopbackPort();
   const gw = spawnPeer(t, process.execPath, [BIN, 'proxy', 'inbound', '--protocol', 'dicom', '--listen', `${host}:${port}`, '--upstream', `${host}:${backend}`,
     '--cert', pki.nodeEc.chain, '--key', pki.nodeEc.key, '--ca', pki.root, '--client-auth', 'required', '--crl', pki.crl]);
-  await waitListening(host, port, gw, 'wardgate proxy inbound');
+  // A cold CLI start (tsx compiles the gateway's modules) can take well over 10 s on a loaded CI machine.
+  await waitListening(host, port, gw, 'wardgate proxy inbound', 60_000);
   const { report }: { report: Report } = await runTlsNode({
     endpoint: { host, port }, caPem: read(pki.root),
     clientCertPem: read(pki.client.chain), clientKeyPem: read(pki.client.key),
