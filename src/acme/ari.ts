@@ -14,7 +14,9 @@ export function certIdOf(pem: string): string {
   return `${Buffer.from(aki.keyId, 'hex').toString('base64url')}.${Buffer.from(serialHex, 'hex').toString('base64url')}`;
 }
 
-export function parseCertId(id: string): { akiHex: string; serial: string } {
+export interface ParsedCertId { akiHex: string; serial: string }
+
+export function parseCertId(id: string): ParsedCertId {
   const m = /^([A-Za-z0-9_-]+)\.([A-Za-z0-9_-]+)$/.exec(id);
   if (!m) throw new AcmeProblem('malformed', `"${id}" is not an ARI certID (base64url(AKI).base64url(serial), RFC 9773 §4.1)`);
   const aki = Buffer.from(m[1], 'base64url');
@@ -27,9 +29,8 @@ export function parseCertId(id: string): { akiHex: string; serial: string } {
  * The certID names this certificate: its serial, and as AKI the key identifier of the issuer that
  * signed it (what the certificate carries as its AKI), without parsing the certificate per request.
  */
-export function certIdMatches(id: string, record: CertificateRecord, issuerKeyIdHex: string): boolean {
-  const { akiHex, serial } = parseCertId(id);
-  return akiHex === issuerKeyIdHex.toLowerCase() && serial === normalizeSerial(record.serial);
+export function certIdMatches(id: ParsedCertId, record: CertificateRecord, issuerKeyIdHex: string): boolean {
+  return id.akiHex === issuerKeyIdHex.toLowerCase() && id.serial === normalizeSerial(record.serial);
 }
 
 /**

@@ -79,9 +79,9 @@ export function newOrder(app: FastifyInstance, ctx: AcmeContext): void {
     let replaces: string | undefined;
     if (p.replaces !== undefined) {
       if (typeof p.replaces !== 'string') throw new AcmeProblem('malformed', '"replaces" must be an ARI certID string');
-      const { serial } = parseCertId(p.replaces);
-      const old = ctx.ca.store.getCertificate(serial);
-      if (!old || !certIdMatches(p.replaces, old, ctx.ca.issuerKeyIdHex(old.issuerId))) throw new AcmeProblem('malformed', `"replaces" names no certificate issued by this CA (${p.replaces})`);
+      const replaced = parseCertId(p.replaces);
+      const old = ctx.ca.store.getCertificate(replaced.serial);
+      if (!old || !certIdMatches(replaced, old, ctx.ca.issuerKeyIdHex(old.issuerId))) throw new AcmeProblem('malformed', `"replaces" names no certificate issued by this CA (${p.replaces})`);
       if (old.accountId !== acct.id) throw new AcmeProblem('unauthorized', '"replaces" names a certificate of another account');
       if (!identifiers.some((i) => old.names.includes(i.value))) throw new AcmeProblem('malformed', '"replaces" names a certificate that shares no identifier with this order (RFC 9773 §5)');
       replaces = p.replaces;

@@ -12,9 +12,9 @@ export function renewalInfo(app: FastifyInstance, ctx: AcmeContext): void {
   app.get('/acme/renewal-info/:certId', async (request, reply) => {
     checkAddressLimit(ctx, request);
     const { certId } = request.params as { certId: string };
-    const { serial } = parseCertId(certId);
-    const record = ctx.ca.store.getCertificate(serial);
-    if (!record || !certIdMatches(certId, record, ctx.ca.issuerKeyIdHex(record.issuerId))) throw new AcmeProblem('malformed', `no certificate with ARI certID ${certId}`, { status: 404 });
+    const id = parseCertId(certId);
+    const record = ctx.ca.store.getCertificate(id.serial);
+    if (!record || !certIdMatches(id, record, ctx.ca.issuerKeyIdHex(record.issuerId))) throw new AcmeProblem('malformed', `no certificate with ARI certID ${certId}`, { status: 404 });
     const w = suggestedWindow(record);
     reply.header('Retry-After', String(ctx.options.ariRetryAfterSeconds));
     return { suggestedWindow: { start: w.start, end: w.end } };
