@@ -42,6 +42,9 @@ interface Plan {
 /** 64 KiB of fragment bytes shared by every flood PDU (P-DATA-TF well under the 4 MiB PDU limit). */
 const FLOOD_FRAGMENT = Buffer.alloc(64 * 1024, 0x20);
 
+/** 10,000 zero-length command fragments, last bit clear: one 60 KB flood PDU. */
+const EMPTY_COMMAND_FRAGMENTS: WirePdv[] = Array.from({ length: 10_000 }, () => ({ contextId: 1, control: 1, data: Buffer.alloc(0) }));
+
 function pdata(pdvs: WirePdv[]): WirePdu {
   return { type: PDU_TYPE.PDataTf, kind: 'pdata', pdvs };
 }
@@ -190,7 +193,7 @@ export class DicomGenerator {
     // Floods move megabytes per exec: rare, so they do not dominate the exec rate.
     const kind = rng.weighted([
       [5, 'data-before-association'], [5, 'release-twice'], [5, 'abort-mid-pdv'], [5, 'rq-twice'], [5, 'pdata-after-release'], [5, 'release-first'],
-      [1, 'command-flood'], [1, 'data-flood'],
+      [1, 'command-flood'], [1, 'empty-command-flood'], [1, 'data-flood'],
     ] as const);
     const echo = pdata([{ contextId: 1, control: 3, data: encodeCEchoRq({ messageId: 99 }) }]);
     if (kind === 'data-before-association') plan.pdus.unshift(echo);
@@ -198,11 +201,15 @@ export class DicomGenerator {
     else if (kind === 'abort-mid-pdv') {
       // A P-DATA-TF announcing more than it carries, cut by an A-ABORT: the abort's bytes land inside the PDV.
       plan.pdus.splice(1, plan.pdus.length - 1, { type: PDU_TYPE.PDataTf, kind: 'raw', body: Buffer.concat([u32be(1002), Buffer.from([1, 1]), Buffer.alloc(20)]), lengthOverride: 1006 }, fixedPdu(PDU_TYPE.Abort));
-    } else if (kind === 'command-flood' || kind === 'data-flood') {
-      // Megabytes in one association: a command set whose last fragment never comes, or one data set
-      // streamed in many PDVs. A relay must stream both (PS3.8 Annex E) and hold neither whole.
-      const command = kind === 'command-flood';
-      const pdu: WirePdu = { type: PDU_TYPE.PDataTf, kind: 'pdata', pdvs: [{ contextId: command ? 1 : 3, control: command ? 1 : 0, data: FLOOD_FRAGMENT }] };
+    } else if (kind === 'command-flood' || kind === 'empty-command-flood' || kind === 'data-flood') {
+      // Megabytes in one association: a command set whose last fragment never comes (in 64 KiB
+      // fragments, or in zero-length ones: legal PDVs that add nothing to the set but cost a relay
+      // that keeps a list of them), or one data set streamed in many PDVs. A relay must stream all
+      // three (PS3.8 Annex E) and hold none whole.
+      const command = kind !== 'data-flood';
+      const pdu: WirePdu = kind === 'empty-command-flood'
+        ? { type: PDU_TYPE.PDataTf, kind: 'pdata', pdvs: EMPTY_COMMAND_FRAGMENTS }
+        : { type: PDU_TYPE.PDataTf, kind: 'pdata', pdvs: [{ contextId: command ? 1 : 3, control: command ? 1 : 0, data: FLOOD_FRAGMENT }] };
       const head = command ? [] : messagePdus(rng, 3, encodeCStoreRq({ messageId: 1, affectedSopClassUid: this.pool.instances[0].sopClassUid, affectedSopInstanceUid: this.pool.instances[0].sopInstanceUid })).slice(0, 1);
       // No release or abort after it: memory is sampled while the association is still open.
       plan.pdus.splice(1, plan.pdus.length - 1, ...head, ...Array.from({ length: rng.pick([256, 512]) }, () => pdu));

@@ -30,33 +30,53 @@ export type WirePdu =
   | { type: number; kind: 'pdata'; pdvs: WirePdv[]; lengthOverride?: number }
   | { type: number; kind: 'raw'; body: Buffer; lengthOverride?: number };
 
-export function encodeWireItem(item: WireItem): Buffer {
-  const body = Buffer.isBuffer(item.body) ? item.body : Buffer.concat(item.body.map(encodeWireItem));
-  const inner = item.head ? Buffer.concat([item.head, body]) : body;
-  const header = Buffer.alloc(4);
-  header[0] = item.type & 0xff;
-  header.writeUInt16BE((item.lengthOverride ?? inner.length) & 0xffff, 2);
-  return Buffer.concat([header, inner]);
-}
-
-export function encodeWirePdv(pdv: WirePdv): Buffer {
-  const out = Buffer.alloc(6 + pdv.data.length);
-  out.writeUInt32BE((pdv.lengthOverride ?? pdv.data.length + 2) >>> 0, 0);
-  out[4] = pdv.contextId & 0xff;
-  out[5] = pdv.control & 0xff;
-  pdv.data.copy(out, 6);
+export function encodeWirePdu(pdu: WirePdu): Buffer {
+  let size = 6;
+  if (pdu.kind === 'items') {
+    size += pdu.fixed.length;
+    for (const item of pdu.items) size += wireItemSize(item);
+  } else if (pdu.kind === 'pdata') {
+    for (const pdv of pdu.pdvs) size += 6 + pdv.data.length;
+  } else size += pdu.body.length;
+  const out = Buffer.allocUnsafe(size);
+  let at = 6;
+  if (pdu.kind === 'items') {
+    at += pdu.fixed.copy(out, at);
+    for (const item of pdu.items) at = writeWireItem(item, out, at);
+  } else if (pdu.kind === 'pdata') {
+    for (const pdv of pdu.pdvs) at = writeWirePdv(pdv, out, at);
+  } else at += pdu.body.copy(out, at);
+  out[0] = pdu.type & 0xff;
+  out[1] = 0;
+  out.writeUInt32BE((pdu.lengthOverride ?? size - 6) >>> 0, 2);
   return out;
 }
 
-export function encodeWirePdu(pdu: WirePdu): Buffer {
-  let body: Buffer;
-  if (pdu.kind === 'items') body = Buffer.concat([pdu.fixed, ...pdu.items.map(encodeWireItem)]);
-  else if (pdu.kind === 'pdata') body = Buffer.concat(pdu.pdvs.map(encodeWirePdv));
-  else body = pdu.body;
-  const header = Buffer.alloc(6);
-  header[0] = pdu.type & 0xff;
-  header.writeUInt32BE((pdu.lengthOverride ?? body.length) >>> 0, 2);
-  return Buffer.concat([header, body]);
+// Sized first, then written into one buffer: concatenating per level copied a deeply nested item
+// once per level (the generator nests sub-items hundreds deep).
+function wireItemSize(item: WireItem): number {
+  let size = 4 + (item.head?.length ?? 0);
+  if (Buffer.isBuffer(item.body)) size += item.body.length;
+  else for (const sub of item.body) size += wireItemSize(sub);
+  return size;
+}
+
+function writeWireItem(item: WireItem, out: Buffer, start: number): number {
+  let at = start + 4;
+  if (item.head) at += item.head.copy(out, at);
+  if (Buffer.isBuffer(item.body)) at += item.body.copy(out, at);
+  else for (const sub of item.body) at = writeWireItem(sub, out, at);
+  out[start] = item.type & 0xff;
+  out[start + 1] = 0;
+  out.writeUInt16BE((item.lengthOverride ?? at - start - 4) & 0xffff, start + 2);
+  return at;
+}
+
+function writeWirePdv(pdv: WirePdv, out: Buffer, start: number): number {
+  out.writeUInt32BE((pdv.lengthOverride ?? pdv.data.length + 2) >>> 0, start);
+  out[start + 4] = pdv.contextId & 0xff;
+  out[start + 5] = pdv.control & 0xff;
+  return start + 6 + pdv.data.copy(out, start + 6);
 }
 
 /** A 16-byte AE title field written as given (PS3.8 §9.3.2 pads with spaces; a fuzzer may not). */

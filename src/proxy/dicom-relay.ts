@@ -9,7 +9,7 @@ import { OUTCOME, type Outcome } from '../audit/codes.ts';
 import { associationEvent, instancesTransferred, securityAlert } from '../audit/events.ts';
 import { WardgateError, isWardgateError } from '../errors.ts';
 import {
-  ABORT_REASON, ABORT_SOURCE, type Abort, type AssociateRq, AssociationTracker, COMMAND_FIELD, type DecodedPdu, PDU_HEADER_LENGTH, PDU_TYPE,
+  ABORT_REASON, ABORT_SOURCE, type Abort, type AssociateRq, AssociationTracker, COMMAND_FIELD, type DecodedPdu, PDU_HEADER_LENGTH, PDU_TYPE, PDV_HEADER_LENGTH,
   PDU_TYPE_NAMES, type PduSender, REJECTION, type AssociateRj, decodeAssociateRq, decodeCommand, decodePDataTf, decodePdu, describeAbort,
   describeRejection, encodeAbort, encodeAssociateRj, peekHeader,
 } from '../protocols/dicom/index.ts';
@@ -22,7 +22,10 @@ import type net from 'node:net';
 const MAX_RQ_LENGTH = MAX_CONTROL_PDU_LENGTH;
 /** C-STORE instances listed per association in the audit record; beyond it they are only counted. */
 const MAX_AUDITED_INSTANCES = 10_000;
-/** Upper bound of one DIMSE command set across its fragments (the message assembler's default). */
+/**
+ * Upper bound of one DIMSE command set across its fragments (the message assembler's default), PDV
+ * headers included: zero-length fragments add nothing to the set but cost the relay an entry each.
+ */
 const MAX_COMMAND_SET_BYTES = 64 * 1024;
 
 export function relayDicom(ctx: SessionContext): void {
@@ -261,14 +264,17 @@ class DicomRelay {
       const parts = this.commandParts[from];
       // A command set is a few hundred bytes (PS3.7 §9.3); fragments whose "last" bit never comes must
       // not pile up in the gateway (found by the fuzzer: memory-dicom-c96b01ab).
-      this.commandBytes[from] += pdv.data.length;
+      // Zero-length fragments count too: a flood of them grew the relay by ~200 bytes per 6-byte PDV
+      // (50 MB relayed: 1.6 GB held) while adding nothing to the command set.
+      this.commandBytes[from] += PDV_HEADER_LENGTH + pdv.data.length;
       if (this.commandBytes[from] > MAX_COMMAND_SET_BYTES) {
         parts.length = 0;
-        this.protocolError(new WardgateError('PDU_MALFORMED', `command set from the ${from} exceeds ${MAX_COMMAND_SET_BYTES} bytes without its last fragment`), from,
+        this.protocolError(new WardgateError('PDU_MALFORMED', `command set from the ${from} exceeds ${MAX_COMMAND_SET_BYTES} bytes (PDV headers included) without its last fragment`), from,
           { source: ABORT_SOURCE.ServiceProvider, reason: ABORT_REASON.InvalidPduParameterValue });
         return false;
       }
-      parts.push(pdv.data);
+      // A fragment that waits for the last one is copied: a view would keep its whole PDU alive.
+      if (pdv.data.length > 0) parts.push(pdv.last ? pdv.data : Buffer.from(pdv.data));
       if (!pdv.last) continue;
       const raw = Buffer.concat(parts);
       parts.length = 0;

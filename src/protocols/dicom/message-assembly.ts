@@ -80,7 +80,9 @@ export class DimseMessageAssembler {
         if (this.commandLength > this.maxCommandLength) {
           throw malformed(`command set exceeds ${this.maxCommandLength} bytes`);
         }
-        this.commandParts.push(pdv.data);
+        // A fragment that waits for the last one is copied: a view would keep its whole PDU alive.
+        // Empty ones are not kept at all: a flood of them would grow the list, not commandLength.
+        if (pdv.data.length > 0) this.commandParts.push(pdv.last ? pdv.data : Buffer.from(pdv.data));
         if (pdv.last) {
           const raw = Buffer.concat(this.commandParts, this.commandLength);
           this.commandParts = [];

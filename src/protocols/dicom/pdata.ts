@@ -12,6 +12,7 @@ export interface Pdv {
   command: boolean;
   /** PS3.8 E.2 bit 1: last fragment of the command or data set. */
   last: boolean;
+  /** Decoded: a view into the PDU's body (copy it to keep it past the PDU). */
   data: Buffer;
 }
 
@@ -22,6 +23,7 @@ export const PDV_HEADER_LENGTH = 6;
  * Decode the PDV items of a P-DATA-TF body. A PDV carrying no fragment bytes (item length 2) is
  * legal; an item length below 2 cannot hold the context ID and control header and is malformed.
  * Control header bits 2-7 are reserved and, per PS3.8 E.2, not tested.
+ * The fragments are views into `body`, not copies: a data set streams through here PDU by PDU.
  */
 export function decodePDataTf(body: Buffer): Pdv[] {
   // PS3.8 §9.3.5: the variable field holds one or more PDV items.
@@ -39,7 +41,7 @@ export function decodePDataTf(body: Buffer): Pdv[] {
       contextId: body[pos + 4],
       command: (control & 0x01) !== 0,
       last: (control & 0x02) !== 0,
-      data: Buffer.from(body.subarray(pos + PDV_HEADER_LENGTH, pos + 4 + length)),
+      data: body.subarray(pos + PDV_HEADER_LENGTH, pos + 4 + length),
     });
     pos += 4 + length;
   }

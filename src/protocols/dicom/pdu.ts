@@ -165,7 +165,8 @@ export class PduReader {
       }
       if (this.buffered === header.totalLength) {
         // Copy: the caller owns the PDU and must not keep the socket's chunks alive through it.
-        const raw = Buffer.alloc(header.totalLength);
+        // Unfilled allocation: the parts below fill every byte.
+        const raw = Buffer.allocUnsafe(header.totalLength);
         let at = 0;
         for (const part of this.chunks) at += part.copy(raw, at);
         out.push({ type: header.type, length: header.length, body: raw.subarray(PDU_HEADER_LENGTH), raw });
