@@ -10,7 +10,7 @@ import { WardgateError, isWardgateError } from '../errors.ts';
 import { HL7_ERROR, MllpDecoder, buildAck, encodeFrame, parseAck, parseMsh, splitComponents } from '../protocols/hl7/index.ts';
 import type { Msh } from '../protocols/hl7/index.ts';
 import { decideMessage } from './policy.ts';
-import { type SessionContext, closeSoon } from './session.ts';
+import { FORWARD_HIGH_WATER, type SessionContext, closeSoon } from './session.ts';
 import type net from 'node:net';
 
 export function relayHl7(ctx: SessionContext): void {
@@ -80,7 +80,18 @@ class Hl7Relay {
     } finally {
       this.busy = false;
     }
-    if (!this.finished) this.ctx.client.resume();
+    if (!this.finished) this.resumeClient();
+  }
+
+  /**
+   * Read on only once what the gateway wrote to the sender is below the forwarding bound: a sender
+   * that never reads its ACKs and NAKs (a NAK is bigger than the message it refuses) made the gateway
+   * hold every one of them, without bound.
+   */
+  private resumeClient(): void {
+    const { client } = this.ctx;
+    if (client.writableLength <= FORWARD_HIGH_WATER) client.resume();
+    else client.once('drain', () => this.finished || client.resume());
   }
 
   private async handle(payload: Buffer): Promise<void> {

@@ -1,8 +1,11 @@
 /**
  * Limits on a running route: a peer over its connection limit is dropped before any byte is relayed,
  * a half-sent MLLP frame is cut off by the frame timeout (slowloris), and others keep being served.
+ * A sender that never reads its NAKs makes the gateway stop reading, not buffer them.
  */
+import { spawnSync } from 'node:child_process';
 import net from 'node:net';
+import { fileURLToPath } from 'node:url';
 import t from 'tap';
 import { encodeFrame } from '../../src/protocols/hl7/index.ts';
 import { withTimeout } from '../protocols/fixtures/helpers.ts';
@@ -90,4 +93,14 @@ t.test('a refused DICOM association frees its per-peer slot as soon as the peer 
   const started = Date.now();
   t.equal(await withTimeout(attempt(), 5000, 'second answer'), 0x03, 'a second association 100 ms later is answered too: the first one no longer holds the slot');
   t.ok(Date.now() - started < 1000, 'and at once');
+});
+
+// Found in review: each refused message's NAK (AR) was written whatever the sender's unread backlog,
+// so a plaintext sender on an outbound route that never reads made the gateway hold 3 bytes per byte
+// it sent (13 MB sent: 40 MB held). The fixture runs the gateway in its own process to measure it.
+t.test('an HL7 sender that never reads its NAKs is throttled, not buffered', async (t) => {
+  const script = fileURLToPath(new URL('./fixtures/hl7-unread-naks.ts', import.meta.url));
+  const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', script, '40'], { encoding: 'utf8', timeout: 120_000 });
+  t.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+  t.match(r.stdout, /the gateway stopped reading \(backpressure\) after \d+ MB/);
 });
