@@ -111,25 +111,46 @@ export function checkPublicJwk(jwk: JWK): void {
 
 /** Step 8: verify the signature with jose and decode the payload (§6.3: "" means POST-as-GET). */
 /**
- * Imported account keys, by JWK and algorithm: importing costs more than verifying, and an account
+ * Imported account keys, by key and algorithm: importing costs more than verifying, and an account
  * signs every request of an issuance with the same key. Bounded; oldest entries go first.
  */
 const keyCache = new Map<string, Awaited<ReturnType<typeof importJWK>>>();
 const KEY_CACHE_MAX = 10_000;
 
+/**
+ * The members that make the key (RFC 7638 §3.2), nothing else. Keyed by the whole "jwk", the cache
+ * let anyone with a nonce park 64 KiB of extra members per entry before any signature was checked
+ * (10,000 entries: 640 MB); the import sees only these members too, so what else a "jwk" carries
+ * ("key_ops", "alg", ...) can neither change the key nor which cache entry it hits. Accounts store
+ * these members too.
+ */
+export function keyMembers(jwk: JWK): JWK {
+  if (jwk.kty === 'RSA') return { kty: jwk.kty, n: jwk.n, e: jwk.e };
+  if (jwk.kty === 'EC') return { kty: jwk.kty, crv: jwk.crv, x: jwk.x, y: jwk.y };
+  return { kty: jwk.kty, crv: jwk.crv, x: jwk.x };
+}
+
 async function importAccountKey(jwk: JWK, alg: string): Promise<Awaited<ReturnType<typeof importJWK>>> {
-  const id = `${alg} ${JSON.stringify(jwk)}`;
+  const key = keyMembers(jwk);
+  const id = `${alg} ${JSON.stringify(key)}`;
   const hit = keyCache.get(id);
   if (hit) return hit;
-  let key;
+  let imported;
   try {
-    key = await importJWK({ ...jwk, alg: undefined } as JWK, alg);
+    imported = await importJWK(key, alg);
   } catch (err) {
     throw new AcmeProblem('badPublicKey', `JWS key cannot be used with ${alg}: ${(err as Error).message}`);
   }
-  keyCache.set(id, key);
+  keyCache.set(id, imported);
   if (keyCache.size > KEY_CACHE_MAX) keyCache.delete(keyCache.keys().next().value!);
-  return key;
+  return imported;
+}
+
+/** Characters held by the account-key cache's ids (a regression test bounds it). */
+export function accountKeyCacheChars(): number {
+  let n = 0;
+  for (const id of keyCache.keys()) n += id.length;
+  return n;
 }
 
 export async function verifySignature(jws: FlattenedJWSInput, jwk: JWK, alg: string): Promise<unknown> {
@@ -163,7 +184,7 @@ export async function verifyRequest(body: unknown, requestUrl: string, mode: Key
   if (header.jwk) {
     checkPublicJwk(header.jwk);
     const payload = await verifySignature(jws, header.jwk, header.alg);
-    return { header, payload, jwk: header.jwk, thumbprint: await calculateJwkThumbprint(header.jwk, 'sha256') };
+    return { header, payload, jwk: keyMembers(header.jwk), thumbprint: await calculateJwkThumbprint(header.jwk, 'sha256') };
   }
   const kid = String(header.kid);
   const id = kid.startsWith(ctx.accountUrlPrefix) ? kid.slice(ctx.accountUrlPrefix.length) : undefined;

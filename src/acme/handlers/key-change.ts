@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import type { AcmeContext } from '../context.ts';
-import { checkAlg, checkPublicJwk, decodeHeader, parseFlattened, verifySignature } from '../jws.ts';
+import { checkAlg, checkPublicJwk, decodeHeader, keyMembers, parseFlattened, verifySignature } from '../jws.ts';
 import { AcmeProblem } from '../problems.ts';
 import { accountJson } from '../resources.ts';
 import { acmePost } from '../route.ts';
@@ -27,7 +27,7 @@ export function keyChange(app: FastifyInstance, ctx: AcmeContext): void {
     const thumbprint = await calculateJwkThumbprint(header.jwk, 'sha256');
     const other = ctx.store.getAccountByThumbprint(thumbprint);
     if (other) throw Object.assign(new AcmeProblem('malformed', 'the new key already belongs to an account', { status: 409 }), { location: ctx.urls.account(other.id) });
-    if (!ctx.store.changeAccountKey(acct.id, acct.thumbprint, header.jwk as Record<string, unknown>, thumbprint)) {
+    if (!ctx.store.changeAccountKey(acct.id, acct.thumbprint, keyMembers(header.jwk) as Record<string, unknown>, thumbprint)) {
       throw new AcmeProblem('malformed', 'the account key changed concurrently; retry', { status: 409 });
     }
     return { body: accountJson(ctx.store.getAccount(acct.id)!, ctx.urls), location: ctx.urls.account(acct.id) };
