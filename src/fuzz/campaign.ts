@@ -202,9 +202,12 @@ export class Campaign {
     const m = r.result.retained;
     if (!m) return undefined;
     const grownMb = m.open - m.before;
-    const sentMb = r.result.sentBytes / (1024 * 1024);
-    if (sentMb < 12 || grownMb < (3 * sentMb) / 4) return undefined;
-    return { oracle: 'memory', location: `${this.o.protocol}: memory grows with the bytes relayed in one association`, detail: `the target retained ${grownMb.toFixed(0)} MiB (after GC) while one association relayed ${sentMb.toFixed(0)} MiB (${r.input.client.label})` };
+    // What the target took, not what was handed to the socket: one that throttles a sender that never
+    // reads (neverRead) takes only part of it, and holding several times that much is the finding.
+    const takenMb = r.result.acceptedBytes / (1024 * 1024);
+    // 9 MiB: above what GC timing and the execs running alongside move the reading.
+    if (grownMb < 9 || grownMb < (3 * takenMb) / 4) return undefined;
+    return { oracle: 'memory', location: `${this.o.protocol}: memory grows with the bytes relayed in one association`, detail: `the target retained ${grownMb.toFixed(0)} MiB (after GC) while it took ${takenMb.toFixed(0)} MiB from one connection (${r.input.client.label})` };
   }
 
   async run(): Promise<CampaignResult> {
@@ -293,7 +296,8 @@ export class Campaign {
       this.latencies.push(ran.result.latencyMs);
       if (this.latencies.length >= EPOCH) this.adaptTimers(this.latencies.splice(0));
     }
-    if (ran.input.client.side === 'client' && !ran.input.server) this.offers.set(ran.input.index, { ex: ran.input.client, signature: replySignature(o.protocol, ran.result) });
+    // Floods stay out of the corpus: megabytes per exec, and a mutation would only cut them short.
+    if (ran.input.client.side === 'client' && !ran.input.server && totalBytes(ran.input.client) < BULK_BYTES) this.offers.set(ran.input.index, { ex: ran.input.client, signature: replySignature(o.protocol, ran.result) });
     const verdict = this.memoryVerdict(ran) ?? this.checkAnswer(ran);
     if (verdict) this.flag(verdict, ran.input);
     // A crashed target refuses everything after: pause the loops, triage, restart, resume.

@@ -20,6 +20,11 @@ export interface Exchange {
   awaitReply?: boolean;
   /** Half-close after the last chunk (a stream that ends inside a PDU or frame). */
   endAfter?: boolean;
+  /**
+   * Never read the peer's answers (a sender that ignores its ACKs, an SCU that never reads): what the
+   * target writes back piles up on its side, and it must stop reading rather than buffer it.
+   */
+  neverRead?: boolean;
 }
 
 export interface ExchangeJson {
@@ -29,6 +34,7 @@ export interface ExchangeJson {
   chunks: string[];
   awaitReply?: boolean;
   endAfter?: boolean;
+  neverRead?: boolean;
 }
 
 export function totalBytes(ex: Exchange): number {
@@ -41,6 +47,7 @@ export function exchangeToJson(ex: Exchange): ExchangeJson {
   const out: ExchangeJson = { protocol: ex.protocol, side: ex.side, label: ex.label, chunks: ex.chunks.map((c) => c.toString('hex')) };
   if (ex.awaitReply) out.awaitReply = true;
   if (ex.endAfter) out.endAfter = true;
+  if (ex.neverRead) out.neverRead = true;
   return out;
 }
 
@@ -60,5 +67,6 @@ export function exchangeFromJson(data: unknown, where: string): Exchange {
     chunks: d.chunks.map((c) => Buffer.from(c, 'hex')),
     awaitReply: d.awaitReply === true,
     endAfter: d.endAfter === true,
+    neverRead: d.neverRead === true,
   };
 }

@@ -23,11 +23,13 @@ export interface ExecOptions {
   firstReplyMs: number;
   /** awaitReply: longest wait for an answer before writing the next chunk anyway. */
   gapMs: number;
+  /** neverRead: the exchange ends once the target has taken nothing more of what is written for this long. */
+  stallMs: number;
   /** Awaited once the exchange is over, before the connection closes (memory sampling). */
   beforeClose?: () => Promise<void>;
 }
 
-export const DEFAULT_EXEC_OPTIONS: ExecOptions = { timeoutMs: 2000, quietMs: 60, firstReplyMs: 300, gapMs: 40 };
+export const DEFAULT_EXEC_OPTIONS: ExecOptions = { timeoutMs: 2000, quietMs: 60, firstReplyMs: 300, gapMs: 40, stallMs: 1500 };
 
 export interface ExecResult {
   /** The connection was established (TLS handshake included). */
@@ -36,6 +38,8 @@ export interface ExecResult {
   sent: Buffer;
   /** sent.length, without joining. */
   sentBytes: number;
+  /** What the target took of it: less what still waited on this side when it ended (a throttled neverRead exec). */
+  acceptedBytes: number;
   reply: Buffer;
   outcome: 'complete' | 'peer-closed' | 'quiet' | 'timeout' | 'refused' | 'error';
   /** Milliseconds from the first write to the first answer byte, when there was one. */
@@ -173,6 +177,7 @@ export function runClient(ex: Exchange, endpoint: Endpoint, opts: ExecOptions = 
     let connected = false;
     let done = false;
     let quiet: NodeJS.Timeout | undefined;
+    let stallWatch: NodeJS.Timeout | undefined;
     let gap: { timer: NodeJS.Timeout; go: () => void } | undefined;
     let next = 0;
     let writesPending = 0;
@@ -183,6 +188,7 @@ export function runClient(ex: Exchange, endpoint: Endpoint, opts: ExecOptions = 
       if (done) return;
       done = true;
       clearTimeout(hard);
+      clearInterval(stallWatch);
       if (quiet) clearTimeout(quiet);
       if (gap) clearTimeout(gap.timer);
       const close = () => {
@@ -193,7 +199,7 @@ export function runClient(ex: Exchange, endpoint: Endpoint, opts: ExecOptions = 
         } else {
           socket.destroy();
         }
-        resolve(withLazySent({ connected, reply: Buffer.concat(replies, replyLength), outcome, error, startedAt, endedAt: Date.now(), latencyMs, sentBytes: writtenBytes }, written));
+        resolve(withLazySent({ connected, reply: Buffer.concat(replies, replyLength), outcome, error, startedAt, endedAt: Date.now(), latencyMs, sentBytes: writtenBytes, acceptedBytes: writtenBytes - socket.writableLength }, written));
       };
       if (opts.beforeClose) void opts.beforeClose().finally(close);
       else close();
@@ -234,6 +240,19 @@ export function runClient(ex: Exchange, endpoint: Endpoint, opts: ExecOptions = 
     socket.once(endpoint.tls ? 'secureConnect' : 'connect', () => {
       connected = true;
       socket.setNoDelay(true);
+      if (ex.neverRead) {
+        // Nothing is read, so the quiet timer never re-arms on answers; the exec ends when the target
+        // stops taking what is written (its backpressure) or when everything is written.
+        socket.pause();
+        let pending = -1;
+        let since = Date.now();
+        stallWatch = setInterval(() => {
+          if (socket.writableLength !== pending) {
+            pending = socket.writableLength;
+            since = Date.now();
+          } else if (pending > 0 && Date.now() - since >= opts.stallMs) finish('quiet');
+        }, Math.max(20, opts.stallMs / 10));
+      }
       if (ex.chunks.length === 0) return armQuiet();
       writeNext();
     });

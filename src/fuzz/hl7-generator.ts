@@ -20,6 +20,9 @@ export interface Hl7Dictionary {
 
 export const DEFAULT_HL7_DICTIONARY: Hl7Dictionary = { sendingApplications: ['FUZZAPP'], sendingFacilities: ['FUZZFAC'], messageTypes: ['ADT^A01'] };
 
+/** Execs that are a flood from a sender that never reads (megabytes each: rare, like DICOM floods). */
+const UNREAD_FLOOD_CHANCE = 0.003;
+
 const MESSAGE_TYPES = ['ADT^A01^ADT_A01', 'ADT^A04^ADT_A01', 'ADT^A08^ADT_A01', 'ORM^O01^ORM_O01', 'ORU^R01^ORU_R01', 'QRY^A19', 'ACK'];
 const DELIMITER_SETS = ['|^~\\&', '|^~\\&#', '#$%!*', '!@#$%', '|^~\\&'];
 const TEXTS = ['plain', 'with|pipe', 'caret^inside', 'esc\\E\\aped', '\\F\\\\S\\\\T\\\\R\\', '\\X0D0A\\', '\\.br\\', '\\H\\bold\\N\\', 'Ümlaut', '\\Zcustom\\', '\\', ''];
@@ -109,6 +112,7 @@ export class Hl7Generator {
 
   /** A hostile sender: the fuzzer connects to the receiver (or an inbound route) and sends 1-3 frames. */
   client(rng: Rng): Exchange {
+    if (rng.chance(UNREAD_FLOOD_CHANCE)) return this.unreadFlood(rng);
     const chunksOut: Buffer[] = [];
     const mutations: string[] = [];
     const count = rng.weighted([[6, 1], [2, 2], [1, 3]]);
@@ -133,6 +137,20 @@ export class Hl7Generator {
     }
     // Original mode is one message per acknowledgment (HL7 v2.5 §2.9.2): wait for each ACK, mostly.
     return { protocol: 'hl7', side: 'client', label: `hl7-client ${mutations.join(',')}`.trim(), chunks, awaitReply: rng.chance(0.7), endAfter: end };
+  }
+
+  /**
+   * A sender that never reads its acknowledgments and sends ~14 MiB of small messages from an
+   * application the route does not admit: each is answered with a NAK bigger than itself, so a
+   * gateway that keeps reading buffers more than it receives (found in review: 13 MB sent, 40 MB held).
+   * Bulk: the memory oracle samples the target while the connection is open.
+   */
+  private unreadFlood(rng: Rng): Exchange {
+    const app = `NOT${rng.text(6, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ')}`;
+    const frames = Array.from({ length: 1000 }, (_, i) => encodeFrame(`MSH|^~\\&|${app}|X|R|F|20260101120000||ADT^A01|U${i}|P|2.5\r`));
+    const batch = Buffer.concat(frames);
+    const chunks = Array.from({ length: Math.ceil((14 * 1024 * 1024) / batch.length) }, () => batch);
+    return { protocol: 'hl7', side: 'client', label: 'hl7-client unread-flood', chunks, neverRead: true };
   }
 
   /** A benign sender for server-side fuzzing: one allowed ADT message. */
