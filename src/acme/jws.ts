@@ -88,18 +88,41 @@ export function checkKeyMode(header: ProtectedHeader, mode: KeyMode): void {
   if (mode === 'kid' && !hasKid) throw new AcmeProblem('malformed', 'this resource must be signed with "kid" (the account URL), not "jwk"');
 }
 
+/** RSA account keys: what every ACME client makes, and nothing costlier to verify. */
+const RSA_MIN_BITS = 2048;
+const RSA_MAX_BITS = 4096;
+const RSA_EXPONENT = 65537n;
+
+/**
+ * The signature of a "jwk" request is checked before any account exists, so its cost must not be the
+ * sender's choice: verifying grows with the modulus and with the exponent's length (RSA-16384, or a
+ * 3071-bit e on RSA-3072, cost 10-15 times an RSA-2048 check). Like Boulder's key policy: 2048-4096
+ * bits, e = 65537.
+ */
+function checkRsaJwk(jwk: JWK): void {
+  let details;
+  try {
+    details = createPublicKey({ key: jwk as never, format: 'jwk' }).asymmetricKeyDetails;
+  } catch {
+    throw new AcmeProblem('badPublicKey', 'JWS "jwk" is not a valid RSA public key');
+  }
+  const bits = details?.modulusLength ?? 0;
+  if (bits < RSA_MIN_BITS) throw new AcmeProblem('badPublicKey', `account key RSA-${bits} is too small (at least ${RSA_MIN_BITS} bits)`);
+  if (bits > RSA_MAX_BITS) throw new AcmeProblem('badPublicKey', `account key RSA-${bits} is too large (at most ${RSA_MAX_BITS} bits)`);
+  const e = details?.publicExponent ?? 0n;
+  if (e !== RSA_EXPONENT) {
+    // A hostile exponent can be thousands of digits long: name its size, not its value.
+    const got = e < 1n << 32n ? String(e) : `a ${e.toString(2).length}-bit exponent`;
+    throw new AcmeProblem('badPublicKey', `account key RSA public exponent must be ${RSA_EXPONENT} (got ${got})`);
+  }
+}
+
 /** Rejects private or weak keys before any verification. */
 export function checkPublicJwk(jwk: JWK): void {
   if (typeof jwk !== 'object' || jwk === null) throw new AcmeProblem('malformed', 'JWS "jwk" is not a JSON object');
   if ('d' in jwk || 'p' in jwk || 'k' in jwk) throw new AcmeProblem('badPublicKey', 'JWS "jwk" must be a public key (it contains private or symmetric key material)');
   if (jwk.kty === 'RSA') {
-    let bits = 0;
-    try {
-      bits = createPublicKey({ key: jwk as never, format: 'jwk' }).asymmetricKeyDetails?.modulusLength ?? 0;
-    } catch {
-      throw new AcmeProblem('badPublicKey', 'JWS "jwk" is not a valid RSA public key');
-    }
-    if (bits < 2048) throw new AcmeProblem('badPublicKey', `account key RSA-${bits} is too small (at least 2048 bits)`);
+    checkRsaJwk(jwk);
   } else if (jwk.kty === 'EC') {
     if (jwk.crv !== 'P-256' && jwk.crv !== 'P-384') throw new AcmeProblem('badPublicKey', `account key curve ${String(jwk.crv)} is not accepted (P-256 or P-384)`);
   } else if (jwk.kty === 'OKP') {

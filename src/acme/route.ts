@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AcmeContext } from './context.ts';
 import { verifyRequest, type VerifiedJws } from './jws.ts';
 import { AcmeProblem } from './problems.ts';
+import { rateLimitKey } from './rate-limit.ts';
 
 export interface AcmeReply { status?: number; body?: unknown; location?: string; headers?: Record<string, string>; contentType?: string }
 export type AcmeHandler = (req: VerifiedJws, params: Record<string, string>, request: FastifyRequest) => Promise<AcmeReply>;
@@ -20,8 +21,9 @@ export function addAcmeHeaders(ctx: AcmeContext, reply: FastifyReply): void {
 
 /** Per-address request limit, checked before any JWS work. */
 export function checkAddressLimit(ctx: AcmeContext, request: FastifyRequest): void {
-  const wait = ctx.limits.requests.take(request.ip);
-  if (wait) throw new AcmeProblem('rateLimited', `too many requests from ${request.ip}; retry after ${wait} s`, { retryAfterSeconds: wait });
+  const key = rateLimitKey(request.ip);
+  const wait = ctx.limits.requests.take(key);
+  if (wait) throw new AcmeProblem('rateLimited', `too many requests from ${key}; retry after ${wait} s`, { retryAfterSeconds: wait });
 }
 
 /** Registers a JWS-authenticated POST resource: verification steps first, then the handler. */

@@ -38,6 +38,10 @@ function decodeGetPath(raw: string): Uint8Array | undefined {
 export function ocspRoutes(ca: CertificateAuthority, opts: { validityMs: number; now: () => number }): FastifyPluginAsync {
   const responder = new OcspResponder(ca, { validityMs: opts.validityMs, now: opts.now });
   return async (app) => {
+    // fastify's own JSON and text parsers would read up to 1 MiB per request on this unauthenticated
+    // listener; RFC 6960 A.1 requests are application/ocsp-request, so that is the only body read (in
+    // this plugin's scope: the other distribution routes take no body anyway).
+    app.removeAllContentTypeParsers();
     app.addContentTypeParser('application/ocsp-request', { parseAs: 'buffer', bodyLimit: OCSP_MAX_REQUEST }, (_req, body, done) => done(null, body));
 
     const answer = async (der: Uint8Array | undefined, reply: FastifyReply, cacheable: boolean) => {

@@ -3,6 +3,7 @@ import { calculateJwkThumbprint, flattenedVerify, type JWK } from 'jose';
 import type { FastifyInstance } from 'fastify';
 import type { AcmeContext } from '../context.ts';
 import { AcmeProblem } from '../problems.ts';
+import { rateLimitKey } from '../rate-limit.ts';
 import { accountJson } from '../resources.ts';
 import { acmePost, payloadObject } from '../route.ts';
 import type { EabKey } from '../../store/acme-types.ts';
@@ -78,8 +79,9 @@ export function newAccount(app: FastifyInstance, ctx: AcmeContext): void {
     else if (ctx.options.externalAccountRequired) {
       throw new AcmeProblem('externalAccountRequired', 'this CA requires External Account Binding: ask the CA admin for a key (`wardgate eab create`)');
     }
-    const wait = ctx.limits.newAccounts.take(request.ip);
-    if (wait) throw new AcmeProblem('rateLimited', `too many new accounts from ${request.ip}; retry after ${wait} s`, { retryAfterSeconds: wait });
+    const client = rateLimitKey(request.ip);
+    const wait = ctx.limits.newAccounts.take(client);
+    if (wait) throw new AcmeProblem('rateLimited', `too many new accounts from ${client}; retry after ${wait} s`, { retryAfterSeconds: wait });
     const account = {
       id: randomBytes(12).toString('base64url'), thumbprint: req.thumbprint, jwk: req.jwk as Record<string, unknown>,
       status: 'valid' as const, contact, eabKid: eabKey?.kid, createdAt: new Date().toISOString(),
