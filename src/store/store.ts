@@ -26,6 +26,11 @@ export interface Store {
   revokeCertificate(serial: string, reason: number, at: string, audit?: NewAuditEntry): boolean;
   /** Revoked certificates of one issuer that have not yet expired (for the CRL). */
   listRevoked(issuerId: string, now: string): RevokedEntry[];
+  /**
+   * How many certificates of one issuer were ever revoked. Revocation never undoes (valid -> revoked
+   * only), so this changes exactly when one more is: the CRL cache's cheap change check.
+   */
+  countRevoked(issuerId: string): number;
   /** Sets an early-renewal instant (ARI) on the given serials; returns how many changed. */
   setRenewAfter(serials: string[] | 'all', at: string, audit?: NewAuditEntry): number;
   /** Next value of a named monotonic counter (CRL numbers). */

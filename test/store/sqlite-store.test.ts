@@ -52,6 +52,8 @@ t.test('revocation is compare-and-swap', async (t) => {
   t.equal(s.revokeCertificate('ff', 1, at), false, 'unknown serial');
   t.same(s.listRevoked('ecdsa-1', at).map((r) => r.serial), ['0c']);
   t.same(s.listRevoked('rsa-1', at), [], 'CRLs are per issuer');
+  t.equal(s.countRevoked('ecdsa-1'), 1, 'the revocation count (the CRL cache change check) is per issuer');
+  t.equal(s.countRevoked('rsa-1'), 0);
 });
 
 t.test('queries: status, expiring, paging; counters are monotonic; renew-after', async (t) => {

@@ -1,4 +1,3 @@
-import { createHash } from 'node:crypto';
 import type { CertificateAuthority } from '../../pki/ca.ts';
 
 export interface SignedCrl {
@@ -10,7 +9,7 @@ export interface SignedCrl {
 interface Entry extends SignedCrl { fingerprint: string; signedAt: number }
 
 /**
- * Signed CRLs per issuer. Every request checks the issuer's revocation list (one indexed query) and
+ * Signed CRLs per issuer. Every request checks the issuer's revocation count (one indexed count) and
  * re-signs only when it changed or the cached CRL is older than `cacheMs`: a revocation shows up at the
  * next download, while a busy distribution point does not sign (and burn a CRL number) per request.
  * Concurrent requests for the same issuer share one signing.
@@ -21,11 +20,14 @@ export class CrlCache {
 
   constructor(private readonly ca: CertificateAuthority, private readonly validityHours: number, private readonly cacheMs: number, private readonly now: () => number = Date.now) {}
 
+  /**
+   * Found in review: hashing the whole revocation list per request cost 24-41 ms at 20,000 revoked
+   * certificates, on an unauthenticated listener that shares the ACME server's event loop. A revoked
+   * certificate stays revoked, so the count alone says whether the list grew; certificates that
+   * expire off the list leave at the next re-signing (`cacheMs`). The count: 0.6 ms at 20,000.
+   */
   private fingerprint(issuerId: string): string {
-    const revoked = this.ca.store.listRevoked(issuerId, new Date(this.now()).toISOString());
-    const h = createHash('sha256');
-    for (const r of revoked) h.update(`${r.serial} ${r.revokedAt} ${r.reason}\n`);
-    return h.digest('hex');
+    return String(this.ca.store.countRevoked(issuerId));
   }
 
   async get(issuerId: string): Promise<SignedCrl> {

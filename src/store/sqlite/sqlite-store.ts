@@ -67,6 +67,7 @@ export class SqliteStore implements Store {
       getCert: db.prepare('SELECT * FROM certificates WHERE serial = ?'),
       revoke: db.prepare(`UPDATE certificates SET status = 'revoked', revoked_at = ?, revocation_reason = ?
         WHERE serial = ? AND status = 'valid'`),
+      countRevoked: db.prepare(`SELECT count(*) AS n FROM certificates WHERE status = 'revoked' AND issuer_id = ?`),
       listRevoked: db.prepare(`SELECT serial, revoked_at, revocation_reason FROM certificates
         WHERE status = 'revoked' AND issuer_id = ? AND not_after > ? ORDER BY revoked_at`),
       head: db.prepare('SELECT seq, hash FROM audit_head WHERE id = 1'),
@@ -173,6 +174,10 @@ export class SqliteStore implements Store {
   listRevoked(issuerId: string, now: string): RevokedEntry[] {
     return (this.stmts.listRevoked.all(issuerId, now) as { serial: string; revoked_at: string; revocation_reason: number }[])
       .map((r) => ({ serial: r.serial, revokedAt: r.revoked_at, reason: r.revocation_reason }));
+  }
+
+  countRevoked(issuerId: string): number {
+    return (this.stmts.countRevoked.get(issuerId) as { n: number }).n;
   }
 
   setRenewAfter(serials: string[] | 'all', at: string, audit?: NewAuditEntry): number {
