@@ -300,8 +300,18 @@ class DicomRelay {
             return false;
           }
         }
-      } catch {
+      } catch (err) {
         // Command sets are forwarded as they are: the SCP judges DIMSE content, the gateway only audits it.
+        // Except where the route's policy depends on that content: a command set the gateway cannot read
+        // unambiguously (out-of-order elements, a wrong CommandGroupLength: PS3.5 §7.1, PS3.7 §6.3.1) may
+        // be a C-MOVE-RQ to the SCP, whose parser (dcmtk's) reads both, so it is refused, not passed on.
+        if (from === 'requestor' && this.ctx.route.moveDestinations) {
+          const { ctx } = this;
+          ctx.metrics.inc('wardgate_denials_total', { ...this.labels, reason: 'move-destination' });
+          ctx.auditor.record(securityAlert(ctx.auditor.identity, 'restricted-function', this.source(), `route ${ctx.route.name}: unreadable command set refused: its move destination cannot be checked`));
+          this.abortBoth(`command set from the requestor cannot be decoded, so its C-MOVE destination cannot be checked: ${(err as Error).message}`, { source: ABORT_SOURCE.ServiceProvider, reason: ABORT_REASON.NotSpecified });
+          return false;
+        }
       }
     }
     return true;

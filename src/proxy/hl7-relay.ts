@@ -7,7 +7,7 @@
  */
 import { securityAlert } from '../audit/events.ts';
 import { WardgateError, isWardgateError } from '../errors.ts';
-import { HL7_ERROR, MllpDecoder, buildAck, encodeFrame, parseAck, parseMsh, splitComponents } from '../protocols/hl7/index.ts';
+import { HL7_ERROR, MllpDecoder, buildAck, encodeFrame, headerSegments, parseAck, parseMsh, splitComponents } from '../protocols/hl7/index.ts';
 import type { Msh } from '../protocols/hl7/index.ts';
 import { decideMessage } from './policy.ts';
 import { FORWARD_HIGH_WATER, type SessionContext, closeSoon } from './session.ts';
@@ -105,22 +105,31 @@ class Hl7Relay {
       throw new Error(`message without a valid MSH from ${ctx.peer.address}: ${isWardgateError(err) ? err.message : String(err)}`);
     }
     const first = (v: string) => splitComponents(v, msh.encoding)[0] ?? '';
+    const refuse = (reason: string, label: string, text: string, errorCode: string) => {
+      ctx.metrics.inc('wardgate_denials_total', { ...this.labels, reason: label });
+      ctx.auditor.record(securityAlert(ctx.auditor.identity, 'restricted-function',
+        { userId: `${first(msh.sendingApplication)}^${first(msh.sendingFacility)}`, address: ctx.peer.address, userName: ctx.peer.subjectText },
+        `route ${ctx.route.name}: HL7 message ${msh.controlId} refused: ${reason}`));
+      const err = new WardgateError('PROXY_POLICY_DENIED', `NAK AR for message ${msh.controlId}: ${reason}`);
+      ctx.log(`route ${ctx.route.name}: ${err.code}: ${err.message}`);
+      ctx.client.write(encodeFrame(buildAck(msh, { code: 'AR', text, errorCode })));
+    };
+    // One MLLP frame is one message (HL7 v2 Implementation Guide, Appendix C; batches are HL7 v2.5
+    // §2.10.3 BHS/BTS, not MLLP frames). The rules below judge the first MSH only: a second MSH, or a
+    // batch/file header, behind it (after any line break some receiver splits at) would reach the
+    // receiver unchecked as a message of its own, so the frame is refused whole.
+    const headers = headerSegments(payload.toString('latin1'));
+    if (headers.length !== 1) {
+      return refuse(`the frame holds ${headers.length} header segments (${headers.join(', ')}), not one MSH: one MLLP frame must carry one message`, 'ambiguous',
+        'one MLLP frame must carry exactly one message', HL7_ERROR.SegmentSequenceError);
+    }
     const decision = decideMessage(ctx.route.allow, ctx.peer, {
       sendingApplication: first(msh.sendingApplication),
       sendingFacility: first(msh.sendingFacility),
       code: msh.messageType.code,
       trigger: msh.messageType.trigger,
     });
-    if (!decision.allowed) {
-      ctx.metrics.inc('wardgate_denials_total', { ...this.labels, reason: 'policy' });
-      ctx.auditor.record(securityAlert(ctx.auditor.identity, 'restricted-function',
-        { userId: `${first(msh.sendingApplication)}^${first(msh.sendingFacility)}`, address: ctx.peer.address, userName: ctx.peer.subjectText },
-        `route ${ctx.route.name}: HL7 message ${msh.controlId} refused: ${decision.reason}`));
-      const err = new WardgateError('PROXY_POLICY_DENIED', `NAK AR for message ${msh.controlId}: ${decision.reason}`);
-      ctx.log(`route ${ctx.route.name}: ${err.code}: ${err.message}`);
-      ctx.client.write(encodeFrame(buildAck(msh, { code: 'AR', text: 'message refused by gateway policy', errorCode: HL7_ERROR.UnsupportedMessageType })));
-      return;
-    }
+    if (!decision.allowed) return refuse(decision.reason, 'policy', 'message refused by gateway policy', HL7_ERROR.UnsupportedMessageType);
     const upstream = await this.ensureUpstream();
     const ack = new Promise<Buffer>((resolve, reject) => {
       const ms = ctx.route.limits.ackTimeoutMs;

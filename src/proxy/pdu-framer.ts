@@ -3,8 +3,9 @@
  * checked with protocols/dicom's peekHeader (type, fixed lengths, configured maximum). Then:
  * - control PDUs (associate, release, abort) and P-DATA-TF whose first PDV carries a command
  *   fragment (PS3.8 E.2 bit 0) are collected whole, so the relay can decode and check them;
- * - other P-DATA-TF PDUs (data set fragments) pass through as slices of the socket's chunks, after a
- *   check of the first PDV header (item length within the PDU, context ID), never copied.
+ * - other P-DATA-TF PDUs (data set fragments) pass through as slices of the socket's chunks, never
+ *   copied, after a check of every PDV header in them (item length within the PDU, context ID, and
+ *   that it is a data set fragment: a command PDV behind a data set PDV would reach the peer uninspected).
  * After a throw the stream is unusable: PS3.8 §9.2 has no resynchronisation, the association is aborted.
  */
 import { WardgateError } from '../errors.ts';
@@ -12,7 +13,7 @@ import { PDU_HEADER_LENGTH, PDU_TYPE, PDV_HEADER_LENGTH, type PduHeader, type Ra
 
 export type Segment =
   | { kind: 'whole'; pdu: RawPdu }
-  /** Bytes of a pass-through P-DATA-TF; `first` marks the slice holding its header. */
+  /** Bytes of a pass-through P-DATA-TF; `first` marks a slice holding one of its PDV headers (each is reported). */
   | { kind: 'pass'; bytes: Buffer; first?: { contextId: number; last: boolean } };
 
 /** PDU header plus the first PDV item's header: enough to classify a P-DATA-TF. */
@@ -34,7 +35,11 @@ export class PduFramer {
   private readonly maxPduLength: number;
   private readonly maxCommandPduLength: number;
   private head = Buffer.alloc(0);
+  /** Value bytes left in the current PDV of a pass-through P-DATA-TF. */
   private passLeft = 0;
+  /** Bytes of that P-DATA-TF after its current PDV: further PDV items, each header checked. */
+  private pduLeft = 0;
+  private pdvHead = Buffer.alloc(0);
   private collect: { header: PduHeader; parts: Buffer[]; have: number } | undefined;
   private failed: WardgateError | undefined;
 
@@ -45,7 +50,7 @@ export class PduFramer {
 
   /** True between PDUs (nothing of a PDU outstanding). */
   get idle(): boolean {
-    return this.passLeft === 0 && !this.collect && this.head.length === 0;
+    return this.passLeft === 0 && this.pduLeft === 0 && !this.collect && this.head.length === 0;
   }
 
   /**
@@ -77,6 +82,15 @@ export class PduFramer {
         out.push({ kind: 'pass', bytes: chunk.subarray(pos, pos + take) });
         this.passLeft -= take;
         pos += take;
+        continue;
+      }
+      if (this.pduLeft > 0) {
+        // The next PDV item header inside a pass-through P-DATA-TF (PS3.8 §9.3.5, Annex E).
+        if (this.pduLeft < PDV_HEADER_LENGTH) throw new WardgateError('PDU_MALFORMED', `${this.pduLeft} trailing byte(s) in P-DATA-TF cannot hold a PDV item`);
+        const take = Math.min(PDV_HEADER_LENGTH - this.pdvHead.length, chunk.length - pos);
+        this.pdvHead = Buffer.concat([this.pdvHead, chunk.subarray(pos, pos + take)]);
+        pos += take;
+        if (this.pdvHead.length === PDV_HEADER_LENGTH) this.nextPdv(out);
         continue;
       }
       if (this.collect) {
@@ -145,6 +159,31 @@ export class PduFramer {
     const head = this.head;
     this.head = Buffer.alloc(0);
     out.push({ kind: 'pass', bytes: head, first: { contextId, last: (control & 0x02) !== 0 } });
-    this.passLeft = header.totalLength - head.length;
+    this.passLeft = pdvLength - 2;
+    this.pduLeft = header.length - 4 - pdvLength;
+  }
+
+  /**
+   * A later PDV of a pass-through P-DATA-TF: same checks as the first, and it must carry a data set
+   * fragment too. Its PDU is already partly forwarded, so a command fragment here could not be
+   * collected and inspected (C-MOVE destinations, audit); PS3.8 gives a relay no way to hold back part
+   * of a PDU, so the stream is refused (the relay aborts the association).
+   */
+  private nextPdv(out: Segment[]): void {
+    const head = this.pdvHead;
+    this.pdvHead = Buffer.alloc(0);
+    const pdvLength = head.readUInt32BE(0);
+    if (pdvLength < 2 || pdvLength > this.pduLeft - 4) {
+      throw new WardgateError('PDU_MALFORMED', `PDV item length ${pdvLength} does not fit the ${this.pduLeft} bytes left in the P-DATA-TF PDU`);
+    }
+    const contextId = head[4];
+    const control = head[5];
+    if (contextId === 0 || contextId % 2 === 0) throw new WardgateError('PDU_MALFORMED', `PDV presentation context ID ${contextId} is not an odd number in 1..255`);
+    if ((control & 0x01) !== 0) {
+      throw new WardgateError('PDU_MALFORMED', 'P-DATA-TF carries a command fragment after a data set fragment; the gateway inspects command sets and cannot once part of their PDU is relayed');
+    }
+    out.push({ kind: 'pass', bytes: head, first: { contextId, last: (control & 0x02) !== 0 } });
+    this.passLeft = pdvLength - 2;
+    this.pduLeft -= 4 + pdvLength;
   }
 }

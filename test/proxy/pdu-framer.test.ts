@@ -84,3 +84,37 @@ t.test('random mutations: typed errors only, never more bytes out than in', asyn
   t.equal(bad, 0, 'no untyped error, no invented bytes');
   t.ok(encodeAbort({ source: 2, reason: 0 }).length === 10);
 });
+
+t.test('every PDV of a pass-through P-DATA-TF is checked; a command PDV behind a data set PDV is refused', async (t) => {
+  // Found in review: only the first PDV header of a pass-through P-DATA-TF was checked, so a command
+  // fragment (a C-MOVE-RQ) packed behind a data set fragment reached the SCP without the relay's
+  // command inspection, and later PDVs' presentation contexts were never checked.
+  const two = encodePDataTf([{ contextId: 3, command: false, last: true, data: Buffer.alloc(40, 7) }, { contextId: 5, command: false, last: false, data: Buffer.alloc(0) }, { contextId: 3, command: false, last: false, data: Buffer.alloc(9, 8) }]);
+  for (let cut = 1; cut < two.length; cut++) {
+    const { segments, bytes } = run([two.subarray(0, cut), two.subarray(cut)]);
+    if (!bytes.equals(two)) return void t.fail(`bytes differ when split at ${cut}`);
+    const firsts = segments.flatMap((s) => (s.kind === 'pass' && s.first ? [s.first] : []));
+    if (JSON.stringify(firsts) !== JSON.stringify([{ contextId: 3, last: true }, { contextId: 5, last: false }, { contextId: 3, last: false }])) return void t.fail(`PDV reports ${JSON.stringify(firsts)} when split at ${cut}`);
+  }
+  t.pass('each PDV header reported, at every split point');
+  const f = new PduFramer({ maxPduLength: 1 << 20 });
+  const data = encodePDataTf([{ contextId: 1, command: false, last: true, data: Buffer.alloc(4000, 7) }]);
+  t.ok(f.push(data.subarray(0, 20)).length > 0 && f.passThrough(data.subarray(20)), 'data set bytes still take the fast path');
+  t.ok(f.idle, 'idle after the PDU');
+  const cases: Array<[string, Buffer, RegExp]> = [
+    ['command behind data', encodePDataTf([{ contextId: 1, command: false, last: true, data: Buffer.alloc(10) }, { contextId: 1, command: true, last: true, data: Buffer.alloc(10) }]), /command fragment after a data set fragment/],
+    ['even context in the second PDV', encodePDataTf([{ contextId: 1, command: false, last: true, data: Buffer.alloc(10) }, { contextId: 2, command: false, last: true, data: Buffer.alloc(10) }]), /context ID 2/],
+    ['second PDV longer than the PDU', (() => { const b = encodePDataTf([{ contextId: 1, command: false, last: true, data: Buffer.alloc(10) }, { contextId: 1, command: false, last: true, data: Buffer.alloc(10) }]); b.writeUInt32BE(99, 6 + 16); return b; })(), /does not fit/],
+    ['trailing bytes after the last PDV', (() => { const b = encodePDataTf([{ contextId: 1, command: false, last: true, data: Buffer.alloc(10) }]); const out = Buffer.concat([b, Buffer.alloc(3)]); out.writeUInt32BE(b.length - 6 + 3, 2); return out; })(), /trailing byte/],
+  ];
+  for (const [name, bytes, pattern] of cases) {
+    let error: unknown;
+    const framer = new PduFramer({ maxPduLength: 1 << 20 });
+    try {
+      for (const b of bytes) framer.push(Buffer.from([b]));
+    } catch (err) {
+      error = err;
+    }
+    t.ok(isWardgateError(error, 'PDU_MALFORMED') && pattern.test((error as Error).message), `${name}: ${(error as Error | undefined)?.message}`);
+  }
+});

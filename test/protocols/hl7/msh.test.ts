@@ -1,5 +1,5 @@
 import t from 'tap';
-import { DEFAULT_ENCODING, escapeText, parseMsh, splitSegments, unescapeText } from '../../../src/protocols/hl7/index.ts';
+import { DEFAULT_ENCODING, escapeText, headerSegments, parseMsh, splitSegments, unescapeText } from '../../../src/protocols/hl7/index.ts';
 import { expectCode } from '../fixtures/helpers.ts';
 import { ADT_A01, ORM_V231 } from '../fixtures/hl7.ts';
 
@@ -71,4 +71,15 @@ t.test('escape sequences', async (t) => {
   t.equal(escapeText('a#b*c', odd), 'a*F*b*E*c', 'escape with the message delimiters');
   t.equal(unescapeText('a*F*b*E*c', odd), 'a#b*c');
   t.equal(unescapeText('a\\P\\b', { ...DEFAULT_ENCODING, truncation: '#' }), 'a#b', 'v2.7 truncation escape');
+});
+
+t.test('headerSegments finds every message/batch header a liberal receiver would split at', async (t) => {
+  // Found in review: the relay judged a frame by its first MSH only, while python-hl7's parse_batch (and
+  // batch-aware engines) split a second MSH off as a message of its own, also after FF, RS, NEL, U+2028.
+  t.same(headerSegments(ADT_A01), ['MSH'], 'one message: one MSH');
+  t.same(headerSegments('\r\nMSH|^~\\&|A\rNTE|1||see MSH|BHS\r'), ['MSH'], 'MSH text inside a field is not a header');
+  for (const sep of ['\r', '\n', '\r\n', '\x0b', '\x0c', '\x1c', '\x1d', '\x1e', '\x85', '\xc2\x85', '\xe2\x80\xa8', '\u2029', '\r \t', '\r\xef\xbb\xbf', '\r\ufeff']) {
+    t.same(headerSegments(`MSH|^~\\&|A\rPID|1${sep}MSH|^~\\&|B`), ['MSH', 'MSH'], `second MSH after ${[...sep].map((c) => `U+${c.charCodeAt(0).toString(16).padStart(4, '0')}`).join(' ')}`);
+  }
+  t.same(headerSegments('MSH|^~\\&|A\rBHS|x\rFHS|y\rBTS|1\rFTS|1'), ['MSH', 'BHS', 'FHS', 'BTS', 'FTS'], 'batch and file segments');
 });
