@@ -39,6 +39,9 @@ interface Plan {
   flood?: boolean;
 }
 
+/** Execs that are an echo flood from a requestor that never reads (183,000 PDUs each, relayed and answered: rarer than the other floods). */
+const UNREAD_FLOOD_CHANCE = 0.0005;
+
 /** 64 KiB of fragment bytes shared by every flood PDU (P-DATA-TF well under the 4 MiB PDU limit). */
 const FLOOD_FRAGMENT = Buffer.alloc(64 * 1024, 0x20);
 
@@ -131,6 +134,7 @@ export class DicomGenerator {
 
   /** A hostile requestor: the fuzzer connects to the target (SCP or inbound route) and sends this. */
   client(rng: Rng): Exchange {
+    if (rng.chance(UNREAD_FLOOD_CHANCE)) return this.unreadEchoFlood(rng);
     const calling = this.aeTitle(rng, this.dict.callingAeTitles);
     const called = this.aeTitle(rng, this.dict.calledAeTitles);
     const plan: Plan = { pdus: [this.associateRq(rng, calling, called), ...this.operations(rng)], mutations: [] };
@@ -141,6 +145,19 @@ export class DicomGenerator {
     const rounds = plan.flood ? 0 : rng.weighted([[2, 0], [5, 1], [2, 2], [1, 3]]);
     for (let i = 0; i < rounds; i++) this.mutate(rng, plan);
     return this.finish(rng, plan, 'client', `dicom-client calling=${JSON.stringify(calling)}`);
+  }
+
+  /**
+   * An admitted requestor that sends ~14 MiB of C-ECHO-RQs and never reads: every one is answered,
+   * and a relay that forwards the answers regardless of the unread backlog holds them all (PS3.8
+   * P-DATA is relayed PDU by PDU in both directions, with backpressure both ways).
+   */
+  private unreadEchoFlood(rng: Rng): Exchange {
+    const rq = encodeWirePdu(this.associateRq(rng, this.dict.callingAeTitles[0], this.dict.calledAeTitles[0]));
+    const echo = encodeWirePdu(pdata([{ contextId: 1, control: 3, data: encodeCEchoRq({ messageId: 1 + rng.int(0xfffe) }) }]));
+    const batch = Buffer.concat(Array.from({ length: 1000 }, () => echo));
+    const chunks = [rq, ...Array.from({ length: Math.ceil((14 * 1024 * 1024) / batch.length) }, () => batch)];
+    return { protocol: 'dicom', side: 'client', label: `dicom-client calling=${JSON.stringify(this.dict.callingAeTitles[0])} unread-echo-flood`, chunks, neverRead: true };
   }
 
   /** A hostile acceptor: the fuzzer's backend answers a benign requestor (through the route) with this. */
