@@ -39,8 +39,12 @@ interface Plan {
   flood?: boolean;
 }
 
-/** Execs that are an echo flood from a requestor that never reads (183,000 PDUs each, relayed and answered: rarer than the other floods). */
-const UNREAD_FLOOD_CHANCE = 0.0005;
+/**
+ * Execs that are an echo flood from a requestor that never reads. Rare: each is 183,000 PDUs relayed
+ * and answered (seconds of CPU); at 1 in 30,000 they cost the campaign about a tenth of its rate.
+ * test/proxy/limits.test.ts checks the same backpressure deterministically.
+ */
+const UNREAD_FLOOD_CHANCE = 0.00003;
 
 /** 64 KiB of fragment bytes shared by every flood PDU (P-DATA-TF well under the 4 MiB PDU limit). */
 const FLOOD_FRAGMENT = Buffer.alloc(64 * 1024, 0x20);

@@ -20,8 +20,11 @@ export interface Hl7Dictionary {
 
 export const DEFAULT_HL7_DICTIONARY: Hl7Dictionary = { sendingApplications: ['FUZZAPP'], sendingFacilities: ['FUZZFAC'], messageTypes: ['ADT^A01'] };
 
-/** Execs that are a flood from a sender that never reads (megabytes each: rare, like DICOM floods). */
-const UNREAD_FLOOD_CHANCE = 0.003;
+/**
+ * Execs that are a flood from a sender that never reads. Rare: each is ~85,000 messages the target
+ * parses and answers (seconds of CPU); at 1 in 20,000 they cost the campaign about a tenth of its rate.
+ */
+const UNREAD_FLOOD_CHANCE = 0.00005;
 
 const MESSAGE_TYPES = ['ADT^A01^ADT_A01', 'ADT^A04^ADT_A01', 'ADT^A08^ADT_A01', 'ORM^O01^ORM_O01', 'ORU^R01^ORU_R01', 'QRY^A19', 'ACK'];
 const DELIMITER_SETS = ['|^~\\&', '|^~\\&#', '#$%!*', '!@#$%', '|^~\\&'];
@@ -140,16 +143,17 @@ export class Hl7Generator {
   }
 
   /**
-   * A sender that never reads its acknowledgments and sends ~14 MiB of small messages from an
+   * A sender that never reads its acknowledgments and sends ~5 MiB of small messages from an
    * application the route does not admit: each is answered with a NAK bigger than itself, so a
-   * gateway that keeps reading buffers more than it receives (found in review: 13 MB sent, 40 MB held).
-   * Bulk: the memory oracle samples the target while the connection is open.
+   * gateway that keeps reading buffers more than it receives (found in review: 13 MB sent, 40 MB held;
+   * the fuzzer's flood: 4 MiB taken, 31 MiB held). Bulk: the memory oracle samples the target while
+   * the connection is open.
    */
   private unreadFlood(rng: Rng): Exchange {
     const app = `NOT${rng.text(6, 'ABCDEFGHIJKLMNOPQRSTUVWXYZ')}`;
     const frames = Array.from({ length: 1000 }, (_, i) => encodeFrame(`MSH|^~\\&|${app}|X|R|F|20260101120000||ADT^A01|U${i}|P|2.5\r`));
     const batch = Buffer.concat(frames);
-    const chunks = Array.from({ length: Math.ceil((14 * 1024 * 1024) / batch.length) }, () => batch);
+    const chunks = Array.from({ length: Math.ceil((5 * 1024 * 1024) / batch.length) }, () => batch);
     return { protocol: 'hl7', side: 'client', label: 'hl7-client unread-flood', chunks, neverRead: true };
   }
 

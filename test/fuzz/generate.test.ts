@@ -109,12 +109,12 @@ t.test('a reproducer with a megabyte chunk reads back (hex check without a recur
 
 t.test('HL7: a rare flood from a sender that never reads, of messages the route refuses', async (t) => {
   const gen = new InputGenerator({ protocol: 'hl7', seed: 11, sides: ['client'] });
-  const floods = Array.from({ length: 3000 }, (_, i) => gen.generate(i).client).filter((ex) => ex.neverRead);
-  t.ok(floods.length >= 2 && floods.length <= 30, `${floods.length} of 3000 execs are unread floods`);
+  const floods = Array.from({ length: 100_000 }, (_, i) => gen.generate(i).client).filter((ex) => ex.neverRead);
+  t.ok(floods.length >= 1 && floods.length <= 20, `${floods.length} of 100,000 execs are unread floods`);
   const flood = floods[0];
   t.equal(flood.label, 'hl7-client unread-flood');
   const bytes = flood.chunks.reduce((n, c) => n + c.length, 0);
-  t.ok(bytes >= 14 * 1024 * 1024, `${(bytes / 1048576).toFixed(1)} MiB: a bulk exec, sampled by the memory oracle`);
+  t.ok(bytes >= 5 * 1024 * 1024, `${(bytes / 1048576).toFixed(1)} MiB: a bulk exec, sampled by the memory oracle`);
   const decoder = new MllpDecoder();
   const first = decoder.push(flood.chunks[0]);
   t.equal(first.length, 1000, 'small messages, 1000 per chunk');

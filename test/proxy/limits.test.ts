@@ -1,7 +1,7 @@
 /**
  * Limits on a running route: a peer over its connection limit is dropped before any byte is relayed,
  * a half-sent MLLP frame is cut off by the frame timeout (slowloris), and others keep being served.
- * A sender that never reads its NAKs makes the gateway stop reading, not buffer them.
+ * A sender that never reads its NAKs (HL7) or answers (DICOM) makes the gateway stop reading, not buffer them.
  */
 import { spawnSync } from 'node:child_process';
 import net from 'node:net';
@@ -100,6 +100,15 @@ t.test('a refused DICOM association frees its per-peer slot as soon as the peer 
 // it sent (13 MB sent: 40 MB held). The fixture runs the gateway in its own process to measure it.
 t.test('an HL7 sender that never reads its NAKs is throttled, not buffered', async (t) => {
   const script = fileURLToPath(new URL('./fixtures/hl7-unread-naks.ts', import.meta.url));
+  const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', script, '40'], { encoding: 'utf8', timeout: 120_000 });
+  t.equal(r.status, 0, `${r.stdout}${r.stderr}`);
+  t.match(r.stdout, /the gateway stopped reading \(backpressure\) after \d+ MB/);
+});
+
+// The same for DICOM: answers relayed to an SCU that never reads must stop the gateway reading the SCP
+// (src/proxy/session.ts forward()); the fuzzer's rare unread-echo-flood exec probes the same.
+t.test('a DICOM SCU that never reads the answers is throttled, not buffered', async (t) => {
+  const script = fileURLToPath(new URL('./fixtures/dicom-unread-echoes.ts', import.meta.url));
   const r = spawnSync(process.execPath, ['--expose-gc', '--import', 'tsx', script, '40'], { encoding: 'utf8', timeout: 120_000 });
   t.equal(r.status, 0, `${r.stdout}${r.stderr}`);
   t.match(r.stdout, /the gateway stopped reading \(backpressure\) after \d+ MB/);
