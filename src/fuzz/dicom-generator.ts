@@ -233,7 +233,10 @@ export class DicomGenerator {
         : { type: PDU_TYPE.PDataTf, kind: 'pdata', pdvs: [{ contextId: command ? 1 : 3, control: command ? 1 : 0, data: FLOOD_FRAGMENT }] };
       const head = command ? [] : messagePdus(rng, 3, encodeCStoreRq({ messageId: 1, affectedSopClassUid: this.pool.instances[0].sopClassUid, affectedSopInstanceUid: this.pool.instances[0].sopInstanceUid })).slice(0, 1);
       // No release or abort after it: memory is sampled while the association is still open.
-      plan.pdus.splice(1, plan.pdus.length - 1, ...head, ...Array.from({ length: rng.pick([256, 512]) }, () => pdu));
+      // The zero-length flood is 4.8 MB (80 PDUs of 10,000 PDVs): each PDV costs a decoding peer an object,
+      // and a relay that kept them grew ~30 bytes per byte, so a bulk exec's worth is plenty.
+      const count = kind === 'empty-command-flood' ? 80 : rng.pick([256, 512]);
+      plan.pdus.splice(1, plan.pdus.length - 1, ...head, ...Array.from({ length: count }, () => pdu));
       plan.flood = true;
     } else if (kind === 'rq-twice') plan.pdus.splice(1, 0, plan.pdus[0]);
     else if (kind === 'pdata-after-release') plan.pdus.push(fixedPdu(PDU_TYPE.ReleaseRq), echo);
