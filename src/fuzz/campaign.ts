@@ -67,6 +67,8 @@ export interface CampaignResult extends FindingsFile {
 
 /** Execs of at least this many bytes are bulk transfers: memory is sampled around them. */
 const BULK_BYTES = 4 * 1024 * 1024;
+/** Bulk execs' memory baseline: a route target's reading this recent is reused (each costs it two full GCs). */
+const BASELINE_MAX_AGE_MS = 2000;
 
 /** Execs per corpus epoch: the corpus changes only between epochs, in exec order (determinism). */
 const EPOCH = 256;
@@ -175,7 +177,8 @@ export class Campaign {
     const target = this.o.target;
     if (!target.retainedMb) return runClient(input.client, target.endpoint(), this.exec);
     const bulk = { ...this.exec, timeoutMs: Math.max(this.exec.timeoutMs, 20_000), quietMs: Math.max(this.exec.quietMs, 300), firstReplyMs: Math.max(this.exec.firstReplyMs, 300) };
-    const before = await target.retainedMb();
+    // Any reading taken before this exec's first byte is a valid baseline for it: reuse a recent one.
+    const before = await target.retainedMb(BASELINE_MAX_AGE_MS);
     // No memory to sample (gateway in this process): relay it all, without the settling pauses.
     if (before === undefined) return runClient(input.client, target.endpoint(), bulk);
     let open: number | undefined;

@@ -233,9 +233,11 @@ export class DicomGenerator {
         : { type: PDU_TYPE.PDataTf, kind: 'pdata', pdvs: [{ contextId: command ? 1 : 3, control: command ? 1 : 0, data: FLOOD_FRAGMENT }] };
       const head = command ? [] : messagePdus(rng, 3, encodeCStoreRq({ messageId: 1, affectedSopClassUid: this.pool.instances[0].sopClassUid, affectedSopInstanceUid: this.pool.instances[0].sopInstanceUid })).slice(0, 1);
       // No release or abort after it: memory is sampled while the association is still open.
-      // The zero-length flood is 4.8 MB (80 PDUs of 10,000 PDVs): each PDV costs a decoding peer an object,
-      // and a relay that kept them grew ~30 bytes per byte, so a bulk exec's worth is plenty.
-      const count = kind === 'empty-command-flood' ? 80 : rng.pick([256, 512]);
+      // 12.5 MiB: enough for the memory oracle (a relay holding 3/4 of it, at least 9 MiB); these are
+      // ~1 % of execs and every byte is relayed or decoded. The zero-length flood is 4.8 MB (80 PDUs of
+      // 10,000 PDVs): each PDV costs a decoding peer an object, and a relay that kept them grew ~30 bytes
+      // per byte, so a bulk exec's worth is plenty.
+      const count = kind === 'empty-command-flood' ? 80 : 200;
       plan.pdus.splice(1, plan.pdus.length - 1, ...head, ...Array.from({ length: count }, () => pdu));
       plan.flood = true;
     } else if (kind === 'rq-twice') plan.pdus.splice(1, 0, plan.pdus[0]);

@@ -65,6 +65,8 @@ export class RouteTarget implements FuzzTarget {
   private stopping = false;
   private workDir: string | undefined;
   private nextRetained = 1;
+  /** The last reading: each costs the gateway two full GCs (route-runner.ts), so baselines reuse it. */
+  private lastRetained: { child: ChildProcess; mb: number; at: number } | undefined;
   private readonly pendingRetained = new Map<number, (bytes: number | undefined) => void>();
   private readonly onUncaught = (err: Error) => {
     this.exit ??= { code: null, signal: null, stderr: `Uncaught ${err.stack ?? String(err)}`, at: Date.now() };
@@ -171,9 +173,17 @@ export class RouteTarget implements FuzzTarget {
   exited(): ExitInfo | undefined { return this.exit; }
 
   /** Child mode: the gateway process's heap + external memory after a forced GC, over IPC. */
-  async retainedMb(): Promise<number | undefined> {
+  async retainedMb(maxAgeMs = 0): Promise<number | undefined> {
     const child = this.child;
     if (!child || !child.connected) return undefined;
+    const last = this.lastRetained;
+    if (last && last.child === child && Date.now() - last.at <= maxAgeMs) return last.mb;
+    const mb = await this.askRetained(child);
+    if (mb !== undefined) this.lastRetained = { child, mb, at: Date.now() };
+    return mb;
+  }
+
+  private async askRetained(child: ChildProcess): Promise<number | undefined> {
     const id = this.nextRetained++;
     const bytes = await new Promise<number | undefined>((resolve) => {
       const timer = setTimeout(() => { this.pendingRetained.delete(id); resolve(undefined); }, 5000);

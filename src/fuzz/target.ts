@@ -44,8 +44,11 @@ export interface FuzzTarget {
   exited(): ExitInfo | undefined;
   /** Resident set size in MiB, when the process is known. */
   rssMb(): number | undefined;
-  /** Memory the process still holds after a full GC (heap + external), MiB, when it can be asked. */
-  retainedMb?(): Promise<number | undefined>;
+  /**
+   * Memory the process still holds after a full GC (heap + external), MiB, when it can be asked. With
+   * `maxAgeMs`, a reading of the same process at most that old may be returned instead of a new one.
+   */
+  retainedMb?(maxAgeMs?: number): Promise<number | undefined>;
   describe(): TargetDescription;
   /** Release everything (processes, backend, temp files); stop() only stops the process. */
   close?(): Promise<void>;
