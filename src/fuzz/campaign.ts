@@ -9,6 +9,7 @@
  */
 import { encodeAbort } from '../protocols/dicom/index.ts';
 import type { AllowRule } from '../proxy/route-config.ts';
+import { isBulk, memoryVerdict, runBulk } from './bulk-exec.ts';
 import { replySignature } from './corpus.ts';
 import type { DicomDictionary } from './dicom-generator.ts';
 import { type Exchange, type Protocol, type Side, totalBytes } from './exchange.ts';
@@ -64,11 +65,6 @@ export interface CampaignResult extends FindingsFile {
   /** Milliseconds from start to each finding's first detection, by id. */
   timeToFinding: Record<string, number>;
 }
-
-/** Execs of at least this many bytes are bulk transfers: memory is sampled around them. */
-const BULK_BYTES = 4 * 1024 * 1024;
-/** Bulk execs' memory baseline: a route target's reading this recent is reused (each costs it two full GCs). */
-const BASELINE_MAX_AGE_MS = 2000;
 
 /** Execs per corpus epoch: the corpus changes only between epochs, in exec order (determinism). */
 const EPOCH = 256;
@@ -170,47 +166,8 @@ export class Campaign {
   private async runOne(input: ExecInput): Promise<ExecResult> {
     const backend = this.o.target.backend;
     if (input.server && backend) backend.queueHostile(input.server);
-    const bytes = totalBytes(input.client);
-    if (bytes < BULK_BYTES) return runClient(input.client, this.o.target.endpoint(), this.exec);
-    // A bulk exec (megabytes in one association): time to relay it all, and memory sampled while the
-    // association is still open, for the memory-per-byte oracle.
-    const target = this.o.target;
-    if (!target.retainedMb) return runClient(input.client, target.endpoint(), this.exec);
-    const bulk = { ...this.exec, timeoutMs: Math.max(this.exec.timeoutMs, 20_000), quietMs: Math.max(this.exec.quietMs, 300), firstReplyMs: Math.max(this.exec.firstReplyMs, 300) };
-    // Any reading taken before this exec's first byte is a valid baseline for it: reuse a recent one.
-    const before = await target.retainedMb(BASELINE_MAX_AGE_MS);
-    // No memory to sample (gateway in this process): relay it all, without the settling pauses.
-    if (before === undefined) return runClient(input.client, target.endpoint(), bulk);
-    let open: number | undefined;
-    const settle = async () => {
-      // Let the relay deliver what is in flight, so only what it keeps is counted.
-      const backend = target.backend;
-      for (let last = -1, i = 0; backend && backend.receivedBytes !== last && i < 50; i++) {
-        last = backend.receivedBytes;
-        await new Promise((r) => setTimeout(r, 100));
-      }
-      open = await target.retainedMb!();
-    };
-    const result = await runClient(input.client, target.endpoint(), { ...bulk, beforeClose: settle });
-    if (open !== undefined) result.retained = { before, open };
-    return result;
-  }
-
-  /**
-   * Memory that grows with the bytes relayed: a gateway must stream what it forwards (PS3.8 P-DATA
-   * is relayed PDU by PDU), so holding half of a bulk exec's bytes while its association is open
-   * means it buffers what it should not.
-   */
-  private memoryVerdict(r: Pick<Ran, 'input' | 'result'>): Verdict | undefined {
-    const m = r.result.retained;
-    if (!m) return undefined;
-    const grownMb = m.open - m.before;
-    // What the target took, not what was handed to the socket: one that throttles a sender that never
-    // reads (neverRead) takes only part of it, and holding several times that much is the finding.
-    const takenMb = r.result.acceptedBytes / (1024 * 1024);
-    // 9 MiB: above what GC timing and the execs running alongside move the reading.
-    if (grownMb < 9 || grownMb < (3 * takenMb) / 4) return undefined;
-    return { oracle: 'memory', location: `${this.o.protocol}: memory grows with the bytes relayed in one association`, detail: `the target retained ${grownMb.toFixed(0)} MiB (after GC) while it took ${takenMb.toFixed(0)} MiB from one connection (${r.input.client.label})` };
+    if (isBulk(input.client)) return runBulk(input.client, this.o.target, this.exec);
+    return runClient(input.client, this.o.target.endpoint(), this.exec);
   }
 
   async run(): Promise<CampaignResult> {
@@ -300,8 +257,8 @@ export class Campaign {
       if (this.latencies.length >= EPOCH) this.adaptTimers(this.latencies.splice(0));
     }
     // Floods stay out of the corpus: megabytes per exec, and a mutation would only cut them short.
-    if (ran.input.client.side === 'client' && !ran.input.server && totalBytes(ran.input.client) < BULK_BYTES) this.offers.set(ran.input.index, { ex: ran.input.client, signature: replySignature(o.protocol, ran.result) });
-    const verdict = this.memoryVerdict(ran) ?? this.checkAnswer(ran);
+    if (ran.input.client.side === 'client' && !ran.input.server && !isBulk(ran.input.client)) this.offers.set(ran.input.index, { ex: ran.input.client, signature: replySignature(o.protocol, ran.result) });
+    const verdict = memoryVerdict(o.protocol, ran.input.client, ran.result) ?? this.checkAnswer(ran);
     if (verdict) this.flag(verdict, ran.input);
     // A crashed target refuses everything after: pause the loops, triage, restart, resume.
     if (o.target.exited()) void this.exclusive(() => this.exitSeen(this.takeRecent()).then(() => undefined));
@@ -658,7 +615,7 @@ export class Campaign {
       else if (health === 'no-answer') verdict = { oracle: 'hang', location: `${o.protocol}: no answer to a well-formed request`, detail: `the target stopped answering within ${this.hangTimeoutMs} ms after this exchange (${totalBytes(input.client)} bytes)` };
       else if (health === 'refused') verdict = { oracle: 'exit', location: `${o.protocol}: target stopped accepting connections`, detail: 'connection refused after the exchange' };
     }
-    if (!verdict) verdict = this.memoryVerdict({ input: { index: -1, ...input }, result });
+    if (!verdict) verdict = memoryVerdict(o.protocol, input.client, result);
     if (!verdict && target.backend) {
       const deadline = Date.now() + 1500;
       while (target.backend.openConnections > 0 && Date.now() < deadline) await new Promise((r) => setTimeout(r, 10));
