@@ -13,21 +13,75 @@ export interface AuditSink {
   close(): Promise<void>;
 }
 
+/**
+ * Counts records a sink had to discard and reports the loss through `onError`: at once for the first
+ * one, then at most once per `everyMs`, so a long outage logs a running total instead of a flood.
+ */
+class LossReporter {
+  dropped = 0;
+  private reported = 0;
+  private lastReport = 0;
+
+  constructor(private readonly what: string, private readonly onError: (err: WardgateError) => void, private readonly everyMs = 60_000) {}
+
+  drop(reason: string): void {
+    this.dropped++;
+    const now = Date.now();
+    if (this.reported > 0 && now - this.lastReport < this.everyMs) return;
+    this.lastReport = now;
+    this.onError(new WardgateError('AUDIT_SINK_FAILED', `${this.what}: dropped ${this.dropped - this.reported} audit record(s) (${this.dropped} since start): ${reason}`));
+    this.reported = this.dropped;
+  }
+}
+
+export interface FileSinkOptions {
+  /** After a write error, how long records are dropped before the file is opened again. */
+  reopenDelayMs?: number;
+}
+
 export class FileSink implements AuditSink {
   private stream: WriteStream;
+  private failedAt = 0;
+  private readonly loss: LossReporter;
 
-  constructor(readonly path: string, onError: (err: WardgateError) => void) {
-    this.stream = createWriteStream(path, { flags: 'a', mode: 0o640 });
-    this.stream.on('error', (err) => onError(new WardgateError('AUDIT_SINK_FAILED', `audit file ${path}: ${err.message}`, { cause: err })));
+  constructor(readonly path: string, private readonly onError: (err: WardgateError) => void, private readonly opts: FileSinkOptions = {}) {
+    this.loss = new LossReporter(`audit file ${path}`, onError);
+    this.stream = this.open();
+  }
+
+  /** Records discarded because the file could not be written. */
+  get dropped(): number {
+    return this.loss.dropped;
+  }
+
+  private open(): WriteStream {
+    const stream = createWriteStream(this.path, { flags: 'a', mode: 0o640 });
+    stream.on('error', (err) => {
+      this.failedAt = Date.now();
+      this.onError(new WardgateError('AUDIT_SINK_FAILED', `audit file ${this.path}: ${err.message}`, { cause: err }));
+    });
+    return stream;
   }
 
   write(message: string): void {
+    // A stream that failed once (ENOSPC, EIO) is destroyed for good: open the file again, so audit
+    // resumes when the disk recovers instead of being discarded until a restart.
+    if (this.stream.destroyed || this.stream.errored) {
+      if (Date.now() - this.failedAt < (this.opts.reopenDelayMs ?? 5_000)) return this.loss.drop('the file is not writable');
+      this.failedAt = Date.now();
+      this.stream = this.open();
+    }
     // The XML is rendered on one line, so a newline delimits records unambiguously.
     this.stream.write(`${message}\n`);
   }
 
   close(): Promise<void> {
-    return new Promise((resolve) => this.stream.end(resolve));
+    const stream = this.stream;
+    if (stream.destroyed) return Promise.resolve();
+    return new Promise((resolve) => {
+      stream.once('close', resolve);
+      stream.end();
+    });
   }
 }
 
@@ -38,34 +92,69 @@ export interface TlsSyslogOptions {
   cert?: string;
   key?: string;
   serverName?: string;
-  /** Records held while the collector is unreachable; older ones are dropped beyond it. */
+  /** Records held while the collector is unreachable or not reading; older ones are dropped beyond it. */
   maxQueue?: number;
+  /**
+   * Bytes allowed in the socket's own buffer before records wait in the (bounded) queue instead: a
+   * collector that stops reading must not make the gateway buffer without limit.
+   */
+  maxBufferedBytes?: number;
+  /** First reconnection delay; it doubles per failed attempt up to `maxReconnectMs`. */
   reconnectMs?: number;
+  maxReconnectMs?: number;
+  /** A collector that does not complete the TLS handshake within this is given up and retried. */
+  connectTimeoutMs?: number;
 }
 
 export class TlsSyslogSink implements AuditSink {
   private socket: tls.TLSSocket | undefined;
-  private connected = false;
+  private isConnected = false;
   private queue: Buffer[] = [];
+  private queuedBytes = 0;
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
-  dropped = 0;
+  private failures = 0;
+  private readonly loss: LossReporter;
 
   constructor(private readonly opts: TlsSyslogOptions, private readonly onError: (err: WardgateError) => void) {
+    this.loss = new LossReporter(`syslog collector ${opts.host}:${opts.port}`, onError);
     this.connect();
   }
 
+  /** Records discarded because the queue was full (collector down or not reading). */
+  get dropped(): number {
+    return this.loss.dropped;
+  }
+
+  get connected(): boolean {
+    return this.isConnected;
+  }
+
+  /** Bytes held in memory: the queue plus what the socket has not handed to the kernel yet. */
+  get bufferedBytes(): number {
+    return this.queuedBytes + (this.socket?.writableLength ?? 0);
+  }
+
   write(message: string): void {
-    const frame = octetFrame(message);
-    if (this.connected && this.socket) {
-      this.socket.write(frame);
-      return;
-    }
-    this.queue.push(frame);
+    this.queue.push(octetFrame(message));
+    this.queuedBytes += this.queue[this.queue.length - 1].length;
+    this.flush();
     const max = this.opts.maxQueue ?? 10_000;
-    if (this.queue.length > max) {
-      this.queue.shift();
-      this.dropped++;
+    while (this.queue.length > max) {
+      this.queuedBytes -= this.queue.shift()!.length;
+      this.loss.drop(this.isConnected ? 'the collector is not reading' : 'the collector is unreachable');
+    }
+  }
+
+  /** Move queued records to the socket while it takes them without buffering beyond the limit. */
+  private flush(): void {
+    const socket = this.socket;
+    if (!this.isConnected || !socket) return;
+    const limit = this.opts.maxBufferedBytes ?? 1024 * 1024;
+    while (this.queue.length > 0 && socket.writableLength < limit) {
+      const frame = this.queue.shift()!;
+      this.queuedBytes -= frame.length;
+      socket.write(frame);
     }
   }
 
@@ -76,16 +165,26 @@ export class TlsSyslogSink implements AuditSink {
     const socket = tls.connect({ host, port, ca, cert, key, servername: serverName ?? (/^[0-9.]+$|:/.test(host) ? undefined : host), minVersion: 'TLSv1.2' });
     this.socket = socket;
     socket.setNoDelay(true);
+    const connectTimeoutMs = this.opts.connectTimeoutMs ?? 10_000;
+    socket.setTimeout(connectTimeoutMs, () => socket.destroy(new Error(`no TLS handshake within ${connectTimeoutMs} ms`)));
     socket.once('secureConnect', () => {
-      this.connected = true;
-      for (const frame of this.queue.splice(0)) socket.write(frame);
+      socket.setTimeout(0);
+      this.isConnected = true;
+      this.failures = 0;
+      this.flush();
     });
+    socket.on('drain', () => this.flush());
     socket.on('data', () => {}); // RFC 5425 §4.3: the collector sends nothing; ignore whatever it does send.
     socket.on('error', (err) => this.onError(new WardgateError('AUDIT_SINK_FAILED', `syslog collector ${host}:${port}: ${err.message}`, { cause: err })));
     socket.once('close', () => {
-      this.connected = false;
+      this.isConnected = false;
       this.socket = undefined;
-      if (!this.closed) this.timer = setTimeout(() => this.connect(), this.opts.reconnectMs ?? 2000).unref();
+      if (this.closed) return;
+      // Back off so that a collector that stays down is not hammered (nor the log flooded) every few seconds.
+      const first = this.opts.reconnectMs ?? 2000;
+      const delay = Math.min(first * 2 ** this.failures, Math.max(first, this.opts.maxReconnectMs ?? 60_000));
+      this.failures++;
+      this.timer = setTimeout(() => this.connect(), delay).unref();
     });
   }
 
@@ -98,12 +197,14 @@ export class TlsSyslogSink implements AuditSink {
     await new Promise<void>((resolve) => {
       const done = setTimeout(() => { socket.destroy(); resolve(); }, timeoutMs);
       const finish = () => { clearTimeout(done); resolve(); };
-      if (this.connected) {
-        socket.end(finish);
-      } else {
-        socket.once('secureConnect', () => socket.end(finish));
-        socket.once('close', finish);
-      }
+      const drainAndEnd = () => {
+        this.flush();
+        if (this.queue.length === 0) socket.end(finish);
+        else socket.once('drain', drainAndEnd);
+      };
+      socket.once('close', finish);
+      if (this.isConnected) drainAndEnd();
+      else socket.once('secureConnect', drainAndEnd);
     });
   }
 }

@@ -1,6 +1,13 @@
 /** Minimal XML writing for audit messages: escaping and attribute lists, no pretty-printing (one line per record). */
+const ENTITIES: Record<string, string> = { '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;', '\t': '&#9;', '\n': '&#10;', '\r': '&#13;' };
+
+/**
+ * TAB, LF and CR become character references: raw, they would end the record's line in the file sink
+ * (peer text such as a certificate CN reaches attributes), and XML attribute normalisation would turn
+ * them into spaces anyway. Other C0 controls are not allowed in XML 1.0 at all and are dropped.
+ */
 export function escapeXml(value: string): string {
-  return value.replace(/[<>&"'\u0000-\u0008\u000b\u000c\u000e-\u001f]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;', '"': '&quot;', "'": '&apos;' })[c] ?? '');
+  return value.replace(/[<>&"'\u0000-\u001f]/g, (c) => ENTITIES[c] ?? '');
 }
 
 export function element(name: string, attrs: Record<string, string | number | boolean | undefined>, children = ''): string {

@@ -27,20 +27,32 @@ export function ariCertIdFromParts(akiKeyIdHex: string, serialDerHex: string): s
   return `${Buffer.from(akiKeyIdHex, 'hex').toString('base64url')}.${Buffer.from(serialDerHex, 'hex').toString('base64url')}`;
 }
 
+/** ARI and directory objects are a few hundred bytes; more is a broken or hostile CA. */
+const MAX_BODY_BYTES = 64 * 1024;
+
+/** `timeoutMs` bounds the whole exchange: a socket idle timeout alone lets a CA drip bytes forever. */
 function getJson(url: string, ca: string | undefined, timeoutMs: number): Promise<{ status: number; body: unknown }> {
   return new Promise((resolve, reject) => {
     const req = https.get(url, { ca, timeout: timeoutMs }, (res) => {
-      let text = '';
-      res.setEncoding('utf8');
-      res.on('data', (d) => (text += d));
+      const chunks: Buffer[] = [];
+      let size = 0;
+      res.on('data', (d: Buffer) => {
+        size += d.length;
+        if (size > MAX_BODY_BYTES) req.destroy(new Error(`answer from ${url} is larger than ${MAX_BODY_BYTES} bytes`));
+        else chunks.push(d);
+      });
+      res.on('error', reject);
       res.on('end', () => {
         try {
+          const text = Buffer.concat(chunks).toString('utf8');
           resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined });
         } catch (err) {
           reject(err);
         }
       });
     });
+    const deadline = setTimeout(() => req.destroy(new Error(`no complete answer from ${url} within ${timeoutMs} ms`)), timeoutMs);
+    req.on('close', () => clearTimeout(deadline));
     req.on('timeout', () => req.destroy(new Error(`no answer from ${url} within ${timeoutMs} ms`)));
     req.on('error', reject);
   });

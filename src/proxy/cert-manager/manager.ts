@@ -28,7 +28,16 @@ export interface CertManagerOptions {
   email?: string;
   keyTypes?: ManagedKeyType[];
   log?: (message: string) => void;
+  /** Bound on one HTTP exchange with the CA (ARI fetch: whole exchange; acme-client: socket idle time). */
+  requestTimeoutMs?: number;
+  /** Bound on one whole enrollment (all requests, retries and polling): a stuck CA cannot hold renewal. */
+  enrollTimeoutMs?: number;
 }
+
+/** No ACME response (directory, order, chain) comes near this; a bigger one is a broken or hostile CA. */
+const MAX_RESPONSE_BYTES = 1024 * 1024;
+/** Tolerated clock skew between the CA and us for a fresh certificate's notBefore. */
+const CLOCK_SKEW_MS = 5 * 60_000;
 
 interface Managed {
   kind: ManagedKeyType;
@@ -40,6 +49,37 @@ interface Managed {
 /** acme-client sends all requests through one axios instance: its HTTPS agent is process-wide. */
 function trustDirectoryCa(ca: string | undefined): void {
   if (ca) acme.axios.defaults.httpsAgent = new https.Agent({ ca, keepAlive: true });
+}
+
+/**
+ * Same instance, so also process-wide: axios otherwise reads bodies of any size, follows redirects
+ * (RFC 8555 uses none) and waits forever on a silent socket.
+ */
+function boundAcmeHttp(requestTimeoutMs: number): void {
+  acme.axios.defaults.maxContentLength = MAX_RESPONSE_BYTES;
+  acme.axios.defaults.maxRedirects = 0;
+  acme.axios.defaults.timeout = requestTimeoutMs;
+}
+
+/** Rejects after `ms`; the loser keeps running in the background, its result is ignored. */
+function withDeadline<T>(work: Promise<T>, ms: number, what: string): Promise<T> {
+  let timer: NodeJS.Timeout | undefined;
+  const deadline = new Promise<never>((_, reject) => {
+    timer = setTimeout(() => reject(new Error(`${what} did not finish within ${ms} ms`)), ms);
+  });
+  return Promise.race([work, deadline]).finally(() => clearTimeout(timer));
+}
+
+/** Why a certificate must not serve `names` now, or undefined when it may. */
+function certificateProblem(certPem: string, names: string[], now = Date.now()): string | undefined {
+  const { notBefore, notAfter } = certValidity(certPem);
+  if (notAfter.getTime() <= now || notBefore.getTime() > now + CLOCK_SKEW_MS) {
+    return `certificate is not valid now (${notBefore.toISOString()} to ${notAfter.toISOString()})`;
+  }
+  const info = acme.crypto.readCertificateInfo(certPem);
+  const certified = new Set([info.domains.commonName, ...info.domains.altNames].filter(Boolean));
+  const missing = names.filter((n) => !certified.has(n));
+  return missing.length ? `certificate does not certify ${missing.join(', ')}` : undefined;
 }
 
 export class CertManager {
@@ -78,6 +118,7 @@ export class CertManager {
   /** Load stored certificates that are still valid for our names, enroll the rest; start the renewal timer. */
   async start(): Promise<Credentials> {
     trustDirectoryCa(this.opts.directoryCa);
+    boundAcmeHttp(this.opts.requestTimeoutMs ?? 30_000);
     await this.opts.http01.start();
     for (const kind of this.keyTypes) {
       const stored = this.load(kind);
@@ -110,11 +151,7 @@ export class CertManager {
     if (!existsSync(certFile) || !existsSync(keyFile)) return undefined;
     try {
       const pair = checkPair({ cert: readFileSync(certFile, 'utf8'), key: readFileSync(keyFile, 'utf8') }, certFile);
-      const { notAfter } = certValidity(pair.cert);
-      const info = acme.crypto.readCertificateInfo(pair.cert);
-      const names = new Set([info.domains.commonName, ...info.domains.altNames].filter(Boolean));
-      if (notAfter.getTime() <= Date.now() || !this.opts.names.every((n) => names.has(n))) return undefined;
-      return pair;
+      return certificateProblem(pair.cert, this.opts.names) ? undefined : pair;
     } catch {
       return undefined;
     }
@@ -122,7 +159,7 @@ export class CertManager {
 
   private async renewAtFor(certPem: string): Promise<Date> {
     const { notBefore, notAfter } = certValidity(certPem);
-    const window = await fetchRenewalWindow(this.opts.directoryUrl, certPem, this.opts.directoryCa);
+    const window = await fetchRenewalWindow(this.opts.directoryUrl, certPem, this.opts.directoryCa, this.opts.requestTimeoutMs);
     return renewalTime(notBefore, notAfter, window);
   }
 
@@ -143,21 +180,12 @@ export class CertManager {
   }
 
   private async enroll(kind: ManagedKeyType): Promise<KeyPair> {
-    const { names, http01 } = this.opts;
+    const { names } = this.opts;
     try {
-      const client = await this.accountClient();
-      const key = kind === 'ecdsa' ? await acme.crypto.createPrivateEcdsaKey('P-256') : await acme.crypto.createPrivateRsaKey(2048);
-      const [, csr] = await acme.crypto.createCsr({ commonName: names[0], altNames: names }, key);
-      const chain = await client.auto({
-        csr,
-        termsOfServiceAgreed: true,
-        challengePriority: ['http-01'],
-        // The client cannot resolve names the way the CA does (split DNS inside hospitals): let the CA judge.
-        skipChallengeVerification: true,
-        challengeCreateFn: async (_authz, challenge, keyAuthorization) => http01.set(challenge.token, keyAuthorization),
-        challengeRemoveFn: async (_authz, challenge) => http01.delete(challenge.token),
-      });
-      const pair = checkPair({ cert: chain, key: key.toString() }, `ACME ${kind} certificate for ${names[0]}`);
+      const pair = await withDeadline(this.order(kind), this.opts.enrollTimeoutMs ?? 15 * 60_000, `ACME ${kind} enrollment`);
+      // Checked before the pair touches the disk or the route: a CA's mistake must not replace a good certificate.
+      const problem = certificateProblem(pair.cert, names);
+      if (problem) throw new WardgateError('ACME_CLIENT_FAILED', `ACME ${kind} certificate for ${names.join(', ')} refused: ${problem}`);
       writeFileAtomic(this.file(kind, 'key'), pair.key, 0o600);
       writeFileAtomic(this.file(kind, 'pem'), pair.cert);
       this.log(`acme: issued ${kind} certificate for ${names.join(', ')} (serial ${certValidity(pair.cert).serial})`);
@@ -166,6 +194,24 @@ export class CertManager {
       if (err instanceof WardgateError) throw err;
       throw new WardgateError('ACME_CLIENT_FAILED', `ACME ${kind} certificate for ${names.join(', ')} from ${this.opts.directoryUrl}: ${(err as Error).message}`, { cause: err });
     }
+  }
+
+  /** One order with the CA; the key must match the returned leaf. */
+  private async order(kind: ManagedKeyType): Promise<KeyPair> {
+    const { names, http01 } = this.opts;
+    const client = await this.accountClient();
+    const key = kind === 'ecdsa' ? await acme.crypto.createPrivateEcdsaKey('P-256') : await acme.crypto.createPrivateRsaKey(2048);
+    const [, csr] = await acme.crypto.createCsr({ commonName: names[0], altNames: names }, key);
+    const chain = await client.auto({
+      csr,
+      termsOfServiceAgreed: true,
+      challengePriority: ['http-01'],
+      // The client cannot resolve names the way the CA does (split DNS inside hospitals): let the CA judge.
+      skipChallengeVerification: true,
+      challengeCreateFn: async (_authz, challenge, keyAuthorization) => http01.set(challenge.token, keyAuthorization),
+      challengeRemoveFn: async (_authz, challenge) => http01.delete(challenge.token),
+    });
+    return checkPair({ cert: chain, key: key.toString() }, `ACME ${kind} certificate for ${names[0]}`);
   }
 
   private async renew(kind: ManagedKeyType): Promise<void> {
