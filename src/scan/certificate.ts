@@ -77,13 +77,36 @@ function sansOf(cert: X509Certificate): string[] {
   return text.split(/, (?=[A-Za-z ]+:)/).map((s) => s.replace(/^IP Address:/, 'IP:'));
 }
 
+const MONTHS = ['Jan', 'Feb', 'Mar', 'Apr', 'May', 'Jun', 'Jul', 'Aug', 'Sep', 'Oct', 'Nov', 'Dec'];
+
+/**
+ * A validity time as Node prints it (OpenSSL ASN1_TIME_print: "Dec 31 23:59:59 2049 GMT", the year
+ * unpadded) in ms since the epoch; NaN when unreadable. `new Date(text)` is not used: it reads the
+ * years 0-49 of a GeneralizedTime as 2000-2049, so a certificate that expired in the year 49 would
+ * look valid until 2049.
+ */
+export function certTime(text: string): number {
+  const m = /^([A-Z][a-z]{2}) +(\d{1,2}) (\d{2}):(\d{2}):(\d{2})(?:\.\d+)? (\d{1,4}) GMT$/.exec(text);
+  const month = m ? MONTHS.indexOf(m[1]) : -1;
+  if (!m || month < 0) return NaN;
+  const d = new Date(Date.UTC(2000, month, Number(m[2]), Number(m[3]), Number(m[4]), Number(m[5])));
+  d.setUTCFullYear(Number(m[6]), month, Number(m[2]));
+  return d.getTime();
+}
+
+/** ISO 8601 for the report; the text as printed when it cannot be read. */
+export function certTimeIso(text: string): string {
+  const t = certTime(text);
+  return Number.isNaN(t) ? text : new Date(t).toISOString();
+}
+
 export function summarize(cert: X509Certificate): CertificateSummary {
   const { keyType, keyBits } = keyOf(cert.publicKey);
   return {
     subject: cert.subject.split('\n').join(', '),
     issuer: cert.issuer.split('\n').join(', '),
-    notBefore: new Date(cert.validFrom).toISOString(),
-    notAfter: new Date(cert.validTo).toISOString(),
+    notBefore: certTimeIso(cert.validFrom),
+    notAfter: certTimeIso(cert.validTo),
     keyType,
     keyBits,
     signatureAlgorithm: signatureAlgorithmOf(cert.raw),

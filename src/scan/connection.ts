@@ -74,6 +74,9 @@ export function exchange(socket: net.Socket, request: Buffer | undefined, comple
       socket.off('close', onClose);
       socket.off('end', onClose);
       socket.off('error', onError);
+      // Stop reading until the next exchange (or closeSocket) wants bytes: a peer that floods must
+      // not keep the scanner reading and discarding data after the answer is complete.
+      socket.pause();
       const r: ExchangeResult = { data: Buffer.concat(chunks, size), closed, timedOut };
       if (error) r.error = error;
       resolve(r);
@@ -83,7 +86,10 @@ export function exchange(socket: net.Socket, request: Buffer | undefined, comple
     socket.once('end', onClose);
     socket.once('error', onError);
     if (socket.destroyed) finish(true, false);
-    else if (request) socket.write(request);
+    else {
+      socket.resume();
+      if (request) socket.write(request);
+    }
   });
 }
 
@@ -100,6 +106,9 @@ export function isClientCertRequired(error: string | undefined): boolean {
   return /CERTIFICATE_REQUIRED|certificate required|ALERT_HANDSHAKE_FAILURE|alert bad certificate/i.test(error ?? '');
 }
 
+/** Bytes a peer may still send after our end() before the connection is destroyed instead. */
+export const CLOSE_DRAIN_LIMIT = 65536;
+
 export function closeSocket(socket: net.Socket, unresponsive = false): Promise<void> {
   if (socket.destroyed) return Promise.resolve();
   return new Promise((resolve) => {
@@ -108,6 +117,13 @@ export function closeSocket(socket: net.Socket, unresponsive = false): Promise<v
       clearTimeout(timer);
       resolve();
     });
+    // Read (and drop) until the peer's FIN, but a peer that keeps sending gets no grace period.
+    let drained = 0;
+    socket.on('data', (chunk: Buffer) => {
+      drained += chunk.length;
+      if (drained > CLOSE_DRAIN_LIMIT) socket.destroy();
+    });
+    socket.resume();
     // A peer that did not answer in time gets no grace period: it would only hold the slot longer.
     if (unresponsive) socket.destroy();
     else socket.end();

@@ -4,7 +4,7 @@
  */
 import type { X509Certificate } from 'node:crypto';
 import type { Advisory } from './advisories.ts';
-import { WEAK_SIGNATURE, isSelfSigned, isWeakKey, keyOf, signatureAlgorithmOf } from './certificate.ts';
+import { WEAK_SIGNATURE, certTime, certTimeIso, isSelfSigned, isWeakKey, keyOf, signatureAlgorithmOf } from './certificate.ts';
 import { recommend, type RecommendationContext } from './recommendations.ts';
 import type { Finding, FindingId, Lang, Protocol, Severity } from './types.ts';
 
@@ -41,6 +41,8 @@ export interface ServiceFacts {
   port: number;
   protocol: Protocol;
   tls: boolean;
+  /** A TLS port that answered the protocol probe in plaintext as well. */
+  plaintextToo?: boolean;
   chain?: X509Certificate[];
   trusted?: boolean;
   hostnameMatches?: boolean | null;
@@ -61,8 +63,10 @@ export interface FindingOptions {
 const DAY = 86_400_000;
 
 export function expiryFindings(leaf: X509Certificate, now: Date, policy: ExpiryPolicy): FindingId[] {
-  const notBefore = new Date(leaf.validFrom).getTime();
-  const notAfter = new Date(leaf.validTo).getTime();
+  const notBefore = certTime(leaf.validFrom);
+  const notAfter = certTime(leaf.validTo);
+  // An unreadable notAfter is refused by every verifier, like an expired one.
+  if (Number.isNaN(notAfter)) return ['cert-expired'];
   const left = notAfter - now.getTime();
   if (left <= 0) return ['cert-expired'];
   const lifetime = notAfter - notBefore;
@@ -74,7 +78,7 @@ export function certificateFindings(f: ServiceFacts, options: FindingOptions): A
   const chain = f.chain ?? [];
   if (chain.length === 0) return [];
   const leaf = chain[0];
-  const out: Array<{ id: FindingId; detail?: string }> = expiryFindings(leaf, options.now, options.expiry).map((id) => ({ id, detail: `notAfter ${new Date(leaf.validTo).toISOString()}` }));
+  const out: Array<{ id: FindingId; detail?: string }> = expiryFindings(leaf, options.now, options.expiry).map((id) => ({ id, detail: `notAfter ${certTimeIso(leaf.validTo)}` }));
   if (!f.trusted) out.push(isSelfSigned(leaf) ? { id: 'cert-self-signed' } : { id: 'cert-untrusted-issuer', detail: `issuer ${leaf.issuer.split('\n').join(', ')}` });
   const key = keyOf(leaf.publicKey);
   if (isWeakKey(key.keyType, key.keyBits)) out.push({ id: 'cert-weak-key', detail: `${key.keyType} ${key.keyBits} bits` });
@@ -91,8 +95,11 @@ export function certificateFindings(f: ServiceFacts, options: FindingOptions): A
 
 export function evaluateFindings(f: ServiceFacts, options: FindingOptions): Finding[] {
   const raised: Array<{ id: FindingId; detail?: string; severity?: Severity; ctx?: Partial<RecommendationContext> }> = [];
-  if (!f.tls && f.protocol === 'dicom') raised.push({ id: 'plaintext-dicom' });
-  if (!f.tls && f.protocol === 'hl7') raised.push({ id: 'plaintext-hl7' });
+  // On a TLS port, plaintext is raised only when the protocol answered in plaintext as well.
+  const plain = f.tls ? f.plaintextToo === true : true;
+  const plainDetail = f.tls ? 'answered in plaintext on the same port that also speaks TLS: TLS is optional here' : undefined;
+  if (plain && f.protocol === 'dicom') raised.push({ id: 'plaintext-dicom', detail: plainDetail });
+  if (plain && f.protocol === 'hl7') raised.push({ id: 'plaintext-hl7', detail: plainDetail });
   if (f.tls) {
     raised.push(...certificateFindings(f, options));
     if (f.legacyVersions?.length) raised.push({ id: 'tls-legacy-version', detail: f.legacyVersions.join(', ') });

@@ -99,13 +99,19 @@ export function parseServerHello(data: Buffer): HelloAnswer | undefined {
   const length = data.readUInt16BE(3);
   if (type === 0x15) return { accepted: false, reason: 'alert' };
   if (type !== 0x16 || data[1] !== 0x03) return { accepted: false, reason: 'not a TLS record' };
-  // A ServerHello needs 4 (header) + 2 + 32 + 1 + 2 bytes; wait until they are here.
-  if (data.length < 5 + Math.min(length, 41)) return undefined;
-  const hs = data.subarray(5);
+  // The ServerHello must start the first record: 4 (header) + 2 (version) + 32 (random) + 1 (session
+  // id length) + session id + 2 (suite) bytes. Check every offset against both the record length the
+  // peer announced and the bytes received: a short record is malformed, not a reason to read past it.
+  const hs = data.subarray(5, 5 + length);
+  if (length === 0) return { accepted: false, reason: 'empty handshake record' };
+  if (hs.length === 0) return undefined;
   if (hs[0] !== 2) return { accepted: false, reason: `handshake type ${hs[0]} instead of ServerHello` };
-  const version = hs.readUInt16BE(4);
+  if (length < 39) return { accepted: false, reason: 'truncated ServerHello' };
+  if (hs.length < 39) return undefined;
   const sidLength = hs[38];
+  if (length < 39 + sidLength + 2) return { accepted: false, reason: 'truncated ServerHello' };
   if (hs.length < 39 + sidLength + 2) return undefined;
+  const version = hs.readUInt16BE(4);
   const suite = hs.readUInt16BE(39 + sidLength);
   return { accepted: true, version: TLS_VERSIONS[version] ?? `0x${version.toString(16)}`, suite, suiteName: WEAK_SUITES[suite] ?? `0x${suite.toString(16).padStart(4, '0')}` };
 }

@@ -6,7 +6,8 @@
  *   3. otherwise the safe DICOM and HL7 probes in plaintext, each on a fresh connection, in the order
  *      the port suggests;
  *   4. for TLS services: one handshake offering only TLS 1.0/1.1, one offering only weak suites;
- *   5. for accepted DICOM associations: a second association with a random called AE title.
+ *   5. for accepted DICOM associations: a second association with a random called AE title;
+ *   6. for TLS ports: the protocol probe once more in plaintext (a port may accept both).
  * Results stream out through `onService` as soon as a port is done (NDJSON, progress).
  */
 import type { X509Certificate } from 'node:crypto';
@@ -127,7 +128,21 @@ export class Scanner {
       }
       app = service.tls ? { kind: 'other', reasons: [] } : await this.appProbes(target, port, false);
     }
-    const facts: Parameters<typeof evaluateFindings>[0] = { address: target.address, hostname: target.hostname, port, protocol: app.kind, tls: service.tls };
+    // A TLS port can accept plaintext too (servers that detect TLS by its first byte): ask again in
+    // plaintext, the protocol found inside TLS only, or both when TLS showed none (alert, mutual TLS).
+    let appTls = service.tls;
+    let plaintextToo = false;
+    if (service.tls) {
+      const plain = app.kind === 'other' ? await this.appProbes(target, port, false) : await this.appProbe(target, port, false, app.kind, this.o.calledAe);
+      if (plain.kind !== 'other') {
+        plaintextToo = true;
+        if (app.kind === 'other') {
+          app = plain;
+          appTls = false;
+        }
+      }
+    }
+    const facts: Parameters<typeof evaluateFindings>[0] = { address: target.address, hostname: target.hostname, port, protocol: app.kind, tls: service.tls, plaintextToo };
     if (app.kind === 'dicom') {
       const r = app.r;
       service.dicom = { association: r.association };
@@ -138,7 +153,7 @@ export class Scanner {
       if (matched.length) service.dicom.advisories = matched.map((a) => a.id);
       facts.advisories = matched;
       if (r.association === 'accepted') {
-        const second = await this.appProbe(target, port, service.tls, 'dicom', randomAeTitle());
+        const second = await this.appProbe(target, port, appTls, 'dicom', randomAeTitle());
         service.dicom.anyAeAccepted = second.kind === 'dicom' && second.r.association === 'accepted';
         facts.anyAeAccepted = service.dicom.anyAeAccepted;
       }

@@ -102,4 +102,19 @@ t.test('raw ClientHello and ServerHello', async (t) => {
   t.equal(parseServerHello(sh.subarray(0, 20)), undefined, 'incomplete: wait for more');
   t.same(parseServerHello(Buffer.from([0x15, 0x03, 0x03, 0, 2, 2, 70])), { accepted: false, reason: 'alert' });
   t.same(parseServerHello(Buffer.from('HTTP/1.1 400')), { accepted: false, reason: 'not a TLS record' });
+  // Found in review: a record shorter than a ServerHello made parseServerHello read past the buffer
+  // (RangeError in the socket's data handler: an uncaught exception that ended the whole scan).
+  t.same(parseServerHello(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x01, 0x02])), { accepted: false, reason: 'truncated ServerHello' });
+  t.same(parseServerHello(Buffer.from([0x16, 0x03, 0x01, 0x00, 0x05, 0x02, 0x00, 0x00, 0x06, 0x03])), { accepted: false, reason: 'truncated ServerHello' });
+  for (let cut = 0; cut <= sh.length; cut++) {
+    for (let len = 0; len <= sh.length; len += 3) {
+      const m = Buffer.from(sh.subarray(0, cut));
+      if (m.length >= 5) m.writeUInt16BE(len, 3);
+      try {
+        parseServerHello(m);
+      } catch (err) {
+        t.fail(`ServerHello cut at ${cut} with record length ${len} threw ${(err as Error).message}`);
+      }
+    }
+  }
 });
