@@ -32,6 +32,7 @@ interface RouteFlags {
   http01Listen?: string;
   auditFile?: string;
   metrics?: string;
+  metricsTokenFile?: string;
   workers?: string;
 }
 
@@ -67,7 +68,7 @@ export function configFromFlags(direction: 'inbound' | 'outbound', o: RouteFlags
   };
   const config: Record<string, unknown> = { routes: [route] };
   if (o.auditFile) config.audit = { file: o.auditFile };
-  if (o.metrics) config.metrics = { listen: o.metrics };
+  if (o.metrics) config.metrics = { listen: o.metrics, ...(o.metricsTokenFile ? { tokenFile: o.metricsTokenFile } : {}) };
   return validateGatewayConfig(config, 'command line');
 }
 
@@ -152,7 +153,8 @@ function routeCommand(proxy: Command, direction: 'inbound' | 'outbound'): void {
     .option('--acme-email <email>', 'with --acme: account contact')
     .option('--http01-listen <addr:port>', 'with --acme: where to answer http-01 challenges', '0.0.0.0:80')
     .option('--audit-file <file>', 'append ATNA audit records (RFC 5424) to this file')
-    .option('--metrics <addr:port>', 'serve Prometheus metrics on http://ADDR:PORT/metrics')
+    .option('--metrics <addr:port>', 'serve Prometheus metrics on http://ADDR:PORT/metrics (a non-loopback address needs --metrics-token-file)')
+    .option('--metrics-token-file <file>', 'bearer token scrapers must send (Authorization: Bearer ...), at least 16 characters')
     .option('--workers <n>', 'worker processes sharing the listener (one per core for throughput; limits apply per worker)')
     .addHelpText('after', `
 Examples:

@@ -3,16 +3,10 @@
  * an explicit `--lab`, because fuzzing a real SCP or interface engine creates studies, orders and
  * patients in it.
  */
-import net from 'node:net';
 import { WardgateError } from '../errors.ts';
+import { isLoopback } from '../net/loopback.ts';
 
-export function isLoopback(host: string): boolean {
-  const h = host.replace(/^\[|\]$/g, '').toLowerCase();
-  if (h === 'localhost' || h === '::1') return true;
-  if (net.isIPv4(h)) return h.startsWith('127.');
-  if (h.startsWith('::ffff:')) return isLoopback(h.slice(7));
-  return false;
-}
+export { isLoopback };
 
 export function checkScope(host: string, lab: boolean, what = 'target'): void {
   if (isLoopback(host) || lab) return;

@@ -10,7 +10,7 @@ import { type AuditSink, FileSink, TlsSyslogSink } from '../audit/sinks.ts';
 import { WardgateError } from '../errors.ts';
 import { type Credentials, loadKeyPairs, loadTrustBundle } from './credentials.ts';
 import { Metrics } from './metrics.ts';
-import { startMetricsServer } from './metrics-server.ts';
+import { metricsAuth, startMetricsServer } from './metrics-server.ts';
 import { Route } from './route.ts';
 import { type GatewayConfig, type RouteConfig, parseAddress } from './route-config.ts';
 
@@ -67,7 +67,7 @@ export class Gateway {
         const at = route.address();
         this.log(`route ${rc.name}: ${rc.direction} ${rc.protocol} listening on ${at.host}:${at.port} -> ${rc.upstream}`);
       }
-      if (this.config.metrics) this.metricsServer = await startMetricsServer(this.metrics, parseAddress(this.config.metrics.listen, 'metrics.listen'));
+      if (this.config.metrics) this.metricsServer = await startMetricsServer(this.metrics, parseAddress(this.config.metrics.listen, 'metrics.listen'), metricsAuth(this.config.metrics));
     } catch (err) {
       await this.stop();
       throw err;

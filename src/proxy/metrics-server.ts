@@ -1,16 +1,43 @@
 /**
- * The Prometheus scrape endpoint: GET /metrics on a loopback or management address, nothing else.
+ * The Prometheus scrape endpoint: GET /metrics, nothing else. On a loopback address it may be open
+ * (a local agent scrapes it); anywhere else the config must give a bearer token (route-config.ts
+ * refuses it otherwise): connection counts, denials and certificate expiry are not for the whole LAN.
  */
+import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import { WardgateError } from '../errors.ts';
+import { type HostPort, readMetricsToken } from './route-config.ts';
+
 /** Anything that renders the exposition text: a Metrics registry, or the multi-process aggregator. */
 export interface MetricsSource {
   render(): string | Promise<string>;
 }
-import type { HostPort } from './route-config.ts';
 
-export async function startMetricsServer(metrics: MetricsSource, at: HostPort): Promise<http.Server> {
+export interface MetricsServerOptions {
+  /** Required as `Authorization: Bearer TOKEN` on every request when set (Prometheus `authorization`). */
+  token?: string;
+}
+
+/** Server options from the config's `metrics` (the token is read from its file here, at start). */
+export function metricsAuth(metrics: { tokenFile?: string }): MetricsServerOptions {
+  return metrics.tokenFile ? { token: readMetricsToken(metrics.tokenFile) } : {};
+}
+
+/** Digests, so the comparison takes the same time whatever the lengths. */
+function tokenMatches(header: string | undefined, token: string): boolean {
+  const m = /^Bearer\s+(\S+)\s*$/i.exec(header ?? '');
+  if (!m) return false;
+  const digest = (s: string) => createHash('sha256').update(s).digest();
+  return timingSafeEqual(digest(m[1]), digest(token));
+}
+
+export async function startMetricsServer(metrics: MetricsSource, at: HostPort, opts: MetricsServerOptions = {}): Promise<http.Server> {
   const server = http.createServer((req, res) => {
+    if (opts.token !== undefined && !tokenMatches(req.headers.authorization, opts.token)) {
+      res.writeHead(401, { 'content-type': 'text/plain', 'www-authenticate': 'Bearer realm="wardgate-metrics"' });
+      res.end('unauthorized: send Authorization: Bearer <the metrics token>\n');
+      return;
+    }
     if (req.method === 'GET' && req.url?.split('?')[0] === '/metrics') {
       void Promise.resolve(metrics.render()).then((text) => {
         res.writeHead(200, { 'content-type': 'text/plain; version=0.0.4; charset=utf-8' });

@@ -3,6 +3,7 @@
  */
 import { readFileSync } from 'node:fs';
 import { WardgateError } from '../errors.ts';
+import { isLoopback } from '../net/loopback.ts';
 import { gatewaySchema, routeSchema } from './route-schema.ts';
 import { checkSchema, parseJsonFile } from './schema-check.ts';
 
@@ -75,7 +76,7 @@ export interface SyslogSettings {
 export interface GatewayConfig {
   routes: RouteConfig[];
   audit?: { file?: string; syslog?: SyslogSettings; sourceId?: string };
-  metrics?: { listen: string };
+  metrics?: { listen: string; tokenFile?: string };
 }
 
 export interface HostPort {
@@ -125,8 +126,25 @@ export function validateGatewayConfig(data: unknown, file: string): GatewayConfi
     }
   });
   if (config.audit?.syslog) parseAddress(config.audit.syslog.address, `${file}: field "audit.syslog.address"`);
-  if (config.metrics) parseAddress(config.metrics.listen, `${file}: field "metrics.listen"`);
+  if (config.metrics) {
+    const { host } = parseAddress(config.metrics.listen, `${file}: field "metrics.listen"`);
+    if (!config.metrics.tokenFile && !isLoopback(host)) {
+      throw new WardgateError('CONFIG_INVALID', `${file}: field "metrics.tokenFile" is required when "metrics.listen" (${config.metrics.listen}) is not a loopback address: the endpoint would be open to the network`);
+    }
+  }
   return config;
+}
+
+/** The metrics bearer token from its file (trimmed); short tokens are refused. */
+export function readMetricsToken(file: string): string {
+  let token: string;
+  try {
+    token = readFileSync(file, 'utf8').trim();
+  } catch (err) {
+    throw new WardgateError('CONFIG_INVALID', `metrics token file ${file} cannot be read: ${(err as Error).message}`);
+  }
+  if (token.length < 16 || /\s/.test(token)) throw new WardgateError('CONFIG_INVALID', `metrics token in ${file} must be at least 16 characters without whitespace (e.g. openssl rand -hex 32 > ${file})`);
+  return token;
 }
 
 /** Validate one route built from the command line (the CLI names flags, not JSON fields). */

@@ -115,7 +115,10 @@ export const gatewaySchema = {
       type: 'object',
       additionalProperties: false,
       required: ['listen'],
-      properties: { listen: address },
+      properties: {
+        listen: address,
+        tokenFile: { type: 'string', minLength: 1, description: 'file holding the bearer token scrapers must send; required unless listen is a loopback address' },
+      },
     },
   },
 } as const;

@@ -10,7 +10,7 @@ import type http from 'node:http';
 import { startAcmeRoutes } from './cert-manager/acme-routes.ts';
 import type { Credentials } from './credentials.ts';
 import { Gateway } from './gateway.ts';
-import { startMetricsServer } from './metrics-server.ts';
+import { metricsAuth, startMetricsServer } from './metrics-server.ts';
 import { type GatewayConfig, parseAddress } from './route-config.ts';
 
 type ToWorker =
@@ -122,7 +122,7 @@ export async function startPrimary(config: GatewayConfig, workers: number, log: 
       for (const w of pool) w.send({ type: 'metrics', id } satisfies ToWorker);
       setTimeout(() => { const p = pending.get(id); if (p) { pending.delete(id); resolve(mergeExpositions(p.texts)); } }, 2000).unref();
     });
-    metricsServer = await startMetricsServer({ render: scrape }, parseAddress(config.metrics.listen, 'metrics.listen'));
+    metricsServer = await startMetricsServer({ render: scrape }, parseAddress(config.metrics.listen, 'metrics.listen'), metricsAuth(config.metrics));
   }
   return {
     lines,
