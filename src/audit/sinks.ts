@@ -11,6 +11,8 @@ import { octetFrame } from './rfc5424.ts';
 export interface AuditSink {
   write(syslogMessage: string): void;
   close(): Promise<void>;
+  /** Records discarded since start (the sink could not keep up or could not write). */
+  readonly dropped: number;
 }
 
 /**

@@ -48,6 +48,8 @@ export class Gateway {
       sinks.push(new TlsSyslogSink({ host, port, ca: loadTrustBundle(sys.ca), cert: readOptional(sys.cert, 'syslog client certificate'), key: readOptional(sys.key, 'syslog client key'), serverName: sys.serverName }, onError));
     }
     this.auditor = new Auditor(sinks, { sourceId: config.audit?.sourceId, onError });
+    this.metrics.collect('wardgate_audit_records_dropped_total', () =>
+      sinks.map((sink) => ({ labels: { sink: sink instanceof FileSink ? 'file' : 'syslog' }, value: sink.dropped })));
   }
 
   private credentialsFor(route: RouteConfig): Credentials {

@@ -8,7 +8,7 @@ interface Family {
   help: string;
   type: 'counter' | 'gauge';
   values: Map<string, { labels: Labels; value: number }>;
-  /** Gauges whose value is computed at scrape time. */
+  /** Series whose value is computed at scrape time (certificate expiry, audit sinks' counts). */
   collect?: () => Array<{ labels: Labels; value: number }>;
 }
 
@@ -38,6 +38,7 @@ export class Metrics {
     this.define('wardgate_associations_total', 'counter', 'DICOM associations established through a route');
     this.define('wardgate_messages_total', 'counter', 'HL7 messages forwarded through a route');
     this.define('wardgate_certificate_expiry_seconds', 'gauge', 'seconds until each certificate a route presents expires');
+    this.define('wardgate_audit_records_dropped_total', 'counter', 'audit records a sink discarded (collector down or not reading, file not writable)');
   }
 
   define(name: string, type: 'counter' | 'gauge', help: string, collect?: Family['collect']): void {

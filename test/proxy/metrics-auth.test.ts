@@ -8,6 +8,8 @@ import http from 'node:http';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
+import { applicationActivity } from '../../src/audit/events.ts';
+import { Gateway } from '../../src/proxy/gateway.ts';
 import { Metrics } from '../../src/proxy/metrics.ts';
 import { metricsAuth, startMetricsServer } from '../../src/proxy/metrics-server.ts';
 import { validateGatewayConfig } from '../../src/proxy/route-config.ts';
@@ -55,4 +57,14 @@ t.test('with a token, every request must carry it', async (t) => {
   const ok = await get({ authorization: `Bearer ${token}` });
   t.equal(ok.status, 200, 'the token: 200');
   t.match(ok.headers['content-type'], /^text\/plain; version=0\.0\.4/);
+});
+
+t.test('audit records a sink drops are a metric', async (t) => {
+  // The file sink cannot open a file in a directory that does not exist: after its first error it
+  // drops (and counts) records until it may try again.
+  const gateway = new Gateway({ routes: [], audit: { file: join(tempDir(t), 'no-such-dir', 'audit.log') } } as never, { log: () => undefined });
+  gateway.auditor.record(applicationActivity(gateway.auditor.identity, 'start', 'r1'));
+  await new Promise((r) => setTimeout(r, 100));
+  for (let i = 0; i < 3; i++) gateway.auditor.record(applicationActivity(gateway.auditor.identity, 'start', 'r1'));
+  t.match(gateway.metrics.render(), /^wardgate_audit_records_dropped_total\{sink="file"\} 3$/m);
 });
