@@ -30,6 +30,9 @@ t.test('renewal time and RFC 9773 CertID', async (t) => {
   const w = { start: new Date('2026-03-01T00:00:00Z'), end: new Date('2026-03-03T00:00:00Z') };
   t.equal(renewalTime(nb, na, w, () => 0.5).toISOString(), '2026-03-02T00:00:00.000Z', 'ARI: a random point inside the window');
   t.equal(renewalTime(nb, na, { start: w.end, end: w.start }).getTime(), renewalTime(nb, na).getTime(), 'an inverted window is ignored');
+  t.equal(renewalTime(nb, na, { start: w.start, end: new Date('2026-05-01T00:00:00Z') }).getTime(), renewalTime(nb, na).getTime(), 'a window ending after expiry is ignored');
+  const past = { start: new Date('2025-12-01T00:00:00Z'), end: new Date('2025-12-02T00:00:00Z') };
+  t.equal(renewalTime(nb, na, past, () => 0.5).toISOString(), '2026-01-01T01:00:00.000Z', 'a window in the past: renew, but not within the first hour of the certificate');
   t.ok(retryDelayMs(0, () => 0.5) === 60_000 && retryDelayMs(20, () => 0.5) === 3_600_000, 'retry ladder from 1 min to 1 h');
   // RFC 9773 §4.1 example.
   t.equal(ariCertIdFromParts('69885B6B87464041E1B37B847BA0AE2CDE01C8D4', '0087654321'), 'aYhba4dGQEHhs3uEe6CuLN4ByNQ.AIdlQyE');

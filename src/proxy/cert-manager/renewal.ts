@@ -9,10 +9,16 @@ export interface Window {
 }
 
 export function renewalTime(notBefore: Date, notAfter: Date, ari?: Window, random: () => number = Math.random): Date {
-  if (ari && ari.end.getTime() > ari.start.getTime()) {
-    return new Date(ari.start.getTime() + random() * (ari.end.getTime() - ari.start.getTime()));
-  }
   const lifetime = notAfter.getTime() - notBefore.getTime();
+  // Found in review: the CA's window was taken as given. One ending after the certificate expires would
+  // renew too late (it is ignored), and one in the past on every fresh certificate, from a broken or
+  // hostile CA, renewed once a second; RFC 9773 §4.2's "renew now" still holds for a certificate past
+  // its first hour (or tenth of its life): what `wardgate renew-early` does to existing certificates.
+  const earliest = notBefore.getTime() + Math.min(lifetime / 10, 3_600_000);
+  if (ari && ari.end.getTime() > ari.start.getTime() && ari.end.getTime() <= notAfter.getTime()) {
+    const at = ari.start.getTime() + random() * (ari.end.getTime() - ari.start.getTime());
+    return new Date(Math.max(at, earliest));
+  }
   return new Date(notAfter.getTime() - lifetime / 3);
 }
 
