@@ -64,10 +64,14 @@ t.test('a CA that drips its answers does not hold start-up or renewal forever', 
 t.test('a CA that answers with a huge body is cut off', async (t) => {
   // Found in review: response bodies were read whole (ARI by string concatenation, acme-client via axios
   // with no maxContentLength): a 64 MiB or endless directory body was held in memory and parsed.
-  const { manager, acme, swapped } = await managerWithStoredCert(t, '127.30.7.4', 'huge', { requestTimeoutMs: 10_000, enrollTimeoutMs: 20_000 });
+  const { manager, acme, swapped } = await managerWithStoredCert(t, '127.30.7.4', 'huge', { requestTimeoutMs: 5_000, enrollTimeoutMs: 8_000 });
   await withTimeout(manager.start(), 60_000, 'start against a huge-answering CA');
   await t.rejects(withTimeout(manager.renewNow(), 60_000, 'renewal against a huge-answering CA'));
   t.same(swapped, []);
   const sent = acme.hugeSent();
   t.notOk(sent.finished, `no 64 MiB body was read to the end (largest accepted: ${(sent.bytes / 1048576).toFixed(1)} MiB)`);
 });
+
+// An enrollment given up at its deadline keeps running inside acme-client (its retry timers are not
+// cancellable and keep the process alive ~1 min): the results are in, so do not wait for them.
+t.teardown(() => setImmediate(() => process.exit(process.exitCode ?? 0)));
