@@ -2,7 +2,8 @@
  * Who is on the other end: peer IP address and, on TLS sides, the verified certificate's subject CN
  * and subjectAltName entries (RFC 5280 §4.2.1.6). Policy rules match against this.
  */
-import type { Socket } from 'node:net';
+import { type Socket, isIPv6 } from 'node:net';
+import { bytesToIp, ipToBytes } from '../pki/ip.ts';
 import type { TLSSocket } from 'node:tls';
 
 export interface PeerIdentity {
@@ -21,15 +22,23 @@ export function normalizeAddress(address: string | undefined): string {
   return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
 }
 
-/** Parse Node's subjectaltname string: `DNS:a, IP Address:1.2.3.4`. */
+/**
+ * Parse Node's subjectaltname string: `DNS:a, IP Address:1.2.3.4`. IPv6 addresses come out in RFC 5952
+ * form: Node prints them uncompressed (`0:0:0:0:0:0:0:1`), and rules and peer addresses are written `::1`.
+ */
 export function parseSubjectAltName(text: string | undefined): string[] {
   if (!text) return [];
   const out: string[] = [];
   for (const part of text.split(/,\s*/)) {
     const m = /^(DNS|IP Address):(.*)$/.exec(part.trim());
-    if (m) out.push(m[1] === 'DNS' ? m[2].toLowerCase() : m[2]);
+    if (m) out.push(m[1] === 'DNS' ? m[2].toLowerCase() : canonicalIp(m[2]));
   }
   return out;
+}
+
+/** RFC 5952 text of an IPv6 address (lower case, longest zero run compressed); anything else as it is. */
+export function canonicalIp(value: string): string {
+  return isIPv6(value) ? bytesToIp(ipToBytes(value)) : value;
 }
 
 export function plainPeer(socket: Socket): PeerIdentity {

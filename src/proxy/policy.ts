@@ -5,7 +5,7 @@
  * DICOM AE titles are compared after trimming (PS3.5 §6.2: leading/trailing spaces are not significant).
  */
 import type { AllowRule } from './route-config.ts';
-import type { PeerIdentity } from './peer-identity.ts';
+import { type PeerIdentity, canonicalIp } from './peer-identity.ts';
 
 export interface Decision {
   allowed: boolean;
@@ -15,7 +15,8 @@ export interface Decision {
 
 function anyOf(list: string[] | undefined, values: string[], fold = false): boolean {
   if (!list) return true;
-  const norm = (s: string) => (fold ? s.toLowerCase() : s);
+  // IPv6 in any spelling (fd00::5, FD00:0:0:0:0:0:0:5) compares as one address.
+  const norm = (s: string) => canonicalIp(fold ? s.toLowerCase() : s);
   return list.some((want) => values.some((v) => norm(v) === norm(want)));
 }
 

@@ -55,6 +55,13 @@ t.test('allow rules', async (t) => {
   t.ok(decideMessage(hl7, ct1, { sendingApplication: 'RIS', sendingFacility: 'X', code: 'ADT', trigger: 'A01' }).allowed, 'code^trigger');
   t.notOk(decideMessage(hl7, ct1, { sendingApplication: 'RIS', sendingFacility: 'X', code: 'ADT', trigger: 'A08' }).allowed, 'other trigger refused');
   t.same(parseSubjectAltName('DNS:A.example, IP Address:10.0.0.1, email:x@y'), ['a.example', '10.0.0.1']);
+  // Found in review: Node prints IPv6 SANs uncompressed, so a rule written `fd00::5` never matched.
+  t.same(parseSubjectAltName('IP Address:FD00:0:0:0:0:0:0:5, IP Address:0:0:0:0:0:0:0:1'), ['fd00::5', '::1'], 'IPv6 SANs in RFC 5952 form');
+  const v6 = { address: '::1', subjects: [], sans: parseSubjectAltName('IP Address:FD00:0:0:0:0:0:0:5') };
+  t.ok(decideAssociation([{ peerSans: ['fd00::5'] }], v6, 'X', 'Y').allowed, 'IPv6 SAN rule written compressed');
+  t.ok(decideAssociation([{ peerSans: ['FD00:0:0:0:0:0:0:5'] }], v6, 'X', 'Y').allowed, 'and written in full');
+  t.ok(decideAssociation([{ peerAddresses: ['0:0:0:0:0:0:0:1'] }], v6, 'X', 'Y').allowed, 'IPv6 peer address in any spelling');
+  t.notOk(decideAssociation([{ peerSans: ['fd00::6'] }], v6, 'X', 'Y').allowed, 'another address still refused');
 });
 
 t.test('per-peer and per-route connection limits', async (t) => {
