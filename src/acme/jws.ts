@@ -132,7 +132,6 @@ export function checkPublicJwk(jwk: JWK): void {
   }
 }
 
-/** Step 8: verify the signature with jose and decode the payload (§6.3: "" means POST-as-GET). */
 /**
  * Imported account keys, by key and algorithm: importing costs more than verifying, and an account
  * signs every request of an issuance with the same key. Bounded; oldest entries go first.
@@ -176,6 +175,7 @@ export function accountKeyCacheChars(): number {
   return n;
 }
 
+/** Step 8: verify the signature with jose and decode the payload (§6.3: "" means POST-as-GET). */
 export async function verifySignature(jws: FlattenedJWSInput, jwk: JWK, alg: string): Promise<unknown> {
   const key = await importAccountKey(jwk, alg);
   let result;

@@ -18,7 +18,8 @@ import { InstrumentedBackend } from './backend.ts';
 import type { Protocol } from './exchange.ts';
 import type { Endpoint } from './executor.ts';
 import type { FuzzPeer } from './oracles.ts';
-import { checkScope, isLoopback } from './scope.ts';
+import { isLoopback } from '../net/loopback.ts';
+import { checkScope } from './scope.ts';
 import { type ExitInfo, type FuzzTarget, type TargetDescription, rssOfPid, tail, waitForListener } from './target.ts';
 import { freePort } from '../net/free-port.ts';
 

@@ -6,8 +6,6 @@
 import { WardgateError } from '../errors.ts';
 import { isLoopback } from '../net/loopback.ts';
 
-export { isLoopback };
-
 export function checkScope(host: string, lab: boolean, what = 'target'): void {
   if (isLoopback(host) || lab) return;
   throw new WardgateError('FUZZ_TARGET_REFUSED', `${what} ${host} is not on loopback: fuzzing creates records in the system it attacks; add --lab to confirm this is a lab system`);

@@ -10,7 +10,7 @@ import { associationEvent, instancesTransferred, securityAlert } from '../audit/
 import { WardgateError, isWardgateError } from '../errors.ts';
 import {
   ABORT_REASON, ABORT_SOURCE, type Abort, type AssociateRq, AssociationTracker, COMMAND_FIELD, type DecodedPdu, PDU_HEADER_LENGTH, PDU_TYPE, PDV_HEADER_LENGTH,
-  PDU_TYPE_NAMES, type PduSender, REJECTION, type AssociateRj, decodeAssociateRq, decodeCommand, decodePDataTf, decodePdu, describeAbort,
+  PDU_TYPE_NAMES, type PduSender, REJECTION, type AssociateRj, decodeAssociateRq, decodeCommand, decodePDataTf, decodePdu, describeAbort, heldFragment,
   describeRejection, encodeAbort, encodeAssociateRj, peekHeader,
 } from '../protocols/dicom/index.ts';
 import { MAX_CONTROL_PDU_LENGTH, type Segment, PduFramer } from './pdu-framer.ts';
@@ -273,8 +273,8 @@ class DicomRelay {
           { source: ABORT_SOURCE.ServiceProvider, reason: ABORT_REASON.InvalidPduParameterValue });
         return false;
       }
-      // A fragment that waits for the last one is copied: a view would keep its whole PDU alive.
-      if (pdv.data.length > 0) parts.push(pdv.last ? pdv.data : Buffer.from(pdv.data));
+      const held = heldFragment(pdv);
+      if (held) parts.push(held);
       if (!pdv.last) continue;
       const raw = Buffer.concat(parts);
       parts.length = 0;

@@ -4,7 +4,7 @@
  */
 import { WardgateError } from '../../errors.ts';
 import { type CommandSet, decodeCommand } from './command.ts';
-import { PDV_HEADER_LENGTH, type Pdv, encodePDataTf } from './pdata.ts';
+import { PDV_HEADER_LENGTH, type Pdv, encodePDataTf, heldFragment } from './pdata.ts';
 
 /** Fragment size used when the peer announces 0 (no limit, PS3.8 D.1). */
 export const DEFAULT_FRAGMENT_LENGTH = 16 * 1024;
@@ -80,9 +80,8 @@ export class DimseMessageAssembler {
         if (this.commandLength > this.maxCommandLength) {
           throw malformed(`command set exceeds ${this.maxCommandLength} bytes`);
         }
-        // A fragment that waits for the last one is copied: a view would keep its whole PDU alive.
-        // Empty ones are not kept at all: a flood of them would grow the list, not commandLength.
-        if (pdv.data.length > 0) this.commandParts.push(pdv.last ? pdv.data : Buffer.from(pdv.data));
+        const held = heldFragment(pdv);
+        if (held) this.commandParts.push(held);
         if (pdv.last) {
           const raw = Buffer.concat(this.commandParts, this.commandLength);
           this.commandParts = [];

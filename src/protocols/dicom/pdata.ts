@@ -48,6 +48,16 @@ export function decodePDataTf(body: Buffer): Pdv[] {
   return pdvs;
 }
 
+/**
+ * What to keep of a command fragment until the command's last one arrives: nothing for an empty one
+ * (a flood of them would grow a list, not the byte count that bounds it), a copy unless it is the
+ * last (decoded fragments are views, and a view would keep its whole PDU alive).
+ */
+export function heldFragment(pdv: Pdv): Buffer | undefined {
+  if (pdv.data.length === 0) return undefined;
+  return pdv.last ? pdv.data : Buffer.from(pdv.data);
+}
+
 export function encodePDataTf(pdvs: Pdv[]): Buffer {
   if (pdvs.length === 0) throw malformed('cannot encode a P-DATA-TF without PDV items');
   let total = 0;
