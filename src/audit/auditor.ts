@@ -36,6 +36,11 @@ export class Auditor {
     }
   }
 
+  /** After log rotation (SIGHUP): file sinks start a new file at their path. */
+  reopen(): void {
+    for (const sink of this.sinks) sink.reopen?.();
+  }
+
   async close(): Promise<void> {
     await Promise.all(this.sinks.map((s) => s.close().catch(() => undefined)));
   }

@@ -3,7 +3,7 @@
  * over TLS (RFC 5425: mutual TLS, octet-counting framing). Sinks never throw into the gateway: a
  * collector outage queues records (bounded) and reconnects; failures are reported to `onError`.
  */
-import { createWriteStream, type WriteStream } from 'node:fs';
+import { createWriteStream, fstat, stat, type WriteStream } from 'node:fs';
 import tls from 'node:tls';
 import { WardgateError } from '../errors.ts';
 import { octetFrame } from './rfc5424.ts';
@@ -11,6 +11,8 @@ import { octetFrame } from './rfc5424.ts';
 export interface AuditSink {
   write(syslogMessage: string): void;
   close(): Promise<void>;
+  /** Start a new file at the configured path (after log rotation); sinks without a file ignore it. */
+  reopen?(): void;
   /** Records discarded since start (the sink could not keep up or could not write). */
   readonly dropped: number;
 }
@@ -39,16 +41,29 @@ class LossReporter {
 export interface FileSinkOptions {
   /** After a write error, how long records are dropped before the file is opened again. */
   reopenDelayMs?: number;
+  /**
+   * How often to check whether the path still names the open file (0: never). logrotate's default
+   * renames the file and compresses or deletes it later: records written to the old inode after that
+   * are lost, so the sink follows the path within this interval even without SIGHUP.
+   */
+  rotationCheckMs?: number;
 }
 
 export class FileSink implements AuditSink {
   private stream: WriteStream;
   private failedAt = 0;
   private readonly loss: LossReporter;
+  private readonly rotationTimer: NodeJS.Timeout | undefined;
+  private checking = false;
 
   constructor(readonly path: string, private readonly onError: (err: WardgateError) => void, private readonly opts: FileSinkOptions = {}) {
     this.loss = new LossReporter(`audit file ${path}`, onError);
     this.stream = this.open();
+    const every = opts.rotationCheckMs ?? 1_000;
+    if (every > 0) {
+      this.rotationTimer = setInterval(() => this.followRotation(), every);
+      this.rotationTimer.unref();
+    }
   }
 
   /** Records discarded because the file could not be written. */
@@ -65,6 +80,28 @@ export class FileSink implements AuditSink {
     return stream;
   }
 
+  /** Close the current file (pending records still reach it) and append to a new one at the path. */
+  reopen(): void {
+    const old = this.stream;
+    this.stream = this.open();
+    if (!old.destroyed) old.end();
+  }
+
+  /** Reopen when the path no longer names the file we write to (renamed, deleted or replaced). */
+  private followRotation(): void {
+    const fd = (this.stream as WriteStream & { fd: number | null }).fd;
+    if (this.checking || typeof fd !== 'number' || this.stream.destroyed) return;
+    this.checking = true;
+    fstat(fd, (err, open) => {
+      if (err) { this.checking = false; return; }
+      stat(this.path, (missing, named) => {
+        this.checking = false;
+        if (this.stream.destroyed || (this.stream as WriteStream & { fd: number | null }).fd !== fd) return;
+        if (missing || named.ino !== open.ino || named.dev !== open.dev) this.reopen();
+      });
+    });
+  }
+
   write(message: string): void {
     // A stream that failed once (ENOSPC, EIO) is destroyed for good: open the file again, so audit
     // resumes when the disk recovers instead of being discarded until a restart.
@@ -78,6 +115,7 @@ export class FileSink implements AuditSink {
   }
 
   close(): Promise<void> {
+    clearInterval(this.rotationTimer);
     const stream = this.stream;
     if (stream.destroyed) return Promise.resolve();
     return new Promise((resolve) => {

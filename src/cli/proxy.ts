@@ -72,9 +72,17 @@ export function configFromFlags(direction: 'inbound' | 'outbound', o: RouteFlags
   return validateGatewayConfig(config, 'command line');
 }
 
-function waitForSignal(): Promise<void> {
+/**
+ * Resolves on SIGINT/SIGTERM. SIGHUP (logrotate's postrotate convention) calls `onHangup` instead of
+ * ending the process, Node's default for it.
+ */
+function waitForSignal(onHangup: () => void): Promise<void> {
   return new Promise<void>((resolve) => {
-    const stop = () => resolve();
+    const stop = () => {
+      process.off('SIGHUP', onHangup);
+      resolve();
+    };
+    process.on('SIGHUP', onHangup);
     process.once('SIGINT', stop);
     process.once('SIGTERM', stop);
   });
@@ -94,9 +102,11 @@ function parseWorkers(text: string | undefined): number {
  */
 export async function runGateway(config: GatewayConfig, workers = 1): Promise<void> {
   if (cluster.isWorker && process.env.WARDGATE_WORKER) {
-    // The primary handles signals and tells workers to stop; a lost primary means stop too.
+    // The primary handles signals and tells workers to stop (or reopen audit files); a lost primary
+    // means stop too.
     process.on('SIGINT', () => undefined);
     process.on('SIGTERM', () => undefined);
+    process.on('SIGHUP', () => undefined);
     process.once('disconnect', () => process.exit(0));
     await runWorker();
     process.disconnect?.();
@@ -105,7 +115,7 @@ export async function runGateway(config: GatewayConfig, workers = 1): Promise<vo
   if (workers > 1) {
     const primary = await startPrimary(config, workers, (m) => process.stderr.write(`${new Date().toISOString()} ${m}\n`));
     for (const line of primary.lines) process.stdout.write(`wardgate proxy: ${line} (${workers} workers)\n`);
-    await waitForSignal();
+    await waitForSignal(() => primary.reopenAuditFiles());
     await primary.stop();
     return;
   }
@@ -122,7 +132,7 @@ export async function runGateway(config: GatewayConfig, workers = 1): Promise<vo
     const at = route.address();
     process.stdout.write(`wardgate proxy: route ${route.config.name} ${route.config.direction} ${route.config.protocol} on ${at.host}:${at.port} -> ${route.config.upstream}\n`);
   }
-  await waitForSignal();
+  await waitForSignal(() => gateway.auditor.reopen());
   await acme.stop();
   await gateway.stop();
 }
@@ -152,7 +162,7 @@ function routeCommand(proxy: Command, direction: 'inbound' | 'outbound'): void {
     .option('--acme-state <dir>', 'with --acme: where the account key and certificates are kept', 'wardgate-acme')
     .option('--acme-email <email>', 'with --acme: account contact')
     .option('--http01-listen <addr:port>', 'with --acme: where to answer http-01 challenges', '0.0.0.0:80')
-    .option('--audit-file <file>', 'append ATNA audit records (RFC 5424) to this file')
+    .option('--audit-file <file>', 'append ATNA audit records (RFC 5424) to this file; SIGHUP reopens it (logrotate postrotate)')
     .option('--metrics <addr:port>', 'serve Prometheus metrics on http://ADDR:PORT/metrics (a non-loopback address needs --metrics-token-file)')
     .option('--metrics-token-file <file>', 'bearer token scrapers must send (Authorization: Bearer ...), at least 16 characters')
     .option('--workers <n>', 'worker processes sharing the listener (one per core for throughput; limits apply per worker)')

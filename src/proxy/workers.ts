@@ -17,6 +17,7 @@ type ToWorker =
   | { type: 'start'; config: GatewayConfig; credentials: Array<[string, Credentials]> }
   | { type: 'credentials'; route: string; credentials: Credentials }
   | { type: 'metrics'; id: number }
+  | { type: 'reopen-audit' }
   | { type: 'stop' };
 
 type ToPrimary = { type: 'hello' } | { type: 'ready'; lines: string[] } | { type: 'metrics'; id: number; text: string } | { type: 'failed'; message: string };
@@ -62,6 +63,8 @@ export function runWorker(): Promise<void> {
         gateway?.route(msg.route)?.updateCredentials(msg.credentials);
       } else if (msg.type === 'metrics') {
         process.send!({ type: 'metrics', id: msg.id, text: gateway?.metrics.render() ?? '' } satisfies ToPrimary);
+      } else if (msg.type === 'reopen-audit') {
+        gateway?.auditor.reopen();
       } else if (msg.type === 'stop') {
         await gateway?.stop();
         resolve();
@@ -75,6 +78,8 @@ export function runWorker(): Promise<void> {
 export interface PrimaryHandle {
   /** Lines describing the routes, once every worker listens. */
   lines: string[];
+  /** Every worker starts new audit files at the configured paths (after log rotation). */
+  reopenAuditFiles(): void;
   stop(): Promise<void>;
 }
 
@@ -126,6 +131,9 @@ export async function startPrimary(config: GatewayConfig, workers: number, log: 
   }
   return {
     lines,
+    reopenAuditFiles() {
+      for (const w of pool) if (!w.isDead()) w.send({ type: 'reopen-audit' } satisfies ToWorker);
+    },
     async stop() {
       await Promise.all(pool.map((w) => new Promise<void>((resolve) => {
         if (w.isDead()) return resolve();

@@ -1,9 +1,9 @@
 /**
  * Audit sinks facing hostile content and broken peers: record framing that peer-supplied text cannot
- * break, a syslog collector that accepts the connection but never reads, and a file sink whose disk
- * fails for a moment.
+ * break, a syslog collector that accepts the connection but never reads, a file sink whose disk
+ * fails for a moment, and a file rotated or deleted under the sink (logrotate).
  */
-import { readFileSync } from 'node:fs';
+import { existsSync, readFileSync, renameSync, unlinkSync } from 'node:fs';
 import { join } from 'node:path';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -83,6 +83,48 @@ t.test('file sink recovers after a write error', async (t) => {
   t.match(text, /route before started/);
   t.match(text, /route after started/, 'a record written after the error reaches the file');
   t.match(errors.join('\n'), /ENOSPC/, 'the error is reported');
+});
+
+t.test('file sink follows log rotation: renamed or deleted file, and reopen() on SIGHUP', async (t) => {
+  // Found in review: the sink kept appending to the renamed file forever, and after logrotate's
+  // compress step deleted it, every record went to an unlinked inode: lost audit trail.
+  const dir = tempDir(t);
+  const path = join(dir, 'audit.log');
+  const sink = new FileSink(path, () => undefined, { rotationCheckMs: 20 });
+  const auditor = new Auditor([sink], { sourceId: 'gw' });
+  const flushed = () => new Promise<void>((r) => (sink as unknown as { stream: NodeJS.WritableStream }).stream.write('', () => r()));
+  const until = async (what: string, ok: () => boolean) => {
+    for (let i = 0; i < 200 && !ok(); i++) await new Promise((r) => setTimeout(r, 10));
+    t.ok(ok(), what);
+  };
+  auditor.record(applicationActivity(auditor.identity, 'start', 'first'));
+  await flushed();
+  renameSync(path, `${path}.1`);
+  await until('a new file appears at the path after the rename', () => existsSync(path));
+  auditor.record(applicationActivity(auditor.identity, 'start', 'second'));
+  await flushed();
+  t.match(readFileSync(`${path}.1`, 'utf8'), /route first started/, 'the rotated file keeps what was written before');
+  t.notMatch(readFileSync(`${path}.1`, 'utf8'), /route second started/);
+  t.match(readFileSync(path, 'utf8'), /route second started/, 'later records go to the new file');
+
+  unlinkSync(path);
+  await until('the file is created again after deletion', () => existsSync(path));
+  auditor.record(applicationActivity(auditor.identity, 'start', 'third'));
+  await flushed();
+  t.match(readFileSync(path, 'utf8'), /route third started/);
+
+  // logrotate's postrotate `kill -HUP`: the gateway calls reopen() at once, no polling involved.
+  const hup = join(dir, 'hup.log');
+  const manual = new FileSink(hup, () => undefined, { rotationCheckMs: 0 });
+  manual.write('one');
+  await new Promise<void>((r) => (manual as unknown as { stream: NodeJS.WritableStream }).stream.write('', () => r()));
+  renameSync(hup, `${hup}.1`);
+  manual.reopen();
+  manual.write('two');
+  await manual.close();
+  t.equal(readFileSync(`${hup}.1`, 'utf8'), 'one\n');
+  t.equal(readFileSync(hup, 'utf8'), 'two\n');
+  await auditor.close();
 });
 
 t.test('syslog collector that accepts TCP but never completes the TLS handshake', async (t) => {

@@ -1,10 +1,11 @@
 /**
  * The `wardgate proxy` command line, as the interface contract gives it: a one-route inbound gateway
  * started from flags serves a real dcmtk echoscu +tls; bad flags and bad config files fail with one
- * clear line naming the flag or field; SIGTERM stops the route cleanly.
+ * clear line naming the flag or field; SIGHUP (logrotate) starts a new audit file; SIGTERM stops the
+ * route cleanly.
  */
 import { spawn } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, renameSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { tempDir } from '../helpers/tmp.ts';
@@ -66,8 +67,23 @@ t.test('wardgate proxy inbound from flags serves echoscu +tls, stops on SIGTERM'
   t.match(out, new RegExp(`on ${GW.replace(/\./g, '\\.')}:${port} -> 127\\.0\\.0\\.1:${scpPort}`), 'prints the route');
   const echo = await run(requireBinary('echoscu'), ['-aet', 'CT1', '-aec', 'STORESCP', '+tls', device.key, device.cert, '+cf', pki.trust, GW, String(port)]);
   t.equal(echo.code, 0, `echoscu +tls through the CLI gateway: ${echo.output}`);
+
+  // logrotate: rename, then `kill -HUP` in postrotate. Node's default for SIGHUP is to exit.
+  const audit = join(work, 'audit.log');
+  renameSync(audit, `${audit}.1`);
+  child.kill('SIGHUP');
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(child.exitCode, null, 'SIGHUP does not stop the gateway');
+  const again = await run(requireBinary('echoscu'), ['-aet', 'CT2', '-aec', 'STORESCP', '+tls', device.key, device.cert, '+cf', pki.trust, GW, String(port)]);
+  t.equal(again.code, 0, 'the route still serves after SIGHUP');
   child.kill('SIGTERM');
   t.equal(await withTimeout(exited, 10_000, 'exit after SIGTERM'), 0, 'clean exit on SIGTERM');
+  const rotated = readFileSync(`${audit}.1`, 'utf8');
+  const current = readFileSync(audit, 'utf8');
+  t.match(rotated, /csd_code="110124"[^\n]*UserID="CT1"/, 'records before the rotation stay in the rotated file');
+  t.match(current, /csd_code="110124"[^\n]*UserID="CT2"/, 'records after SIGHUP go to a new file at the path');
+  t.match(current, /csd_code="110121"/, 'including Application Stop');
+  t.notMatch(rotated, /UserID="CT2"/);
 });
 
 t.test('wardgate proxy --config FILE --workers 2: workers share the listener, metrics are summed', peerOption('echoscu', 'storescp'), async (t) => {
@@ -83,6 +99,7 @@ t.test('wardgate proxy --config FILE --workers 2: workers share the listener, me
   writeFileSync(config, JSON.stringify({
     routes: [{ name: 'pacs-in', direction: 'inbound', protocol: 'dicom', listen: `${GW}:${port}`, upstream: `127.0.0.1:${scpPort}`, tls: { cert: [gw.cert], key: [gw.key], ca: pki.trust } }],
     metrics: { listen: `${GW}:${metricsPort}` },
+    audit: { file: join(work, 'audit.log') },
   }));
   const child = spawn(process.execPath, ['--import', 'tsx', ENTRY, 'proxy', '--config', config, '--workers', '2'], { stdio: ['ignore', 'pipe', 'pipe'] });
   t.teardown(() => { if (child.exitCode === null) child.kill('SIGKILL'); });
@@ -101,6 +118,17 @@ t.test('wardgate proxy --config FILE --workers 2: workers share the listener, me
   const text = await (await fetch(`http://${GW}:${metricsPort}/metrics`)).text();
   t.match(text, /wardgate_associations_total\{route="pacs-in"\} 4\n/, 'the primary sums the workers\' counters');
   t.equal((text.match(/# TYPE wardgate_associations_total counter/g) ?? []).length, 1, 'HELP/TYPE once');
+  // The primary forwards SIGHUP: every worker starts a new audit file.
+  renameSync(join(work, 'audit.log'), join(work, 'audit.log.1'));
+  child.kill('SIGHUP');
+  await new Promise((r) => setTimeout(r, 300));
+  t.equal(child.exitCode, null, 'SIGHUP does not stop the primary');
+  for (let i = 0; i < 4; i++) {
+    const echo = await run(requireBinary('echoscu'), ['-aet', 'CT2', '-aec', 'STORESCP', '+tls', device.key, device.cert, '+cf', pki.trust, GW, String(port)]);
+    t.equal(echo.code, 0, `echoscu ${i + 1} after SIGHUP`);
+  }
+  await new Promise((r) => setTimeout(r, 200));
+  t.equal((readFileSync(join(work, 'audit.log'), 'utf8').match(/csd_code="110124"[^\n]*UserID="CT2"/g) ?? []).length, 4, 'every association after SIGHUP is in the new file, whichever worker took it');
   child.kill('SIGTERM');
   t.equal(await withTimeout(exited, 15_000, 'exit after SIGTERM'), 0, 'primary and workers stop cleanly');
 });
