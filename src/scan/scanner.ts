@@ -95,23 +95,28 @@ export class Scanner {
 
   /** A failure on one port (a bug, an unexpected peer) is reported on that port and never ends the scan. */
   private async scanPortSafely(target: Target, port: number): Promise<ServiceResult | undefined> {
+    const progress: { service?: ServiceResult } = {};
     try {
-      return await this.scanPort(target, port);
+      return await this.scanPort(target, port, progress);
     } catch (err) {
-      const s: ServiceResult = { address: target.address, port, protocol: 'other', tls: false, findings: [], note: `probe failed: ${(err as Error).message}`, durationMs: 0 };
+      // Keep what was learnt before the failure: a port whose TLS handshake succeeded is not reported
+      // as plaintext-or-unknown because a later probe threw.
+      const s: ServiceResult = progress.service ?? { address: target.address, port, protocol: 'other', tls: false, findings: [], durationMs: 0 };
+      s.note = `${s.note ? `${s.note}; ` : ''}probe failed: ${(err as Error).message}`;
       this.o.onService?.(s);
       return s;
     }
   }
 
-  /** Undefined when the port is not open. */
-  async scanPort(target: Target, port: number): Promise<ServiceResult | undefined> {
+  /** Undefined when the port is not open. `progress.service` holds the partial result while probing. */
+  async scanPort(target: Target, port: number, progress: { service?: ServiceResult } = {}): Promise<ServiceResult | undefined> {
     const started = performance.now();
     this.stats.portsProbed++;
     const first = await connectTcp(this.ctx, target.address, port);
     if (!first.ok) return undefined;
     const hs = await upgrade(first.socket, target.hostname, PERMISSIVE, this.o.timeoutMs);
     const service: ServiceResult = { address: target.address, port, protocol: 'other', tls: false, findings: [], durationMs: 0 };
+    progress.service = service;
     if (target.hostname) service.hostname = target.hostname;
     let app: AppResult;
     let info: HandshakeInfo | undefined;

@@ -266,3 +266,21 @@ t.test('a certificate that expired in the year 49 is reported expired, not valid
   t.equal(s?.certificate?.notAfter, '0049-12-31T23:59:59.000Z', 'notAfter as in the certificate');
   t.ok(s?.findings.some((f) => f.id === 'cert-expired'), 'cert-expired raised');
 });
+
+t.test('a probe that fails after the TLS handshake keeps what was learnt: the port is still reported as TLS', async (t) => {
+  // Found in review: any exception in a port's probe replaced its result with {tls: false, protocol:
+  // 'other'}, so a TLS device on which a later step failed was reported as if no TLS had been seen.
+  // The failure is forced after the handshake by the findings' clock, the last step of a port's probe.
+  const dev = device((raw) => {
+    const s = new tls.TLSSocket(raw, { isServer: true, ...tlsOptions });
+    s.on('error', () => {});
+  });
+  await listen(dev.server, '127.52.0.30', 39250);
+  t.teardown(() => dev.close());
+  const { Scanner, DEFAULTS } = await import('../../src/scan/scanner.ts');
+  const scanner = new Scanner({ ...DEFAULTS, ports: [39250], ratePerSecond: 1000, timeoutMs: 1500, anchors: [], advisories: [], lang: 'en', now: () => { throw new Error('clock failed'); } });
+  const [s] = await scanner.scanHost({ address: '127.52.0.30' });
+  t.equal(s?.tls, true, 'the completed handshake is kept');
+  t.match(s?.tlsVersion, /^TLSv1\.[23]$/);
+  t.match(s?.note, /probe failed: clock failed/, 'the failure is reported on the port');
+});
