@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { bytesToIp, ipToBytes, maskBytes } from '../pki/ip.ts';
+import { bytesToIp, ipToBytes, maskBytes, unmapIpv4 } from '../pki/ip.ts';
 
 /**
  * Token buckets keyed by account or client address. In memory: limits protect the CA from a runaway
@@ -28,12 +28,6 @@ export class RateLimiter {
   }
 }
 
-/** IPv4-mapped IPv6 (::ffff:a.b.c.d, or its hex form), as a dual-stack listener reports IPv4 clients. */
-function mappedIpv4(bytes: Uint8Array): string | undefined {
-  const isMapped = bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff;
-  return isMapped ? bytesToIp(bytes.subarray(12)) : undefined;
-}
-
 /**
  * The bucket a client address counts against. An IPv6 host chooses its own interface identifier
  * (SLAAC privacy addresses, or any address of its /64 it cares to add), so limiting per IPv6 address
@@ -41,10 +35,9 @@ function mappedIpv4(bytes: Uint8Array): string | undefined {
  * one bucket per address, however the listener reports them.
  */
 export function rateLimitKey(ip: string): string {
-  if (isIP(ip) !== 6) return ip;
+  const v4 = unmapIpv4(ip);
+  if (isIP(v4) !== 6) return v4;
   const bytes = ipToBytes(ip);
-  const v4 = mappedIpv4(bytes);
-  if (v4) return v4;
   // Every host on a link shares fe80::/64: one bucket for it would let one device starve the others.
   if (bytes[0] === 0xfe && (bytes[1] & 0xc0) === 0x80) return ip;
   return `${bytesToIp(maskBytes(bytes, 64))}/64`;

@@ -46,6 +46,18 @@ export function bytesToIp(bytes: Uint8Array): string {
   return `${groups.slice(0, best).join(':')}::${groups.slice(best + bestLen).join(':')}`;
 }
 
+/**
+ * The IPv4 address behind an IPv4-mapped IPv6 address (::ffff:a.b.c.d, or ::ffff:7f00:1), as a
+ * dual-stack socket reports IPv4 peers and as a resolver may return them; any other text unchanged.
+ * Policies, allow-lists and rate-limit buckets are written for, and must judge, the IPv4 address.
+ */
+export function unmapIpv4(ip: string): string {
+  if (isIP(ip) !== 6 || !/^[0:]*:ffff:/i.test(ip)) return ip;
+  const bytes = ipToBytes(ip);
+  const mapped = bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff;
+  return mapped ? bytesToIp(bytes.subarray(12)) : ip;
+}
+
 export function parseCidr(text: string): Cidr {
   const [addr, prefixText, extra] = text.split('/');
   const v = isIP(addr ?? '');

@@ -3,7 +3,7 @@
  * and subjectAltName entries (RFC 5280 §4.2.1.6). Policy rules match against this.
  */
 import { type Socket, isIPv6 } from 'node:net';
-import { bytesToIp, ipToBytes } from '../pki/ip.ts';
+import { bytesToIp, ipToBytes, unmapIpv4 } from '../pki/ip.ts';
 import type { TLSSocket } from 'node:tls';
 
 export interface PeerIdentity {
@@ -19,7 +19,7 @@ export interface PeerIdentity {
 /** Node maps IPv4 peers of a dual-stack socket to ::ffff:a.b.c.d; policies are written with a.b.c.d. */
 export function normalizeAddress(address: string | undefined): string {
   if (!address) return 'unknown';
-  return address.startsWith('::ffff:') && address.includes('.') ? address.slice(7) : address;
+  return unmapIpv4(address);
 }
 
 /**
