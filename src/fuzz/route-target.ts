@@ -5,8 +5,8 @@
  * routes are attacked over TLS with the fuzzer's client certificate; outbound routes on their
  * plaintext side, and the backend presents the fuzzer's certificate to the gateway's TLS client.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
 import { X509Certificate } from 'node:crypto';
+import type { ChildProcess } from 'node:child_process';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -20,7 +20,8 @@ import type { Endpoint } from './executor.ts';
 import type { FuzzPeer } from './oracles.ts';
 import { isLoopback } from '../net/loopback.ts';
 import { checkScope } from './scope.ts';
-import { type ExitInfo, type FuzzTarget, type TargetDescription, rssOfPid, tail, waitForListener } from './target.ts';
+import { type FuzzTarget, type TargetDescription, waitForListener } from './target.ts';
+import { type ExitInfo, TargetProcess } from './target-process.ts';
 import { freePort } from '../net/free-port.ts';
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
@@ -60,17 +61,17 @@ export class RouteTarget implements FuzzTarget {
   readonly route: RouteConfig;
   private fuzzConfig: GatewayConfig | undefined;
   private listen: { host: string; port: number } | undefined;
-  private child: ChildProcess | undefined;
+  private process: TargetProcess | undefined;
   private gateway: Gateway | undefined;
-  private exit: ExitInfo | undefined;
-  private stopping = false;
+  /** In-process mode: an uncaught exception stands for the gateway's crash. */
+  private uncaught: ExitInfo | undefined;
   private workDir: string | undefined;
   private nextRetained = 1;
   /** The last reading: each costs the gateway two full GCs (route-runner.ts), so baselines reuse it. */
-  private lastRetained: { child: ChildProcess; mb: number; at: number } | undefined;
+  private lastRetained: { process: TargetProcess; mb: number; at: number } | undefined;
   private readonly pendingRetained = new Map<number, (bytes: number | undefined) => void>();
   private readonly onUncaught = (err: Error) => {
-    this.exit ??= { code: null, signal: null, stderr: `Uncaught ${err.stack ?? String(err)}`, at: Date.now() };
+    this.uncaught ??= { code: null, signal: null, stderr: `Uncaught ${err.stack ?? String(err)}`, at: Date.now() };
   };
 
   constructor(private readonly o: RouteTargetOptions) {
@@ -113,8 +114,7 @@ export class RouteTarget implements FuzzTarget {
       // No audit sinks or metrics listener: the fuzzer must not flood a real syslog collector.
       this.fuzzConfig = { routes: [route] };
     }
-    this.exit = undefined;
-    this.stopping = false;
+    this.uncaught = undefined;
     if (this.o.inProcess) {
       process.on('uncaughtException', this.onUncaught);
       this.gateway = new Gateway(this.fuzzConfig, { log: () => undefined });
@@ -124,38 +124,24 @@ export class RouteTarget implements FuzzTarget {
     this.workDir ??= mkdtempSync(join(tmpdir(), 'wardgate-fuzz-route-'));
     const file = join(this.workDir, 'gateway.json');
     writeFileSync(file, JSON.stringify(this.fuzzConfig));
-    const child = spawn(process.execPath, ['--expose-gc', '--import', 'tsx', RUNNER, file], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
-    child.on('message', (m: { type?: string; id?: number; bytes?: number }) => {
+    const started = new TargetProcess(process.execPath, ['--expose-gc', '--import', 'tsx', RUNNER, file], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    started.child.on('message', (m: { type?: string; id?: number; bytes?: number }) => {
       if (m?.type !== 'retained' || m.id === undefined) return;
       this.pendingRetained.get(m.id)?.(m.bytes);
       this.pendingRetained.delete(m.id);
     });
-    this.child = child;
-    const err = tail(16_384);
-    child.stderr!.on('data', (d: Buffer) => err.push(d));
-    child.once('exit', (code, signal) => {
-      if (this.child !== child) return;
-      if (!this.stopping) this.exit = { code, signal, stderr: err.text(), at: Date.now() };
-      this.child = undefined;
-    });
-    await waitForListener(this.listen!.host, this.listen!.port, 30_000, () => this.child === child);
+    this.process = started;
+    await waitForListener(this.listen!.host, this.listen!.port, 30_000, () => started.alive);
   }
 
   async stop(): Promise<void> {
-    this.stopping = true;
     if (this.gateway) {
       const g = this.gateway;
       this.gateway = undefined;
       await g.stop();
       process.removeListener('uncaughtException', this.onUncaught);
     }
-    const child = this.child;
-    if (child) {
-      const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-      child.kill('SIGKILL');
-      await gone;
-      this.child = undefined;
-    }
+    await this.process?.kill();
   }
 
   /** Stop everything, backend included, and remove the generated config. */
@@ -171,16 +157,16 @@ export class RouteTarget implements FuzzTarget {
     return true;
   }
 
-  exited(): ExitInfo | undefined { return this.exit; }
+  exited(): ExitInfo | undefined { return this.uncaught ?? this.process?.exited(); }
 
   /** Child mode: the gateway process's heap + external memory after a forced GC, over IPC. */
   async retainedMb(maxAgeMs = 0): Promise<number | undefined> {
-    const child = this.child;
-    if (!child || !child.connected) return undefined;
+    const target = this.process;
+    if (!target?.alive || !target.child.connected) return undefined;
     const last = this.lastRetained;
-    if (last && last.child === child && Date.now() - last.at <= maxAgeMs) return last.mb;
-    const mb = await this.askRetained(child);
-    if (mb !== undefined) this.lastRetained = { child, mb, at: Date.now() };
+    if (last && last.process === target && Date.now() - last.at <= maxAgeMs) return last.mb;
+    const mb = await this.askRetained(target.child);
+    if (mb !== undefined) this.lastRetained = { process: target, mb, at: Date.now() };
     return mb;
   }
 
@@ -195,8 +181,7 @@ export class RouteTarget implements FuzzTarget {
   }
 
   rssMb(): number | undefined {
-    if (this.o.inProcess) return undefined;
-    return rssOfPid(this.child?.pid);
+    return this.process?.rssMb();
   }
 
   describe(): TargetDescription {

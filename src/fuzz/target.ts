@@ -6,21 +6,14 @@
  * - SpawnTarget: a command the fuzzer starts and restarts (`--spawn`), e.g. a vendor's SCP in a lab.
  * Route targets (a gateway route plus an instrumented backend) live in route-target.ts.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { WardgateError } from '../errors.ts';
 import { accepts, waitForListener as waitUntilListening } from '../net/wait-for-listener.ts';
 import type { InstrumentedBackend } from './backend.ts';
 import type { Protocol } from './exchange.ts';
 import type { Endpoint } from './executor.ts';
+import { type ExitInfo, TargetProcess } from './target-process.ts';
 
-export interface ExitInfo {
-  code: number | null;
-  signal: string | null;
-  /** Tail of the process's stderr (uncaught exception and stack). */
-  stderr: string;
-  at: number;
-}
+export { type ExitInfo, rssOfPid } from './target-process.ts';
 
 export interface TargetDescription {
   kind: 'address' | 'spawn' | 'route';
@@ -56,16 +49,6 @@ export interface FuzzTarget {
   readonly backend?: InstrumentedBackend;
 }
 
-export function rssOfPid(pid: number | undefined): number | undefined {
-  if (!pid) return undefined;
-  try {
-    const m = /VmRSS:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
-    return m ? Number(m[1]) / 1024 : undefined;
-  } catch {
-    return undefined;
-  }
-}
-
 /** Waits until the target listens; a target process that exits first fails at once (FUZZ_TARGET_FAILED). */
 export async function waitForListener(host: string, port: number, timeoutMs: number, alive: () => boolean = () => true): Promise<void> {
   try {
@@ -90,58 +73,26 @@ export class AddressTarget implements FuzzTarget {
   }
 }
 
-/** Keep the last `max` characters of a stream. */
-export function tail(max: number): { push(d: Buffer | string): void; text(): string } {
-  let text = '';
-  return {
-    push(d) {
-      text += d.toString();
-      if (text.length > max * 2) text = text.slice(-max);
-    },
-    text: () => text.slice(-max),
-  };
-}
-
 export class SpawnTarget implements FuzzTarget {
-  private child: ChildProcess | undefined;
-  private exit: ExitInfo | undefined;
-  private stopping = false;
+  private process: TargetProcess | undefined;
 
   constructor(readonly protocol: Protocol, private readonly at: Endpoint, private readonly command: string, private readonly cwd = process.cwd()) {}
 
   endpoint(): Endpoint { return this.at; }
 
   async start(): Promise<void> {
-    this.exit = undefined;
-    this.stopping = false;
+    this.process = undefined;
     // Another process on the port would answer in place of the one started here.
     const busy = await accepts(this.at.host, this.at.port);
     if (busy) throw new WardgateError('FUZZ_TARGET_FAILED', `something already listens on ${this.at.host}:${this.at.port}; --spawn needs the target's port free`);
     // `exec` so the shell is replaced and the pid (for RSS and signals) is the target's own.
-    const child = spawn('sh', ['-c', `exec ${this.command}`], { cwd: this.cwd, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
-    this.child = child;
-    const err = tail(16_384);
-    child.stderr!.on('data', (d: Buffer) => err.push(d));
-    child.once('exit', (code, signal) => {
-      if (this.child !== child) return;
-      if (!this.stopping) this.exit = { code, signal, stderr: err.text(), at: Date.now() };
-      this.child = undefined;
-    });
-    await waitForListener(this.at.host, this.at.port, 20_000, () => this.child === child);
+    const started = new TargetProcess('sh', ['-c', `exec ${this.command}`], { cwd: this.cwd, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    this.process = started;
+    await waitForListener(this.at.host, this.at.port, 20_000, () => started.alive);
   }
 
   async stop(): Promise<void> {
-    const child = this.child;
-    if (!child) return;
-    this.stopping = true;
-    const gone = new Promise<void>((resolve) => child.once('exit', () => resolve()));
-    try {
-      process.kill(-child.pid!, 'SIGKILL');
-    } catch {
-      child.kill('SIGKILL');
-    }
-    await gone;
-    this.child = undefined;
+    await this.process?.kill();
   }
 
   async restart(): Promise<boolean> {
@@ -150,8 +101,8 @@ export class SpawnTarget implements FuzzTarget {
     return true;
   }
 
-  exited(): ExitInfo | undefined { return this.exit; }
-  rssMb(): number | undefined { return rssOfPid(this.child?.pid); }
+  exited(): ExitInfo | undefined { return this.process?.exited(); }
+  rssMb(): number | undefined { return this.process?.rssMb(); }
   describe(): TargetDescription {
     return { kind: 'spawn', protocol: this.protocol, address: `${this.at.host}:${this.at.port}`, command: this.command, tls: Boolean(this.at.tls) };
   }
