@@ -5,6 +5,7 @@ import {
   BasicOCSPResponse, CertID, CertStatus, id_pkix_ocsp_basic, id_pkix_ocsp_nonce, OCSPRequest, OCSPResponse, OCSPResponseStatus,
   ResponderID, ResponseBytes, ResponseData, RevokedInfo, SingleResponse, KeyHash,
 } from '@peculiar/asn1-ocsp';
+import type { CertificateRecord } from '../store/types.ts';
 import type { CertificateAuthority } from './ca.ts';
 import { derSequence, derTlv } from './der.ts';
 import { isRsa, signingAlgorithm } from './key-types.ts';
@@ -21,7 +22,7 @@ export interface OcspAnswer {
   status: OcspResponseStatusName;
   /** Per requested certificate, for logs and HTTP caching. */
   certificates: Array<{ serial: string; status: OcspCertStatusName }>;
-  /** Whether the request carried a nonce (then the answer is not cacheable). */
+  /** Whether the answer echoes a request nonce (then it is not cacheable: it answers one request only). */
   nonce: boolean;
   thisUpdate?: Date;
   nextUpdate?: Date;
@@ -100,10 +101,54 @@ function serialHex(buf: ArrayBuffer): string {
 }
 
 /**
+ * Every field of a CertID, as the answer echoes it (parameters included: absent, NULL or other). Built
+ * from the parsed fields because re-serializing the CertID costs as much as parsing the whole request.
+ */
+function certIdKey(c: CertID): string {
+  const params = c.hashAlgorithm.parameters;
+  const hex = (b: ArrayBuffer) => Buffer.from(b).toString('hex');
+  return [c.hashAlgorithm.algorithm, params === undefined ? '-' : params === null ? 'null' : hex(params),
+    hex(c.issuerNameHash.buffer), hex(c.issuerKeyHash.buffer), hex(c.serialNumber)].join('/');
+}
+
+/** What an answer says about one certificate: the status, and for `revoked` the time and reason. */
+export interface OcspCertState {
+  status: OcspCertStatusName;
+  revokedAt?: string;
+  reason?: number;
+}
+
+/**
+ * The state of `record` as the responder for `issuerId` reports it: a serial we never issued under that
+ * issuer is `unknown`. One function for signing and for checking a cached answer against the store, so
+ * the two cannot disagree about what changed.
+ */
+export function ocspCertState(record: CertificateRecord | undefined, issuerId: string): OcspCertState {
+  if (!record || record.issuerId !== issuerId) return { status: 'unknown' };
+  if (record.status === 'revoked') return { status: 'revoked', revokedAt: record.revokedAt, reason: record.revocationReason };
+  return { status: 'good' };
+}
+
+/**
+ * A request that passed every check and can be signed: one issuer, its CertIDs in request order, and
+ * the nonce to echo. Without the nonce the answer depends on `key` alone: the issuer and every field of
+ * each CertID (the answer echoes them), so requests that differ only in other bytes share one answer.
+ */
+export interface OcspQuery {
+  issuerId: string;
+  serials: string[];
+  key: string;
+  /** RFC 8954 §2.1 Nonce (extnValue) of 1..32 octets; out of range it is ignored and not echoed. */
+  nonce?: OctetString;
+  certIds: CertID[];
+}
+
+/**
  * OCSP responder (RFC 6960) for every issuing intermediate of a CA. Responses are signed directly by the
  * intermediate that issued the certificate (§2.6: the CA itself may sign), so clients need no delegated
  * responder certificate. A certificate of ours is `good` or `revoked` (with time and reason); a serial we
  * never issued under that issuer is `unknown`; an issuer we do not have gets `unauthorized` (§2.3).
+ * `parse` and `sign` are the two halves of `respond`, for callers that reuse signed answers.
  */
 export class OcspResponder {
   private readonly ids = new Map<string, IssuerIds>();
@@ -140,8 +185,14 @@ export class OcspResponder {
 
   /** Answers one DER OCSPRequest. Never throws for bad input: the answer then carries an error status. */
   async respond(requestDer: Uint8Array): Promise<OcspAnswer> {
-    const error = (status: Exclude<OcspResponseStatusName, 'successful'>, reason: string): OcspAnswer =>
-      ({ der: ocspErrorResponse(status), status, certificates: [], nonce: false, reason });
+    const parsed = await this.parse(requestDer);
+    return 'error' in parsed ? parsed.error : this.sign(parsed.query);
+  }
+
+  /** Checks a DER OCSPRequest without signing: a query to sign, or the (unsigned) error answer. */
+  async parse(requestDer: Uint8Array): Promise<{ query: OcspQuery } | { error: OcspAnswer }> {
+    const error = (status: Exclude<OcspResponseStatusName, 'successful'>, reason: string) =>
+      ({ error: { der: ocspErrorResponse(status), status, certificates: [], nonce: false, reason } });
     let request: OCSPRequest;
     try {
       request = AsnConvert.parse(requestDer, OCSPRequest);
@@ -161,42 +212,49 @@ export class OcspResponder {
       if (issuer && issuer.id !== m.id) return error('unauthorized', 'requests for several issuers in one OCSP request (one signer per response)');
       issuer = m;
     }
-    const signer = issuer!;
+    const certIds = list.map((r) => r.reqCert);
+    // RFC 8954 §2.1: echo the nonce when it is 1..32 octets (extnValue = OCTET STRING wrapping it).
+    const nonceExt = request.tbsRequest.requestExtensions?.find((e) => e.extnID === id_pkix_ocsp_nonce);
+    const echo = nonceExt && nonceExt.extnValue.byteLength <= 34 && nonceExt.extnValue.byteLength >= 3;
+    return {
+      query: {
+        issuerId: issuer!.id,
+        serials: certIds.map((c) => serialHex(c.serialNumber)),
+        key: `${issuer!.id}:${certIds.map(certIdKey).join(':')}`,
+        nonce: echo ? nonceExt.extnValue : undefined,
+        certIds,
+      },
+    };
+  }
 
+  /** Signs the answer to a parsed query with the store's current status; `echoNonce: false` leaves the nonce out. */
+  async sign(query: OcspQuery, opts: { echoNonce?: boolean } = {}): Promise<OcspAnswer> {
+    const signer = this.ids.get(query.issuerId)!;
     const now = this.now();
     const thisUpdate = seconds(now);
     const nextUpdate = seconds(now + this.validityMs);
     const certificates: OcspAnswer['certificates'] = [];
-    const responses = list.map((r) => {
-      const serial = serialHex(r.reqCert.serialNumber);
-      const record = this.ca.store.getCertificate(serial);
-      let certStatus: CertStatus;
-      if (!record || record.issuerId !== signer.id) {
-        certStatus = new CertStatus({ unknown: null });
-        certificates.push({ serial, status: 'unknown' });
-      } else if (record.status === 'revoked') {
-        certStatus = new CertStatus({
+    const responses = query.certIds.map((certID, i) => {
+      const serial = query.serials[i];
+      const state = ocspCertState(this.ca.store.getCertificate(serial), signer.id);
+      certificates.push({ serial, status: state.status });
+      const certStatus = state.status === 'revoked'
+        ? new CertStatus({
           revoked: new RevokedInfo({
-            revocationTime: seconds(Date.parse(record.revokedAt ?? new Date(now).toISOString())),
-            revocationReason: record.revocationReason === undefined ? undefined : new CRLReason(record.revocationReason),
+            revocationTime: seconds(Date.parse(state.revokedAt ?? new Date(now).toISOString())),
+            revocationReason: state.reason === undefined ? undefined : new CRLReason(state.reason),
           }),
-        });
-        certificates.push({ serial, status: 'revoked' });
-      } else {
-        certStatus = new CertStatus({ good: null });
-        certificates.push({ serial, status: 'good' });
-      }
-      return new SingleResponse({ certID: r.reqCert, certStatus, thisUpdate, nextUpdate });
+        })
+        : new CertStatus(state.status === 'good' ? { good: null } : { unknown: null });
+      return new SingleResponse({ certID, certStatus, thisUpdate, nextUpdate });
     });
 
-    // RFC 8954 §2.1: echo the nonce when it is 1..32 octets (extnValue = OCTET STRING wrapping it).
-    const nonceExt = request.tbsRequest.requestExtensions?.find((e) => e.extnID === id_pkix_ocsp_nonce);
-    const echo = nonceExt && nonceExt.extnValue.byteLength <= 34 && nonceExt.extnValue.byteLength >= 3;
+    const nonce = opts.echoNonce === false ? undefined : query.nonce;
     const tbs = new ResponseData({
       responderID: new ResponderID({ byKey: new KeyHash(signer.responderKeyHash) }),
       producedAt: thisUpdate,
       responses,
-      responseExtensions: echo ? [new Extension({ extnID: id_pkix_ocsp_nonce, critical: false, extnValue: new OctetString(nonceExt.extnValue.buffer) })] : undefined,
+      responseExtensions: nonce ? [new Extension({ extnID: id_pkix_ocsp_nonce, critical: false, extnValue: new OctetString(nonce.buffer) })] : undefined,
     });
     const tbsDer = AsnConvert.serialize(tbs);
     let signature: Uint8Array;
@@ -204,13 +262,13 @@ export class OcspResponder {
       const raw = new Uint8Array(await subtle.sign(signingAlgorithm(signer.handle.key.type), signer.handle.key.signingKey, tbsDer));
       signature = isRsa(signer.handle.key.type) ? raw : ecdsaRawToDer(raw);
     } catch (err) {
-      return error('internalError', `signing failed: ${(err as Error).message}`);
+      return { der: ocspErrorResponse('internalError'), status: 'internalError', certificates: [], nonce: false, reason: `signing failed: ${(err as Error).message}` };
     }
     const basic = new BasicOCSPResponse({ tbsResponseData: tbs, signatureAlgorithm: signatureAlgorithmId(signer.handle), signature: signature.slice().buffer });
     const response = new OCSPResponse({
       responseStatus: OCSPResponseStatus.successful,
       responseBytes: new ResponseBytes({ responseType: id_pkix_ocsp_basic, response: new OctetString(AsnConvert.serialize(basic)) }),
     });
-    return { der: new Uint8Array(AsnConvert.serialize(response)), status: 'successful', certificates, nonce: Boolean(nonceExt), thisUpdate, nextUpdate };
+    return { der: new Uint8Array(AsnConvert.serialize(response)), status: 'successful', certificates, nonce: Boolean(nonce), thisUpdate, nextUpdate };
   }
 }

@@ -1,6 +1,8 @@
 import type { FastifyPluginAsync, FastifyReply } from 'fastify';
 import type { CertificateAuthority } from '../../pki/ca.ts';
 import { ocspErrorResponse, OcspResponder, type OcspAnswer } from '../../pki/ocsp.ts';
+import { addressBudget } from './address-limit.ts';
+import { OcspCache } from './ocsp-cache.ts';
 
 /** RFC 6960 Appendix A: requests are small; 10 KiB leaves room for many CertIDs and extensions. */
 export const OCSP_MAX_REQUEST = 10 * 1024;
@@ -30,13 +32,46 @@ function decodeGetPath(raw: string): Uint8Array | undefined {
   return new Uint8Array(Buffer.from(text.replace(/-/g, '+').replace(/_/g, '/'), 'base64'));
 }
 
+export interface OcspRouteOptions {
+  validityMs: number;
+  cacheEntries: number;
+  /** Signatures per client address per second (0: unlimited). */
+  signaturesPerAddressPerSecond: number;
+  now: () => number;
+}
+
 /**
  * RFC 6960 OCSP over HTTP: POST /ocsp (application/ocsp-request) and GET /ocsp/<base64 request>.
  * Every answer is an OCSPResponse with HTTP 200, errors included (malformedRequest, unauthorized ...),
  * because OCSP clients read the response status, not the HTTP status.
+ *
+ * Signing is what costs (RSA-2048: 1-2 ms), so answers come from `OcspCache` where the protocol allows.
+ * A request with a nonce (RFC 8954; `openssl ocsp` sends one unless given -no_nonce) gets its own
+ * signature with the nonce echoed while its address has signing budget left. Past the budget the nonce
+ * is ignored and the cached answer served: RFC 6960 §4.4 makes support for any extension optional and
+ * §2.5 allows pre-produced answers, which cannot carry one (RFC 8954 §2.1 asks a responder that does
+ * echo nonces to accept 16..32 octets: we do, within the budget). openssl then prints "WARNING: no nonce
+ * in response" and still verifies the answer (exit 0); a client that insists on the nonce would have
+ * failed on `tryLater` anyway. A query that needs a signature when none is left gets `tryLater` (§2.3)
+ * with Retry-After.
  */
-export function ocspRoutes(ca: CertificateAuthority, opts: { validityMs: number; now: () => number }): FastifyPluginAsync {
+export function ocspRoutes(ca: CertificateAuthority, opts: OcspRouteOptions): FastifyPluginAsync {
   const responder = new OcspResponder(ca, { validityMs: opts.validityMs, now: opts.now });
+  const cache = new OcspCache(responder, ca.store, opts.cacheEntries, opts.now);
+  const signatures = addressBudget(opts.signaturesPerAddressPerSecond, opts.now);
+
+  const respond = async (der: Uint8Array, ip: string): Promise<OcspAnswer & { retryAfter?: number; cached?: boolean }> => {
+    const parsed = await responder.parse(der);
+    if ('error' in parsed) return parsed.error;
+    const query = parsed.query;
+    if (query.nonce && !signatures(ip)) return responder.sign(query);
+    const hit = cache.lookup(query);
+    if (hit) return { ...(await hit), cached: true };
+    const wait = signatures(ip);
+    if (wait) return { der: ocspErrorResponse('tryLater'), status: 'tryLater', certificates: [], nonce: false, reason: 'signing budget of this address spent', retryAfter: wait };
+    return cache.fill(query);
+  };
+
   return async (app) => {
     // fastify's own JSON and text parsers would read up to 1 MiB per request on this unauthenticated
     // listener; RFC 6960 A.1 requests are application/ocsp-request, so that is the only body read (in
@@ -46,8 +81,9 @@ export function ocspRoutes(ca: CertificateAuthority, opts: { validityMs: number;
 
     const answer = async (der: Uint8Array | undefined, reply: FastifyReply, cacheable: boolean) => {
       if (!der || der.length === 0) return send(reply, { der: ocspErrorResponse('malformedRequest'), status: 'malformedRequest', certificates: [], nonce: false }, false, opts.now());
-      const result = await responder.respond(der);
-      reply.request.log.info({ ocsp: result.status, certificates: result.certificates, reason: result.reason }, 'ocsp');
+      const result = await respond(der, reply.request.ip);
+      reply.request.log.info({ ocsp: result.status, certificates: result.certificates, reason: result.reason, cached: result.cached }, 'ocsp');
+      if (result.retryAfter) reply.header('Retry-After', String(result.retryAfter));
       return send(reply, result, cacheable, opts.now());
     };
 

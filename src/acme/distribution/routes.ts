@@ -4,6 +4,7 @@ import { caCertRoutes } from './ca-certs.ts';
 import { crlRoutes } from './crl.ts';
 import { CrlCache } from './crl-cache.ts';
 import { estCacertsRoutes } from './est-cacerts.ts';
+import { addressLimitHook } from './address-limit.ts';
 import { ocspRoutes } from './ocsp.ts';
 import { DISTRIBUTION_DEFAULTS, type DistributionOptions } from './options.ts';
 
@@ -19,8 +20,15 @@ export function distributionRoutes(ca: CertificateAuthority, opts: DistributionO
   const crlCacheMs = opts.crlCacheMs ?? DISTRIBUTION_DEFAULTS.crlCacheMs;
   const cache = new CrlCache(ca, opts.crlValidityHours ?? DISTRIBUTION_DEFAULTS.crlValidityHours, crlCacheMs, now);
   return async (app) => {
+    // Unauthenticated by design, so limited per address (checked before any body is read or signed).
+    app.addHook('onRequest', addressLimitHook(opts.requestsPerAddressPerSecond ?? DISTRIBUTION_DEFAULTS.requestsPerAddressPerSecond, now));
     await app.register(crlRoutes(ca, cache, crlCacheMs));
-    await app.register(ocspRoutes(ca, { validityMs: opts.ocspValidityMs ?? DISTRIBUTION_DEFAULTS.ocspValidityMs, now }));
+    await app.register(ocspRoutes(ca, {
+      validityMs: opts.ocspValidityMs ?? DISTRIBUTION_DEFAULTS.ocspValidityMs,
+      cacheEntries: opts.ocspCacheEntries ?? DISTRIBUTION_DEFAULTS.ocspCacheEntries,
+      signaturesPerAddressPerSecond: opts.ocspSignaturesPerAddressPerSecond ?? DISTRIBUTION_DEFAULTS.ocspSignaturesPerAddressPerSecond,
+      now,
+    }));
     await app.register(caCertRoutes(ca));
     await app.register(estCacertsRoutes(ca));
   };
