@@ -4,6 +4,7 @@ import type { NonceStore } from './nonces.ts';
 import type { AcmeOptions } from './options.ts';
 import type { RateLimiter } from './rate-limit.ts';
 import type { AcmeUrls } from './urls.ts';
+import type { ValidationSlots } from './validation-slots.ts';
 import type { WorkQueue } from './work-queue.ts';
 
 /** Everything a handler needs, injected once when the server is built (no service locator). */
@@ -16,4 +17,6 @@ export interface AcmeContext {
   limits: { orders: RateLimiter; requests: RateLimiter; newAccounts: RateLimiter };
   /** Background validations and issuances, so they can be awaited briefly and drained on shutdown. */
   work: WorkQueue;
+  /** Bounds concurrent challenge validations; its stats() tell how many run and wait. */
+  validations: ValidationSlots;
 }

@@ -13,6 +13,7 @@ import { newOrder } from './handlers/new-order.ts';
 import { order } from './handlers/order.ts';
 import { renewalInfo } from './handlers/renewal-info.ts';
 import { revokeCert } from './handlers/revoke-cert.ts';
+import { startHousekeeping } from './housekeeping.ts';
 import { resumeProcessingOrders } from './issuance.ts';
 import { resumeProcessingChallenges } from './validation.ts';
 import { NonceStore } from './nonces.ts';
@@ -21,6 +22,7 @@ import { AcmeProblem, problemDocument } from './problems.ts';
 import { RateLimiter } from './rate-limit.ts';
 import { AcmeUrls } from './urls.ts';
 import { WorkQueue } from './work-queue.ts';
+import { ValidationSlots } from './validation-slots.ts';
 import { DEFAULT_VALIDATION_OPTIONS } from './challenges/index.ts';
 
 export type AcmeServerOptions = Partial<Omit<AcmeOptions, 'validation'>> & { baseUrl: string; validation?: Partial<AcmeOptions['validation']> };
@@ -34,6 +36,7 @@ export function buildAcmeContext(ca: CertificateAuthority, opts: AcmeServerOptio
   };
   return {
     ca, store: ca.store.acme, nonces: new NonceStore(), urls: new AcmeUrls(options.baseUrl), options, work: new WorkQueue(),
+    validations: new ValidationSlots(options.maxConcurrentValidations, options.maxQueuedValidations),
     limits: {
       orders: new RateLimiter(options.rateLimits.ordersPerAccountPerMinute, 60_000),
       requests: new RateLimiter(options.rateLimits.requestsPerAddressPerSecond, 1_000),
@@ -98,6 +101,14 @@ export async function buildAcmeServer(ctx: AcmeContext, fastifyOptions: FastifyS
   }
   await resumeProcessingOrders(ctx);
   resumeProcessingChallenges(ctx);
-  app.addHook('onClose', async () => { await ctx.work.drain(); });
+  // Orders that never became valid are deleted a retention period after they expire (housekeeping.ts).
+  const housekeeping = startHousekeeping(ctx.store, {
+    retentionMs: ctx.options.orderRetentionMs, intervalMs: ctx.options.housekeepingIntervalMs, log: app.log,
+    onError: (err) => process.stderr.write(`acme: housekeeping failed: ${(err as Error).message}\n`),
+  });
+  app.addHook('onClose', async () => { await housekeeping.stop(); });
+  // Waiting validations are abandoned and running ones aborted, so close() does not wait on slow peers;
+  // their challenges stay `processing` and resumeProcessingChallenges validates them at the next start.
+  app.addHook('onClose', async () => { ctx.validations.close(); await ctx.work.drain(); });
   return app;
 }

@@ -19,7 +19,9 @@ export function keyAuthorization(token: string, accountThumbprint: string): stri
  */
 export async function runValidation(ctx: AcmeContext, ch: AcmeChallenge, signal?: AbortSignal): Promise<void> {
   const authz = ctx.store.getAuthz(ch.authzId);
-  if (!authz) return;
+  // Read when the job gets its slot, which may be long after the POST: an authorization that expired or was
+  // deactivated meanwhile gets no connection made for it.
+  if (!authz || authz.status !== 'pending' || Date.parse(authz.expires) <= Date.now()) return;
   const account = ctx.store.getAccount(authz.accountId);
   if (!account) return;
   const keyAuth = keyAuthorization(ch.token, account.thumbprint);
@@ -36,10 +38,20 @@ export async function runValidation(ctx: AcmeContext, ch: AcmeChallenge, signal?
 }
 
 /**
+ * Queues the validation of a challenge that is `processing` behind the concurrency bound (validation-slots.ts),
+ * as a background job keyed by the challenge so that a repeated POST joins it. The returned promise settles
+ * when the validation ended, or was abandoned by shutdown.
+ */
+export function startValidation(ctx: AcmeContext, ch: AcmeChallenge): Promise<void> {
+  return ctx.work.run(`chall:${ch.id}`, () => ctx.validations.run((signal) => runValidation(ctx, ch, signal)));
+}
+
+/**
  * Start-up recovery: a crash (kill -9) during validation leaves challenges `processing` with no job behind
  * them, and clients polling them would wait until the order expires. The client's POST was accepted
  * (RFC 8555 §7.5.1), so the server still owes a verdict: validate those challenges again in the background.
  * Challenges of expired orders are left alone (the challenge handler starts no validation for them either).
+ * They queue for the same slots as new ones, but are never refused for a full queue: their POST was accepted.
  */
 export function resumeProcessingChallenges(ctx: AcmeContext): number {
   let resumed = 0;
@@ -48,7 +60,7 @@ export function resumeProcessingChallenges(ctx: AcmeContext): number {
     const order = authz && ctx.store.getOrder(authz.orderId);
     if (!order || order.status !== 'pending' || Date.parse(order.expires) <= Date.now()) continue;
     resumed++;
-    void ctx.work.run(`chall:${ch.id}`, () => runValidation(ctx, ch));
+    void startValidation(ctx, ch);
   }
   return resumed;
 }

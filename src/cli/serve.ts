@@ -10,7 +10,8 @@ export interface ServeCliOptions {
   listen: string; httpListen?: string; name: string[]; publicUrl?: string;
   http01Port: string; tlsalpn01Port: string; dnsResolver: string[]; validationAllow: string[];
   validationTimeout: string; eabRequired?: boolean; defaultProfile: string; tos?: string; website?: string;
-  processingWait: string; rateOrders: string; rateRequests: string;
+  orderRetention: string;
+  processingWait: string; rateOrders: string; rateRequests: string; maxValidations: string; validationQueue: string;
 }
 
 function port(text: string, option: string): number {
@@ -22,6 +23,12 @@ function port(text: string, option: string): number {
 function positive(text: string, option: string): number {
   const n = Number(text);
   if (!Number.isFinite(n) || n < 0) fail(`${option} "${text}" is not a non-negative number`);
+  return n;
+}
+
+function wholeNumber(text: string, option: string, min: number): number {
+  const n = Number(text);
+  if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < min) fail(`${option} "${text}" is not a whole number >= ${min}`);
   return n;
 }
 
@@ -42,8 +49,11 @@ export function withServeOptions(cmd: Command, defaults: { listen: string; http0
     .option('--tos <url>', 'terms of service URL announced in the directory')
     .option('--website <url>', 'website URL announced in the directory')
     .option('--processing-wait <ms>', 'how long finalize and challenge requests wait for background work before answering "processing"', '2000')
+    .option('--order-retention <days>', 'days an order that never became valid is kept after it expires, then deleted with its authorizations', '7')
     .option('--rate-orders <n>', 'new orders per account per minute', '3000')
-    .option('--rate-requests <n>', 'requests per client address per second', '500');
+    .option('--rate-requests <n>', 'requests per client address per second', '500')
+    .option('--max-validations <n>', 'challenge validations connecting out at once; later ones wait in turn (still "processing")', '64')
+    .option('--validation-queue <n>', 'validations that may wait for --max-validations; beyond that a challenge POST gets rateLimited and stays pending', '4096');
 }
 
 /** Starts the server for parsed options; shared by `serve` and `dev`. */
@@ -58,6 +68,8 @@ export async function serveWith(ca: CertificateAuthority, o: ServeCliOptions, va
     acme: {
       externalAccountRequired: Boolean(o.eabRequired), defaultProfile: o.defaultProfile, termsOfService: o.tos, website: o.website,
       processingWaitMs: positive(o.processingWait, '--processing-wait'),
+      orderRetentionMs: positive(o.orderRetention, '--order-retention') * 86_400_000,
+      maxConcurrentValidations: wholeNumber(o.maxValidations, '--max-validations', 1), maxQueuedValidations: wholeNumber(o.validationQueue, '--validation-queue', 0),
       rateLimits: { ordersPerAccountPerMinute: positive(o.rateOrders, '--rate-orders'), requestsPerAddressPerSecond: positive(o.rateRequests, '--rate-requests'), newAccountsPerAddressPerHour: 1000 },
       validation: {
         http01Port: port(o.http01Port, '--http01-port'), tlsAlpn01Port: port(o.tlsalpn01Port, '--tlsalpn01-port'),

@@ -1,6 +1,6 @@
 import type { CertificateRecord, NewAuditEntry } from './types.ts';
 import type {
-  AcmeAccount, AcmeAuthz, AcmeChallenge, AcmeOrder, AuthzStatus, ChallengeStatus, EabKey, OrderStatus, StoredProblem,
+  AcmeAccount, AcmeAuthz, AcmeChallenge, AcmeOrder, AuthzStatus, ChallengeStatus, EabKey, OrderStatus, PruneCounts, StoredProblem,
 } from './acme-types.ts';
 
 /**
@@ -48,6 +48,17 @@ export interface AcmeStore {
   ordersForAuthz(authzId: string): AcmeOrder[];
   /** Certificates already issued for an order (crash recovery). */
   certificateForOrder(orderId: string): CertificateRecord | undefined;
+
+  /**
+   * Deletes orders that can no longer lead to a certificate (`pending`, `ready` or `invalid`, `expires`
+   * before `before`, no certificate names them), oldest expiry first, together with the authorizations
+   * they own and those authorizations' challenges, in one transaction that stops once `maxRows` rows are
+   * deleted (it may exceed that by one order's rows). A crash leaves each order whole or gone. An
+   * authorization belongs to the one order in its `orderId` (orders never share them), so no remaining
+   * order can point at a deleted one. `valid` and `processing` orders, certificates, accounts, EAB keys
+   * and the audit log are never touched. When fewer than `maxRows` rows were deleted, none is left.
+   */
+  pruneExpired(before: string, maxRows: number): PruneCounts;
 }
 
 type AccountStatus = AcmeAccount['status'];

@@ -61,6 +61,9 @@ export interface AcmeAuthz {
   expires: string;
 }
 
+/** What one AcmeStore.pruneExpired call deleted. */
+export interface PruneCounts { orders: number; authzs: number; challenges: number }
+
 export type ChallengeStatus = 'pending' | 'processing' | 'valid' | 'invalid';
 export interface AcmeChallenge {
   id: string;

@@ -1,10 +1,11 @@
 /**
  * A deliberately small ACME client of our own, for what no installable client does: ARI (RFC 9773),
  * profiles (draft-ietf-acme-profiles), and hand-made broken requests for the RFC 8555 error cases.
- * It talks to a fastify app through inject() or to a real URL through fetch.
+ * It talks to a fastify app through inject() or to a real server through httpsTransport().
  */
 import { CompactSign, FlattenedSign, calculateJwkThumbprint, exportJWK, generateKeyPair, type JWK, type CryptoKey } from 'jose';
 import type { FastifyInstance } from 'fastify';
+import https from 'node:https';
 
 export interface Response { status: number; headers: Record<string, string>; body: any; text: string } // eslint-disable-line @typescript-eslint/no-explicit-any
 
@@ -18,6 +19,26 @@ export function injectTransport(app: FastifyInstance, base: string): Transport {
     try { parsed = JSON.parse(res.body); } catch { /* PEM or empty */ }
     return { status: res.statusCode, headers, body: parsed, text: res.body };
   };
+}
+
+/** Requests to a real server over HTTPS (`wardgate serve`), trusting only the test CA's root. */
+export function httpsTransport(rootPem: string): Transport {
+  return (method, url, body, contentType = 'application/jose+json') => new Promise((resolve, reject) => {
+    const req = https.request(url, { method, ca: rootPem, headers: body !== undefined ? { 'content-type': contentType } : {}, timeout: 10_000 }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c: Buffer) => chunks.push(c));
+      res.on('end', () => {
+        const text = Buffer.concat(chunks).toString('utf8');
+        let parsed: unknown = text;
+        try { parsed = JSON.parse(text); } catch { /* PEM or empty */ }
+        const headers = Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k.toLowerCase(), String(v)]));
+        resolve({ status: res.statusCode ?? 0, headers, body: parsed, text });
+      });
+    });
+    req.on('timeout', () => req.destroy(new Error(`${method} ${url} timed out`)));
+    req.on('error', reject);
+    req.end(body);
+  });
 }
 
 export interface AccountKey { privateKey: CryptoKey; jwk: JWK; alg: string; thumbprint: string }

@@ -3,7 +3,17 @@ import type { AcmeContext } from '../context.ts';
 import { AcmeProblem } from '../problems.ts';
 import { challengeJson } from '../resources.ts';
 import { acmePost, requireOwner } from '../route.ts';
-import { runValidation } from '../validation.ts';
+import { startValidation } from '../validation.ts';
+
+/**
+ * RFC 8555 §6.6: too many validations running and waiting. Retry-After is one attempt's time budget: by
+ * then every running attempt has ended, so the queue has moved.
+ */
+function validationsBusy(ctx: AcmeContext): AcmeProblem {
+  const { running, queued } = ctx.validations.stats();
+  const wait = Math.max(1, Math.ceil(ctx.options.validation.timeoutMs / 1000));
+  return new AcmeProblem('rateLimited', `the server is busy validating (${running} running, ${queued} waiting); retry after ${wait} s`, { retryAfterSeconds: wait });
+}
 
 /**
  * RFC 8555 §7.5.1: POST {} to a challenge asks the server to validate it; POST-as-GET reads it.
@@ -17,9 +27,14 @@ export function challenge(app: FastifyInstance, ctx: AcmeContext): void {
     requireOwner(req, authz.accountId, 'this challenge');
     if (req.payload !== undefined) {
       if (typeof req.payload !== 'object' || req.payload === null || Array.isArray(req.payload)) throw new AcmeProblem('malformed', 'challenge response payload must be {}');
-      if (authz.status === 'pending' && Date.parse(authz.expires) > Date.now() && ctx.store.casChallenge(ch.id, 'pending', 'processing')) {
-        void ctx.work.run(`chall:${ch.id}`, () => runValidation(ctx, { ...ch, status: 'processing' }));
-        await ctx.work.waitFor(`chall:${ch.id}`, ctx.options.processingWaitMs);
+      if (authz.status === 'pending' && Date.parse(authz.expires) > Date.now() && ch.status === 'pending') {
+        // Capacity first, then the compare-and-swap, with no await between them: a refused challenge stays
+        // `pending` (the client may POST again), an accepted one is `processing` and holds its queue place.
+        if (!ctx.validations.hasRoom()) throw validationsBusy(ctx);
+        if (ctx.store.casChallenge(ch.id, 'pending', 'processing')) {
+          void startValidation(ctx, { ...ch, status: 'processing' });
+          await ctx.work.waitFor(`chall:${ch.id}`, ctx.options.processingWaitMs);
+        }
       }
     }
     const current = ctx.store.getChallenge(ch.id)!;
