@@ -60,15 +60,21 @@ export function associationAllowed(rules: AllowRule[] | undefined, peer: FuzzPee
 }
 
 /** The MSH routing fields as a legacy receiver reads them: segments end at CR only (HL7 v2.5 §2.5). */
-export function receiverView(payload: Buffer): { app: string; facility: string; code: string; trigger: string } | undefined {
+export function receiverView(payload: Buffer): { app: string; facility: string; appHd: string; facilityHd: string; code: string; trigger: string } | undefined {
   const text = payload.toString('latin1');
   const msh = text.split('\r')[0];
   if (!msh.startsWith('MSH') || msh.length < 8) return undefined;
   const fields = msh.split(msh[3]);
   const comp = fields[1]?.[0] ?? '^';
   const first = (v: string | undefined) => (v ?? '').split(comp)[0];
+  const hd = (v: string | undefined) => (v ?? '').split(comp).join('^').replace(/\^+$/, '');
   const type = (fields[8] ?? '').split(comp);
-  return { app: first(fields[2]), facility: first(fields[3]), code: type[0] ?? '', trigger: type[1] ?? '' };
+  return { app: first(fields[2]), facility: first(fields[3]), appHd: hd(fields[2]), facilityHd: hd(fields[3]), code: type[0] ?? '', trigger: type[1] ?? '' };
+}
+
+/** A rule value with `^` names the whole HD (MSH-3/4), one without it the namespace ID. */
+function hdAllowed(list: string[] | undefined, first: string, whole: string): boolean {
+  return !list || list.some((want) => want === (want.includes('^') ? whole : first));
 }
 
 export function messageAllowed(rules: AllowRule[] | undefined, peer: FuzzPeer, payload: Buffer): boolean {
@@ -76,7 +82,7 @@ export function messageAllowed(rules: AllowRule[] | undefined, peer: FuzzPeer, p
   const v = receiverView(payload);
   if (!v) return false;
   const types = [v.code, `${v.code}^${v.trigger}`];
-  return rules.some((r) => peerMatches(r, peer) && anyOf(r.sendingApplications, [v.app]) && anyOf(r.sendingFacilities, [v.facility]) && anyOf(r.messageTypes, types));
+  return rules.some((r) => peerMatches(r, peer) && hdAllowed(r.sendingApplications, v.app, v.appHd) && hdAllowed(r.sendingFacilities, v.facility, v.facilityHd) && anyOf(r.messageTypes, types));
 }
 
 /** A provider-initiated A-ABORT (PS3.8 §9.3.8, source 2) the gateway appends when it aborts both sides. */

@@ -105,6 +105,11 @@ class Hl7Relay {
       throw new Error(`message without a valid MSH from ${ctx.peer.address}: ${isWardgateError(err) ? err.message : String(err)}`);
     }
     const first = (v: string) => splitComponents(v, msh.encoding)[0] ?? '';
+    const whole = (v: string) => {
+      const parts = splitComponents(v, msh.encoding);
+      while (parts.length > 1 && parts[parts.length - 1] === '') parts.pop();
+      return parts.join('^');
+    };
     const refuse = (reason: string, label: string, text: string, errorCode: string) => {
       ctx.metrics.inc('wardgate_denials_total', { ...this.labels, reason: label });
       ctx.auditor.record(securityAlert(ctx.auditor.identity, 'restricted-function',
@@ -126,6 +131,8 @@ class Hl7Relay {
     const decision = decideMessage(ctx.route.allow, ctx.peer, {
       sendingApplication: first(msh.sendingApplication),
       sendingFacility: first(msh.sendingFacility),
+      sendingApplicationHd: whole(msh.sendingApplication),
+      sendingFacilityHd: whole(msh.sendingFacility),
       code: msh.messageType.code,
       trigger: msh.messageType.trigger,
     });

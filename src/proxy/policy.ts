@@ -20,6 +20,16 @@ function anyOf(list: string[] | undefined, values: string[], fold = false): bool
   return list.some((want) => values.some((v) => norm(v) === norm(want)));
 }
 
+/**
+ * MSH-3/MSH-4 are HD (namespace ID ^ universal ID ^ universal ID type). A rule value without `^` names
+ * the namespace ID; one with `^` names the whole HD, for receivers that key on the universal ID (an OID):
+ * `LAB` admits `LAB^1.2.3^ISO` and `LAB^9.9^ISO` alike, `LAB^1.2.3^ISO` only the first.
+ */
+function hdMatches(list: string[] | undefined, hd: { first: string; full: string }): boolean {
+  if (!list) return true;
+  return list.some((want) => (want.includes('^') ? want === hd.full : want === hd.first));
+}
+
 function peerMatches(rule: AllowRule, peer: PeerIdentity): boolean {
   return anyOf(rule.peerSubjects, peer.subjects) && anyOf(rule.peerSans, peer.sans, true) && anyOf(rule.peerAddresses, [peer.address]);
 }
@@ -46,8 +56,12 @@ export function decideAssociation(rules: AllowRule[] | undefined, peer: PeerIden
 }
 
 export interface Hl7Routing {
+  /** MSH-3 and MSH-4, first component (namespace ID). */
   sendingApplication: string;
   sendingFacility: string;
+  /** MSH-3 and MSH-4 whole: components joined with `^`, trailing empty ones dropped (default: the first). */
+  sendingApplicationHd?: string;
+  sendingFacilityHd?: string;
   /** MSH-9.1 and MSH-9.2. */
   code: string;
   trigger: string;
@@ -56,10 +70,12 @@ export interface Hl7Routing {
 /** HL7 v2.5 §2.14.9: decide a message by MSH-3, MSH-4 and MSH-9 and the peer's identity. */
 export function decideMessage(rules: AllowRule[] | undefined, peer: PeerIdentity, msg: Hl7Routing): Decision {
   const types = [msg.code, `${msg.code}^${msg.trigger}`];
+  const app = { first: msg.sendingApplication, full: msg.sendingApplicationHd ?? msg.sendingApplication };
+  const facility = { first: msg.sendingFacility, full: msg.sendingFacilityHd ?? msg.sendingFacility };
   return evaluate(
     rules,
-    (r) => peerMatches(r, peer) && anyOf(r.sendingApplications, [msg.sendingApplication]) && anyOf(r.sendingFacilities, [msg.sendingFacility]) && anyOf(r.messageTypes, types),
-    `peer ${describePeer(peer)} message ${msg.code}^${msg.trigger} from ${msg.sendingApplication}/${msg.sendingFacility}`,
+    (r) => peerMatches(r, peer) && hdMatches(r.sendingApplications, app) && hdMatches(r.sendingFacilities, facility) && anyOf(r.messageTypes, types),
+    `peer ${describePeer(peer)} message ${msg.code}^${msg.trigger} from ${app.full}/${facility.full}`,
   );
 }
 

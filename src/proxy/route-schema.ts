@@ -16,8 +16,8 @@ const allowRule = {
     peerAddresses: { ...stringList, description: 'peer IP addresses (exact), for plaintext sides' },
     callingAeTitles: { ...stringList, description: 'DICOM calling AE titles this peer may use (PS3.8 §9.3.2)' },
     calledAeTitles: { ...stringList, description: 'DICOM called AE titles this peer may address' },
-    sendingApplications: { ...stringList, description: 'HL7 MSH-3 first component' },
-    sendingFacilities: { ...stringList, description: 'HL7 MSH-4 first component' },
+    sendingApplications: { ...stringList, description: 'HL7 MSH-3: "LAB" matches the namespace ID (first component), "LAB^1.2.276.0.7^ISO" the whole HD' },
+    sendingFacilities: { ...stringList, description: 'HL7 MSH-4: "RAD" matches the namespace ID (first component), "RAD^1.2.276.0.7^ISO" the whole HD' },
     messageTypes: { ...stringList, description: 'HL7 MSH-9 code or code^trigger, e.g. ADT or ADT^A01' },
   },
 };

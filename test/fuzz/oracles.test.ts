@@ -30,6 +30,10 @@ t.test('policy: denied AE titles and HL7 senders reaching the backend are findin
   t.ok(messageAllowed(hl7Rules, peer, msg('LIS', 'ORU^R01^ORU_R01')));
   t.notOk(messageAllowed(hl7Rules, peer, msg('LIS', 'ADT^A01')));
   t.notOk(messageAllowed(hl7Rules, peer, msg('RIS', 'ORU^R01')));
+  const oidRules = [{ sendingApplications: ['LIS^1.2.3^ISO'] }];
+  t.ok(messageAllowed(oidRules, peer, msg('LIS^1.2.3^ISO', 'ORU^R01')), 'a rule with ^ names the whole HD');
+  t.notOk(messageAllowed(oidRules, peer, msg('LIS^9.9^ISO', 'ORU^R01')), 'another universal ID is denied');
+  t.ok(messageAllowed(hl7Rules, peer, msg('LIS^9.9^ISO', 'ORU^R01')), 'a bare name matches the namespace ID');
   const sent = [encodeFrame(msg('LIS', 'ORU^R01'))];
   t.equal(checkBackend('hl7', { id: 2, received: sent[0], sent: Buffer.alloc(0), messages: [msg('LIS', 'ORU^R01')] }, sent, hl7Rules, peer), undefined, 'forwarded unchanged');
   t.equal(checkBackend('hl7', { id: 3, received: sent[0], sent: Buffer.alloc(0), messages: [msg('LIS', 'ORU^R01X')] }, sent, undefined, peer)?.location, 'hl7: relayed message altered');

@@ -54,6 +54,11 @@ t.test('allow rules', async (t) => {
   t.ok(decideMessage(hl7, ct1, { sendingApplication: 'RIS', sendingFacility: 'X', code: 'ORM', trigger: 'O01' }).allowed, 'code-only type');
   t.ok(decideMessage(hl7, ct1, { sendingApplication: 'RIS', sendingFacility: 'X', code: 'ADT', trigger: 'A01' }).allowed, 'code^trigger');
   t.notOk(decideMessage(hl7, ct1, { sendingApplication: 'RIS', sendingFacility: 'X', code: 'ADT', trigger: 'A08' }).allowed, 'other trigger refused');
+  const hd = { sendingApplication: 'RIS', sendingFacility: 'X', code: 'ORM', trigger: 'O01', sendingApplicationHd: 'RIS^1.2.3^ISO', sendingFacilityHd: 'X' };
+  t.ok(decideMessage(hl7, ct1, hd).allowed, 'a bare name matches the namespace ID whatever the OID');
+  t.ok(decideMessage([{ sendingApplications: ['RIS^1.2.3^ISO'] }], ct1, hd).allowed, 'a rule with ^ matches the whole HD');
+  t.notOk(decideMessage([{ sendingApplications: ['RIS^1.2.4^ISO'] }], ct1, hd).allowed, 'and refuses another universal ID');
+  t.notOk(decideMessage([{ sendingApplications: ['RIS^1.2.3^ISO'] }], ct1, { ...hd, sendingApplicationHd: 'RIS' }).allowed, 'or none');
   t.same(parseSubjectAltName('DNS:A.example, IP Address:10.0.0.1, email:x@y'), ['a.example', '10.0.0.1']);
   // Found in review: Node prints IPv6 SANs uncompressed, so a rule written `fd00::5` never matched.
   t.same(parseSubjectAltName('IP Address:FD00:0:0:0:0:0:0:5, IP Address:0:0:0:0:0:0:0:1'), ['fd00::5', '::1'], 'IPv6 SANs in RFC 5952 form');

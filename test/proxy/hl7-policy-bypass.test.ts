@@ -78,3 +78,40 @@ t.test('one MLLP frame holding a second MSH (batch split by the receiver) is ref
   t.match(await reply('GOOD1'), /MSA\|AA\|GOOD1/, 'a single message is acknowledged by the receiver');
   t.same(receiver.messages, [good], 'only the single message reached the receiver');
 });
+
+t.test('a rule naming the whole HD (namespace^OID^ISO) admits that sender only; a bare name admits any OID', async (t) => {
+  // Found in review: rules compared MSH-3/MSH-4's first component only, so a receiver that keys its
+  // interfaces on the universal ID (an OID) could not be protected: "LIS^<any OID>^ISO" passed a rule
+  // meant for one sending application.
+  const pki = await proxyPki(t);
+  const gwCert = await pki.issue('gw', [GW]);
+  const client = await pki.issue('ris', ['ris-gw.klinikum.internal']);
+  const receiver = await hl7Receiver(t);
+  const port = await freeLoopbackPort();
+  await startGateway(t, {
+    routes: [{
+      name: 'lis-hd', direction: 'inbound', protocol: 'hl7', listen: `${GW}:${port}`, upstream: `127.0.0.1:${receiver.port}`,
+      tls: { cert: [gwCert.cert], key: [gwCert.key], ca: pki.trust },
+      allow: [{ sendingApplications: ['RIS^1.2.276.0.76.3.1.1^ISO'], sendingFacilities: ['RAD'], messageTypes: ['ADT^A01'] }],
+    }],
+  });
+  const socket = tls.connect({ host: GW, port, ca: readFileSync(pki.trust), cert: readFileSync(client.cert), key: readFileSync(client.key), checkServerIdentity: () => undefined });
+  socket.on('error', () => undefined);
+  t.teardown(() => socket.destroy());
+  await new Promise((r) => socket.once('secureConnect', r));
+  const decoder = new MllpDecoder();
+  const replies: string[] = [];
+  socket.on('data', (chunk: Buffer) => replies.push(...decoder.push(chunk).map((b) => b.toString('latin1'))));
+  const send = (app: string, id: string) => {
+    socket.write(encodeFrame(`${msh(app, 'ADT^A01', id)}\rPID|1||42\r`));
+    return withTimeout(new Promise<string>((resolve) => {
+      const check = () => { const r = replies.find((x) => x.includes(`|${id}`)); r ? resolve(r) : setTimeout(check, 20); };
+      check();
+    }), 10_000, `reply to ${id}`);
+  };
+  t.match(await send('RIS^1.2.276.0.76.3.1.1^ISO', 'HD1'), /MSA\|AA\|HD1/, 'the named HD is relayed');
+  t.match(await send('RIS^1.2.276.0.76.3.1.1^ISO^', 'HD2'), /MSA\|AA\|HD2/, 'trailing empty components do not matter');
+  t.match(await send('RIS^1.2.276.0.76.3.1.2^ISO', 'HD3'), /MSA\|AR\|HD3/, 'same namespace, another OID: refused');
+  t.match(await send('RIS', 'HD4'), /MSA\|AR\|HD4/, 'the namespace alone: refused');
+  t.same(receiver.messages.map((m) => /\|(HD\d)\|/.exec(m)?.[1]), ['HD1', 'HD2'], 'the receiver saw only the admitted senders');
+});
