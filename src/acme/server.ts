@@ -103,7 +103,9 @@ export async function buildAcmeServer(ctx: AcmeContext, fastifyOptions: FastifyS
   resumeProcessingChallenges(ctx);
   // Orders that never became valid are deleted a retention period after they expire (housekeeping.ts).
   const housekeeping = startHousekeeping(ctx.store, {
-    retentionMs: ctx.options.orderRetentionMs, intervalMs: ctx.options.housekeepingIntervalMs, log: app.log,
+    retentionMs: ctx.options.orderRetentionMs, intervalMs: ctx.options.housekeepingIntervalMs,
+    // `wardgate serve` runs fastify without a logger: an admin still sees what was deleted, on stderr.
+    log: fastifyOptions.logger || fastifyOptions.loggerInstance ? app.log : { info: (obj, msg) => process.stderr.write(`${new Date().toISOString()} ${msg} ${JSON.stringify(obj)}\n`) },
     onError: (err) => process.stderr.write(`acme: housekeeping failed: ${(err as Error).message}\n`),
   });
   app.addHook('onClose', async () => { await housekeeping.stop(); });
