@@ -2,7 +2,6 @@
 // validation at once: an attacker with many accounts could make the CA hold thousands of outbound
 // connections to slow or silent allow-listed addresses (resource exhaustion, and the CA as a probe).
 // Addresses of this file: 127.33.0.0/24.
-import https from 'node:https';
 import http from 'node:http';
 import type net from 'node:net';
 import t from 'tap';
@@ -12,7 +11,7 @@ import type { AcmeServerOptions } from '../../src/acme/server.ts';
 import type { CertificateAuthority } from '../../src/pki/ca.ts';
 import { freePort } from '../../src/net/free-port.ts';
 import { testCa } from '../helpers/ca.ts';
-import { newAccountKey, TestAcmeClient, type Transport } from '../helpers/acme-test-client.ts';
+import { httpsTransport, newAccountKey, TestAcmeClient } from '../helpers/acme-test-client.ts';
 
 type T = Parameters<Parameters<typeof t.test>[0]>[0];
 
@@ -128,26 +127,6 @@ t.test('slots: bounds must be whole numbers', async (t) => {
   t.throws(() => new ValidationSlots(2, -1), { code: 'CLI_ARGUMENT' });
   t.doesNotThrow(() => new ValidationSlots(1, 0));
 });
-
-/** ACME over real HTTPS, trusting the test CA's root. */
-function httpsTransport(rootPem: string): Transport {
-  return (method, url, body, contentType = 'application/jose+json') => new Promise((resolve, reject) => {
-    const req = https.request(url, { method, ca: rootPem, headers: body !== undefined ? { 'content-type': contentType } : {}, timeout: 10_000 }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c: Buffer) => chunks.push(c));
-      res.on('end', () => {
-        const text = Buffer.concat(chunks).toString('utf8');
-        let parsed: unknown = text;
-        try { parsed = JSON.parse(text); } catch { /* empty or PEM */ }
-        const headers = Object.fromEntries(Object.entries(res.headers).map(([k, v]) => [k.toLowerCase(), String(v)]));
-        resolve({ status: res.statusCode ?? 0, headers, body: parsed, text });
-      });
-    });
-    req.on('timeout', () => req.destroy(new Error(`${method} ${url} timed out`)));
-    req.on('error', reject);
-    req.end(body);
-  });
-}
 
 /**
  * The device side of http-01 on several loopback addresses (one port): it accepts each validation
