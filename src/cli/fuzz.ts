@@ -7,7 +7,9 @@
 import { resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import { runCampaign } from '../fuzz/campaign.ts';
+import { WardgateError } from '../errors.ts';
 import { readReproducer } from '../fuzz/findings.ts';
+import { printable } from '../fuzz/oracles.ts';
 import { replayReproducer } from '../fuzz/replay.ts';
 import { type TargetFlags, parseDuration, parseSeed, prepareTarget } from '../fuzz/setup.ts';
 import { progressBar } from './progress.ts';
@@ -88,7 +90,16 @@ Examples:
       const flags: TargetFlags = { ...o };
       if (!flags.route && !flags.target) {
         if (r.target.kind === 'route') Object.assign(flags, { route: r.target.route, config: flags.config ?? r.target.config });
-        else Object.assign(flags, { target: r.target.address, protocol: r.protocol, spawn: flags.spawn ?? r.target.command });
+        else {
+          // Reproducers travel between hospitals and vendors: a command inside one is never run on the
+          // file's say-so (it would be code execution by a shared JSON file). The user starts the target,
+          // or repeats the command with --spawn after reading it.
+          if (r.target.command && !flags.spawn) {
+            throw new WardgateError('CLI_ARGUMENT', `${file} was recorded against a target started with --spawn ${JSON.stringify(printable(r.target.command))}; `
+              + 'wardgate does not run commands taken from a reproducer: start the target yourself and give --target ADDR:PORT, or give --spawn with the command after checking it');
+          }
+          Object.assign(flags, { target: r.target.address, protocol: r.protocol });
+        }
       }
       flags.protocol ??= r.protocol;
       const prepared = prepareTarget(flags);

@@ -19,7 +19,7 @@ import { type ExecInput, InputGenerator } from './generate.ts';
 import { type Health, probe, probeMessage } from './health.ts';
 import type { Hl7Dictionary } from './hl7-generator.ts';
 import { minimize } from './minimizer.ts';
-import { type FuzzPeer, type Verdict, checkBackend, checkRelayedAnswer, crashLocation, crashMessage } from './oracles.ts';
+import { type FuzzPeer, type Verdict, checkBackend, checkRelayedAnswer, crashLocation, crashMessage, printable } from './oracles.ts';
 import { StreamWindow } from './stream-window.ts';
 import type { FuzzTarget } from './target.ts';
 
@@ -79,6 +79,8 @@ const PROBE_EVERY_MS = 250;
 const TICK_MS = 50;
 /** Bound on the triage candidates and the recent hostile answers kept. */
 const MAX_RECENT = 4096;
+/** A triage candidate keeps this much of its answer: ranking needs only whether there was one. */
+const CANDIDATE_REPLY_BYTES = 64;
 
 /** Wakes every waiter on each notify (loops waiting for in-flight execs or a finished epoch). */
 class Signal {
@@ -260,6 +262,8 @@ export class Campaign {
     if (ran.input.client.side === 'client' && !ran.input.server && !isBulk(ran.input.client)) this.offers.set(ran.input.index, { ex: ran.input.client, signature: replySignature(o.protocol, ran.result) });
     const verdict = memoryVerdict(o.protocol, ran.input.client, ran.result) ?? this.checkAnswer(ran);
     if (verdict) this.flag(verdict, ran.input);
+    // The oracles have read the answer: the triage candidate keeps only its start (copied, so the rest can go).
+    if (ran.result.reply.length > CANDIDATE_REPLY_BYTES) ran.result.reply = Buffer.from(ran.result.reply.subarray(0, CANDIDATE_REPLY_BYTES));
     // A crashed target refuses everything after: pause the loops, triage, restart, resume.
     if (o.target.exited()) void this.exclusive(() => this.exitSeen(this.takeRecent()).then(() => undefined));
   }
@@ -361,8 +365,8 @@ export class Campaign {
     if (await this.exitSeen(ran)) return;
     if (health === 'no-answer' || health === 'refused') {
       const verdict: Verdict = health === 'no-answer'
-        ? { oracle: 'hang', location: `${o.protocol}: no answer to a well-formed request`, detail: `the target accepted the connection but did not answer within ${this.hangTimeoutMs} ms (event loop blocked or stuck)` }
-        : { oracle: 'exit', location: `${o.protocol}: target stopped accepting connections`, detail: 'connection refused after the execs: the target is gone' };
+        ? { oracle: 'hang', location: `${o.protocol}: no answer to a well-formed request`, detail: `the target did not answer a well-formed request within ${this.hangTimeoutMs} ms (event loop blocked or stuck)` }
+        : { oracle: 'exit', location: `${o.protocol}: target stopped accepting connections`, detail: 'connection refused after the execs: nothing accepts connections at the target address any more' };
       this.log(`target ${health}: ${verdict.location}`);
       await this.processFailure(verdict, ran, Date.now());
     }
@@ -510,7 +514,8 @@ export class Campaign {
       oracle: verdict.oracle,
       protocol: this.o.protocol,
       location: verdict.location,
-      detail: verdict.detail + note,
+      // Details quote what the target sent or said (AE titles, stderr): printed, so no terminal escapes.
+      detail: printable(verdict.detail + note),
       seed: this.o.seed,
       exec: input.index,
       target: this.o.target.describe(),

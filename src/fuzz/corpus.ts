@@ -20,7 +20,10 @@ export function replySignature(protocol: Protocol, result: ExecResult): string {
       pos += 6 + length;
     }
   } else {
-    for (const m of r.toString('latin1').matchAll(/MSA\|([A-Z]{2})/g)) parts.push(m[1]);
+    for (const m of r.toString('latin1').matchAll(/MSA\|([A-Z]{2})/g)) {
+      parts.push(m[1]);
+      if (parts.length >= 12) break;
+    }
   }
   return parts.join(',');
 }

@@ -25,11 +25,17 @@ export interface ExecOptions {
   gapMs: number;
   /** neverRead: the exchange ends once the target has taken nothing more of what is written for this long. */
   stallMs: number;
+  /**
+   * Most answer bytes kept per exchange: a target that answers more is cut off there (`overflow`), so
+   * a peer that floods cannot make the fuzzer hold its answers without bound.
+   */
+  maxReplyBytes: number;
   /** Awaited once the exchange is over, before the connection closes (memory sampling). */
   beforeClose?: () => Promise<void>;
 }
 
-export const DEFAULT_EXEC_OPTIONS: ExecOptions = { timeoutMs: 2000, quietMs: 60, firstReplyMs: 300, gapMs: 40, stallMs: 1500 };
+/** 4 MiB: several times the largest hostile answer a route relays (1.1 MB HL7 frames), the only answers an oracle compares. */
+export const DEFAULT_EXEC_OPTIONS: ExecOptions = { timeoutMs: 2000, quietMs: 60, firstReplyMs: 300, gapMs: 40, stallMs: 1500, maxReplyBytes: 4 * 1024 * 1024 };
 
 export interface ExecResult {
   /** The connection was established (TLS handshake included). */
@@ -40,8 +46,10 @@ export interface ExecResult {
   sentBytes: number;
   /** What the target took of it: less what still waited on this side when it ended (a throttled neverRead exec). */
   acceptedBytes: number;
+  /** What the target answered: at most maxReplyBytes, its first bytes when it said more. */
   reply: Buffer;
-  outcome: 'complete' | 'peer-closed' | 'quiet' | 'timeout' | 'refused' | 'error';
+  /** overflow: the target answered more than maxReplyBytes and the connection was closed there. */
+  outcome: 'complete' | 'peer-closed' | 'quiet' | 'timeout' | 'overflow' | 'refused' | 'error';
   /** Milliseconds from the first write to the first answer byte, when there was one. */
   latencyMs?: number;
   /** Bulk execs: the target's retained memory (MiB, after a GC) before the exec and while its connection was still open. */
@@ -259,6 +267,13 @@ export function runClient(ex: Exchange, endpoint: Endpoint, opts: ExecOptions = 
     const completion = new CompletionTracker(ex.protocol, ex.chunks);
     socket.on('data', (d: Buffer) => {
       if (latencyMs === undefined && firstWriteAt > 0) latencyMs = Date.now() - firstWriteAt;
+      if (replyLength + d.length > opts.maxReplyBytes) {
+        // Read no more (the connection may stay open a moment: beforeClose).
+        socket.pause();
+        if (replyLength < opts.maxReplyBytes) replies.push(d.subarray(0, opts.maxReplyBytes - replyLength));
+        replyLength = opts.maxReplyBytes;
+        return finish('overflow');
+      }
       replies.push(d);
       replyLength += d.length;
       if (completion.push(d) && next >= ex.chunks.length) return finish('complete');

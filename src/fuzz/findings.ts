@@ -7,10 +7,12 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { WardgateError } from '../errors.ts';
 import { type Exchange, type ExchangeJson, type Protocol, exchangeFromJson, exchangeToJson } from './exchange.ts';
-import type { OracleName, Verdict } from './oracles.ts';
+import { type OracleName, type Verdict, printable } from './oracles.ts';
 import type { TargetDescription } from './target.ts';
 
 export const REPRODUCER_FORMAT = 'wardgate-fuzz-reproducer/1';
+
+const ORACLES: readonly OracleName[] = ['exit', 'hang', 'memory', 'policy'];
 
 export interface Reproducer {
   format: typeof REPRODUCER_FORMAT;
@@ -117,11 +119,26 @@ export function readReproducer(file: string): Reproducer {
     throw new WardgateError('FUZZ_REPRODUCER_INVALID', `${file}: cannot read (${(err as Error).message})`);
   }
   if (data?.format !== REPRODUCER_FORMAT) throw new WardgateError('FUZZ_REPRODUCER_INVALID', `${file}: field "format" is not ${REPRODUCER_FORMAT}`);
+  // Fields that are printed or steer the replay: a file from elsewhere may hold anything.
+  const bad = (field: string, want: string) => new WardgateError('FUZZ_REPRODUCER_INVALID', `${file}: field "${field}" is not ${want}`);
+  if (!ORACLES.includes(data.oracle as OracleName)) throw bad('oracle', ORACLES.join(', '));
+  if (data.protocol !== 'dicom' && data.protocol !== 'hl7') throw bad('protocol', 'dicom or hl7');
+  if (typeof data.id !== 'string' || !/^[a-z]+-(dicom|hl7)-[0-9a-f]{8}$/.test(data.id)) throw bad('id', 'an id like exit-dicom-1a2b3c4d');
+  if (typeof data.location !== 'string') throw bad('location', 'a string');
+  if (typeof data.detail !== 'string') throw bad('detail', 'a string');
+  if (!Number.isInteger(data.seed) || (data.seed as number) < 0 || (data.seed as number) > 0xffffffff) throw bad('seed', 'an integer in 0..4294967295');
   if (!Array.isArray(data.exchanges) || data.exchanges.length === 0) throw new WardgateError('FUZZ_REPRODUCER_INVALID', `${file}: field "exchanges" is missing or empty`);
   const target = data.target as TargetDescription | undefined;
   if (!target || typeof target !== 'object' || typeof target.kind !== 'string') throw new WardgateError('FUZZ_REPRODUCER_INVALID', `${file}: field "target" is missing`);
+  if (!['address', 'spawn', 'route'].includes(target.kind)) throw bad('target.kind', 'address, spawn or route');
+  for (const field of ['address', 'command', 'route', 'config'] as const) {
+    if (target[field] !== undefined && typeof target[field] !== 'string') throw bad(`target.${field}`, 'a string');
+  }
   return {
     ...(data as unknown as Reproducer),
+    // Printed by replay: no terminal escapes, whoever wrote the file.
+    location: printable(data.location),
+    detail: printable(data.detail),
     exchanges: (data.exchanges as ExchangeJson[]).map((e, i) => exchangeFromJson(e, `${file}: exchanges.${i}`)),
   };
 }

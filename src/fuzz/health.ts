@@ -4,7 +4,7 @@
  * loop is blocked still completes TCP handshakes in the kernel, so only an application-level answer
  * proves it is alive.
  */
-import { PDU_TYPE, SOP_CLASS, TRANSFER_SYNTAX, encodeAbort, encodeAssociateRq } from '../protocols/dicom/index.ts';
+import { SOP_CLASS, TRANSFER_SYNTAX, encodeAbort, encodeAssociateRq } from '../protocols/dicom/index.ts';
 import { encodeFrame } from '../protocols/hl7/index.ts';
 import type { Protocol } from './exchange.ts';
 import { type Endpoint, connect } from './executor.ts';
@@ -40,10 +40,11 @@ export function probe(protocol: Protocol, endpoint: Endpoint, message: Buffer, t
     const timer = setTimeout(() => done('no-answer'), timeoutMs);
     socket.once(endpoint.tls ? 'secureConnect' : 'connect', () => socket.write(message));
     let got = 0;
+    // Any byte is an answer: the kernel writes none by itself, so the application took the connection
+    // and wrote to it. Its form is not judged here (a junk answer is not a hang), and nothing is kept.
     socket.on('data', (d: Buffer) => {
       got += d.length;
-      // Any whole PDU header (DICOM) or a frame trailer (MLLP) is an answer.
-      if ((protocol === 'dicom' && got >= 6 && d[0] >= PDU_TYPE.AssociateRq && d[0] <= PDU_TYPE.Abort) || (protocol === 'hl7' && d.includes(0x1c))) done('ok');
+      done('ok');
     });
     socket.on('error', (err: NodeJS.ErrnoException) => done(err.code === 'ECONNREFUSED' ? 'refused' : 'error'));
     socket.on('close', () => done(got > 0 ? 'ok' : 'error'));

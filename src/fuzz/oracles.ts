@@ -22,18 +22,29 @@ export interface Verdict {
   detail: string;
 }
 
+/**
+ * Target-supplied text made safe to print: control characters (C0, DEL, C1: terminal escapes), line
+ * separators and bidirectional overrides shown as `\xNN` / `\uNNNN`.
+ */
+export function printable(text: string): string {
+  return text.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => {
+    const code = c.charCodeAt(0);
+    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16)}`;
+  });
+}
+
 /** The first frame of a Node stack trace in `stderr`, as `function (file:line)`; else the first line. */
 export function crashLocation(stderr: string, code: number | null, signal: string | null): string {
   const frame = /^\s+at (?:(\S+) \()?(?:file:\/\/)?([^\s()]+?):(\d+):\d+\)?$/m.exec(stderr);
-  if (frame) return `${frame[1] ?? '<anonymous>'} (${basename(frame[2])}:${frame[3]})`;
+  if (frame) return printable(`${frame[1] ?? '<anonymous>'} (${basename(frame[2])}:${frame[3]})`);
   const first = stderr.split('\n').find((l) => l.trim().length > 0);
-  return first ? first.trim().slice(0, 120) : signal ? `signal ${signal}` : `exit code ${code}`;
+  return first ? printable(first.trim()).slice(0, 120) : signal ? `signal ${signal}` : `exit code ${code}`;
 }
 
 /** The exception line (e.g. `RangeError: ...`) of a crash, for the reproducer's detail. */
 export function crashMessage(stderr: string): string {
   const line = stderr.split('\n').find((l) => /^\w*(Error|Exception)\b/.test(l.trim()));
-  return (line ?? stderr.split('\n').find((l) => l.trim()) ?? '').trim().slice(0, 300);
+  return printable((line ?? stderr.split('\n').find((l) => l.trim()) ?? '').trim()).slice(0, 300);
 }
 
 /** Who the fuzzer is to the gateway: its certificate's names and its source address. */

@@ -54,8 +54,14 @@ for (const [protocol, host] of [['dicom', '127.40.0.1'], ['hl7', '127.40.0.2']] 
       t.ok(summary, `${hit.id} listed in findings.json`);
       const reproducer = readReproducer(join(out, summary.reproducer));
       t.ok(reproducer.minimized, `${p.name}: reproducer minimized to ${reproducer.exchanges[0].chunks.reduce((n, c) => n + c.length, 0)} bytes`);
+      // A reproducer names the command its target ran, but the CLI never runs a command from a file
+      // (reproducers are shared): it refuses and shows the command; the user repeats it with --spawn.
+      const refused = await runCli(['fuzz', 'replay', join(out, summary.reproducer), '--hang-timeout', '1000']);
+      t.equal(refused.code, 2, `${p.name}: no command taken from the file: ${refused.stderr.trim()}`);
+      t.match(refused.stderr, /does not run commands taken from a reproducer/);
+      t.ok(refused.stderr.includes(JSON.stringify(command)), 'the recorded command is shown for the user to check');
       // Replay through the CLI against a fresh target process.
-      const replay = await runCli(['fuzz', 'replay', join(out, summary.reproducer), '--hang-timeout', '1000']);
+      const replay = await runCli(['fuzz', 'replay', join(out, summary.reproducer), '--spawn', command, '--hang-timeout', '1000']);
       t.equal(replay.code, 1, `${p.name}: wardgate fuzz replay reproduces it: ${replay.stdout.trim()}${replay.stderr.trim()}`);
     }
     t.ok(Date.now() - started < 120_000, 'whole run including minimization stays bounded');
