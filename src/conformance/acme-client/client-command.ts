@@ -50,10 +50,18 @@ export function substitute(argv: string[], values: Record<string, string>): stri
 export interface CommandResult { exitCode: number | null; signal?: string; ms: number; outputTail: string }
 
 const TAIL_BYTES = 4000;
+/** How long output pipes may stay open after the client itself exited before the kit stops reading them. */
+const PIPE_GRACE_MS = 2000;
 
 /**
  * Runs the client once, asynchronously (the test CA serves from this very process), killing it after
  * `timeoutMs`. Never throws for a failing client: its exit status is evidence.
+ *
+ * The client runs in a process group of its own (detached), and the whole group is killed at the
+ * timeout and once the client exits: a wrapper script's children, or a challenge responder the client
+ * left behind, must not outlive the run (holding a port the next phase needs) nor hold the output pipes
+ * open, which would keep the kit waiting for ever. A descendant that left the group (setsid) is no
+ * longer waited for PIPE_GRACE_MS after the client exited.
  */
 export function runClient(argv: string[], env: NodeJS.ProcessEnv, timeoutMs: number, cwd?: string, echo?: (chunk: Buffer) => void): Promise<CommandResult> {
   const started = Date.now();
@@ -63,23 +71,43 @@ export function runClient(argv: string[], env: NodeJS.ProcessEnv, timeoutMs: num
       out = (out + d.toString()).slice(-TAIL_BYTES);
       echo?.(d);
     };
-    const child = spawn(argv[0], argv.slice(1), { env, cwd, stdio: ['ignore', 'pipe', 'pipe'] });
+    const child = spawn(argv[0], argv.slice(1), { env, cwd, stdio: ['ignore', 'pipe', 'pipe'], detached: true });
+    const killGroup = () => {
+      if (child.pid === undefined) return;
+      try {
+        process.kill(-child.pid, 'SIGKILL');
+      } catch { /* the group is gone already */ }
+    };
+    // The kit ending (an error, process.exit) takes the client's group with it.
+    process.once('exit', killGroup);
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
     const timer = setTimeout(() => {
       out += `\n[conformance kit: killed after ${timeoutMs} ms]`;
-      child.kill('SIGKILL');
+      killGroup();
     }, timeoutMs);
+    let grace: NodeJS.Timeout | undefined;
     let done = false;
     const finish = (exitCode: number | null, signal: string | null) => {
       if (done) return;
       done = true;
       clearTimeout(timer);
+      clearTimeout(grace);
+      process.removeListener('exit', killGroup);
+      child.stdout.destroy();
+      child.stderr.destroy();
       resolve({ exitCode, ...(signal ? { signal } : {}), ms: Date.now() - started, outputTail: out.slice(-TAIL_BYTES) });
     };
     child.once('error', (e) => {
       out += `\n[conformance kit: cannot start ${argv[0]}: ${e.message}]`;
       finish(null, null);
+    });
+    child.once('exit', (code, signal) => {
+      killGroup();
+      grace = setTimeout(() => {
+        out += `\n[conformance kit: output pipes still open ${PIPE_GRACE_MS} ms after the client exited; stopped reading]`;
+        finish(code, signal);
+      }, PIPE_GRACE_MS);
     });
     child.once('close', (code, signal) => finish(code, signal));
   });

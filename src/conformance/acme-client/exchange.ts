@@ -33,8 +33,10 @@ export interface RecordedJws {
   keyDescription?: string;
   nonce?: string;
   url?: string;
-  /** Parsed payload; "" marks POST-as-GET (§6.3); undefined when the payload was not JSON. */
+  /** Parsed payload; "" marks POST-as-GET (§6.3); undefined when the payload was not JSON or not kept. */
   payload: unknown;
+  /** Why a non-empty payload was not kept (larger or deeper than jws-record.ts keeps). */
+  payloadOmitted?: string;
   /** Inner EAB JWS header of newAccount (§7.3.4), when present. */
   eab?: { alg: string; kid?: string; url?: string };
 }

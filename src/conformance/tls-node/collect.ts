@@ -46,6 +46,21 @@ function describeRaw(offered: number, r: RawOutcome): VersionProbe {
   return { accepted: false, detail: 'connection closed without a ServerHello' };
 }
 
+/**
+ * The DER certificates of a plaintext Certificate message as X509Certificate objects. Bytes that are not
+ * a certificate are the server's answer not being parseable TLS: TLS_PROBE_FAILED names what was sent,
+ * instead of an OpenSSL error about PEM (X509Certificate falls back to PEM for non-DER input).
+ */
+function sentCertificates(ders: Buffer[], where: string): X509Certificate[] {
+  return ders.map((der, i) => {
+    try {
+      return new X509Certificate(der);
+    } catch (err) {
+      throw new WardgateError('TLS_PROBE_FAILED', `certificate ${i + 1} of the ${where} Certificate message (${der.length} bytes) is not a DER X.509 certificate`, { cause: err });
+    }
+  });
+}
+
 /** sslscan's method: offer every suite, remove the one the server picks, repeat until it refuses. */
 async function enumerateSuites(endpoint: Endpoint, version: number, timeoutMs: number): Promise<CipherSuite[]> {
   const remaining = [...ALL_SUITES];
@@ -120,7 +135,7 @@ export async function collectTlsNodeEvidence(inputs: TlsNodeInputs): Promise<Tls
   let serverChain: X509Certificate[] = [];
   let serverChainSource = 'none';
   if (plainFlight && plainFlight.certificates.length > 0) {
-    serverChain = plainFlight.certificates.map((der) => new X509Certificate(der));
+    serverChain = sentCertificates(plainFlight.certificates, plainVersion!);
     serverChainSource = `${plainVersion} Certificate message`;
   } else if (tls13Probe.peerChain.length > 0) {
     serverChain = tls13Probe.peerChain;
@@ -132,7 +147,7 @@ export async function collectTlsNodeEvidence(inputs: TlsNodeInputs): Promise<Tls
   if (versions['TLSv1.2'].accepted) {
     progress('RSA baseline');
     const r = await rawProbe(endpoint, { version: TLS_VERSIONS['TLSv1.2'], suites: [0xc02f], signatureAlgorithms: RSA_SIGALGS }, timeoutMs);
-    const leaf = r.flight.certificates[0] ? new X509Certificate(r.flight.certificates[0]) : undefined;
+    const leaf = r.flight.certificates[0] ? sentCertificates(r.flight.certificates.slice(0, 1), 'RSA baseline TLSv1.2')[0] : undefined;
     const rsaBits = leaf?.publicKey.asymmetricKeyType === 'rsa' ? leaf.publicKey.asymmetricKeyDetails?.modulusLength : undefined;
     const accepted = r.flight.hello?.cipherSuite === 0xc02f && rsaBits !== undefined;
     rsaBaseline = {
