@@ -1,11 +1,16 @@
 import net from 'node:net';
 
-/** True when host:port accepts a TCP connection now (the connection is closed at once). */
-export function accepts(host: string, port: number): Promise<boolean> {
+/**
+ * True when host:port accepts a TCP connection within `timeoutMs` (the connection is closed at once).
+ * Bounded: a listener whose accept queue is full drops the SYN, and the kernel would retry the
+ * connection for tens of seconds.
+ */
+export function accepts(host: string, port: number, timeoutMs = 1000): Promise<boolean> {
   return new Promise((resolve) => {
     const s = net.connect({ host, port });
-    s.once('connect', () => { s.destroy(); resolve(true); });
-    s.once('error', () => resolve(false));
+    const timer = setTimeout(() => { s.destroy(); resolve(false); }, timeoutMs);
+    s.once('connect', () => { clearTimeout(timer); s.destroy(); resolve(true); });
+    s.once('error', () => { clearTimeout(timer); resolve(false); });
   });
 }
 

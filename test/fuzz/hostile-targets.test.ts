@@ -128,6 +128,26 @@ t.test('a listener that stops accepting (blocked process, accept queue full): th
   t.notMatch(r.reproducers[0]?.detail, /accepted/, `not observed: ${r.reproducers[0]?.detail}`);
 });
 
+t.test('starting an address target whose accept queue is full ends at its time limit', async (t) => {
+  // Found in review: the listener check had no connect timeout, and a dropped SYN is retried by the
+  // kernel for a long time, so `wardgate fuzz --target` spent 35 s at start instead of failing in 5 s.
+  const child = spawn(process.execPath, ['-e', `
+    const s = require('net').createServer();
+    s.listen({ host: '${HOST}', port: 0, backlog: 1 }, () => {
+      process.stdout.write(s.address().port + '\\n');
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 30000);
+    });`], { stdio: ['ignore', 'pipe', 'inherit'] });
+  t.teardown(() => { child.kill('SIGKILL'); });
+  const port = await new Promise<number>((r) => child.stdout!.once('data', (d: Buffer) => r(Number(d.toString().trim()))));
+  const fillers = Array.from({ length: 4 }, () => net.connect({ host: HOST, port }).on('error', () => undefined));
+  t.teardown(() => { for (const f of fillers) f.destroy(); });
+  await new Promise((r) => setTimeout(r, 200));
+  const started = Date.now();
+  await t.rejects(new AddressTarget('dicom', { host: HOST, port }).start(), { code: 'FUZZ_TARGET_FAILED' });
+  const ms = Date.now() - started;
+  t.ok(ms < 7000, `gave up after ${ms} ms (limit 5,000 ms, one attempt at most 1 s over)`);
+});
+
 t.test('an address target whose port goes dark: the finding does not claim the target is gone', async (t) => {
   const rj = Buffer.from('03000000000400010101', 'hex');
   const server = net.createServer((s) => {
