@@ -19,4 +19,9 @@ export interface AcmeContext {
   work: WorkQueue;
   /** Bounds concurrent challenge validations; its stats() tell how many run and wait. */
   validations: ValidationSlots;
+  /**
+   * The clock (epoch ms) for everything that depends on `expires` (acme/expiry.ts) and for the timestamps
+   * of new orders: Date.now, or a test's clock so that orders expire without waiting.
+   */
+  now: () => number;
 }

@@ -24,7 +24,10 @@ export async function completeIssuance(ctx: AcmeContext, order: AcmeOrder, parse
   }
 }
 
-/** Start-up recovery: no order stays `processing` after a restart. */
+/**
+ * Start-up recovery: no order stays `processing` after a restart, expired or not (expiry invalidates only
+ * `pending` and `ready` orders, acme/expiry.ts: the client's finalize was accepted before).
+ */
 export async function resumeProcessingOrders(ctx: AcmeContext): Promise<number> {
   const stuck = ctx.store.listOrdersByStatus('processing');
   for (const order of stuck) await ctx.work.run(`order:${order.id}`, () => completeIssuance(ctx, order));

@@ -25,7 +25,8 @@ export function challengeJson(c: AcmeChallenge, urls: AcmeUrls): Record<string, 
 }
 
 export function authzJson(a: AcmeAuthz, challenges: AcmeChallenge[], urls: AcmeUrls): Record<string, unknown> {
-  // §7.1.4: once valid, only the challenge that succeeded is listed.
-  const shown = a.status === 'valid' ? challenges.filter((c) => c.status === 'valid') : challenges;
+  // §7.1.4: once valid, only the challenge that succeeded is listed; still so after the authorization expired.
+  const validated = challenges.filter((c) => c.status === 'valid');
+  const shown = a.status === 'valid' || (a.status === 'expired' && validated.length) ? validated : challenges;
   return { identifier: a.identifier, status: a.status, expires: a.expires, challenges: shown.map((c) => challengeJson(c, urls)) };
 }

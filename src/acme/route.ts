@@ -7,9 +7,12 @@ import { rateLimitKey } from './rate-limit.ts';
 export interface AcmeReply { status?: number; body?: unknown; location?: string; headers?: Record<string, string>; contentType?: string }
 export type AcmeHandler = (req: VerifiedJws, params: Record<string, string>, request: FastifyRequest) => Promise<AcmeReply>;
 
-/** Full URL of a request as the client addressed it (what the JWS "url" must equal, §6.4). */
+/**
+ * Full URL of a request as the client addressed it, query included (what the JWS "url" must equal, §6.4): a
+ * client following the orders list's rel="next" link signs that URL, `?cursor=` and all.
+ */
 export function requestUrl(ctx: AcmeContext, request: FastifyRequest): string {
-  return ctx.options.baseUrl + request.url.split('?')[0];
+  return ctx.options.baseUrl + request.url;
 }
 
 /** Headers every ACME response carries: a fresh nonce (§6.5) and the directory link (§7.1). */

@@ -25,17 +25,23 @@ import { WorkQueue } from './work-queue.ts';
 import { ValidationSlots } from './validation-slots.ts';
 import { DEFAULT_VALIDATION_OPTIONS } from './challenges/index.ts';
 
-export type AcmeServerOptions = Partial<Omit<AcmeOptions, 'validation'>> & { baseUrl: string; validation?: Partial<AcmeOptions['validation']> };
+export type AcmeServerOptions = Partial<Omit<AcmeOptions, 'validation'>> & {
+  baseUrl: string;
+  validation?: Partial<AcmeOptions['validation']>;
+  /** AcmeContext.now; Date.now unless a test winds its own clock. */
+  now?: () => number;
+};
 
 export function buildAcmeContext(ca: CertificateAuthority, opts: AcmeServerOptions): AcmeContext {
+  const { now = Date.now, ...tunables } = opts;
   const options: AcmeOptions = {
-    ...DEFAULT_ACME_OPTIONS, ...opts,
+    ...DEFAULT_ACME_OPTIONS, ...tunables,
     rateLimits: { ...DEFAULT_ACME_OPTIONS.rateLimits, ...opts.rateLimits },
     validation: { ...DEFAULT_VALIDATION_OPTIONS, ...opts.validation },
     baseUrl: opts.baseUrl.replace(/\/$/, ''),
   };
   return {
-    ca, store: ca.store.acme, nonces: new NonceStore(), urls: new AcmeUrls(options.baseUrl), options, work: new WorkQueue(),
+    ca, store: ca.store.acme, nonces: new NonceStore(), urls: new AcmeUrls(options.baseUrl), options, work: new WorkQueue(), now,
     validations: new ValidationSlots(options.maxConcurrentValidations, options.maxQueuedValidations),
     limits: {
       orders: new RateLimiter(options.rateLimits.ordersPerAccountPerMinute, 60_000),
@@ -103,7 +109,7 @@ export async function buildAcmeServer(ctx: AcmeContext, fastifyOptions: FastifyS
   resumeProcessingChallenges(ctx);
   // Orders that never became valid are deleted a retention period after they expire (housekeeping.ts).
   const housekeeping = startHousekeeping(ctx.store, {
-    retentionMs: ctx.options.orderRetentionMs, intervalMs: ctx.options.housekeepingIntervalMs,
+    retentionMs: ctx.options.orderRetentionMs, intervalMs: ctx.options.housekeepingIntervalMs, now: ctx.now,
     // `wardgate serve` runs fastify without a logger: an admin still sees what was deleted, on stderr.
     log: fastifyOptions.logger || fastifyOptions.loggerInstance ? app.log : { info: (obj, msg) => process.stderr.write(`${new Date().toISOString()} ${msg} ${JSON.stringify(obj)}\n`) },
     onError: (err) => process.stderr.write(`acme: housekeeping failed: ${(err as Error).message}\n`),

@@ -1,5 +1,6 @@
 import { validateChallenge } from './challenges/index.ts';
 import type { AcmeContext } from './context.ts';
+import { authzAsOf, effectiveOrderStatus } from './expiry.ts';
 import { problemDocument } from './problems.ts';
 import type { AcmeChallenge } from '../store/acme-types.ts';
 
@@ -18,10 +19,11 @@ export function keyAuthorization(token: string, accountThumbprint: string): stri
  * and the order (§7.5.1: no retries at another challenge of the same authorization).
  */
 export async function runValidation(ctx: AcmeContext, ch: AcmeChallenge, signal?: AbortSignal): Promise<void> {
-  const authz = ctx.store.getAuthz(ch.authzId);
+  const stored = ctx.store.getAuthz(ch.authzId);
   // Read when the job gets its slot, which may be long after the POST: an authorization that expired or was
   // deactivated meanwhile gets no connection made for it.
-  if (!authz || authz.status !== 'pending' || Date.parse(authz.expires) <= Date.now()) return;
+  const authz = stored && authzAsOf(stored, ctx.now());
+  if (!authz || authz.status !== 'pending') return;
   const account = ctx.store.getAccount(authz.accountId);
   if (!account) return;
   const keyAuth = keyAuthorization(ch.token, account.thumbprint);
@@ -58,7 +60,7 @@ export function resumeProcessingChallenges(ctx: AcmeContext): number {
   for (const ch of ctx.store.listChallengesByStatus('processing')) {
     const authz = ctx.store.getAuthz(ch.authzId);
     const order = authz && ctx.store.getOrder(authz.orderId);
-    if (!order || order.status !== 'pending' || Date.parse(order.expires) <= Date.now()) continue;
+    if (!order || effectiveOrderStatus(order, ctx.now()) !== 'pending') continue;
     resumed++;
     void startValidation(ctx, ch);
   }

@@ -1,6 +1,6 @@
 import type { CertificateRecord, NewAuditEntry } from './types.ts';
 import type {
-  AcmeAccount, AcmeAuthz, AcmeChallenge, AcmeOrder, AuthzStatus, ChallengeStatus, EabKey, OrderStatus, PruneCounts, StoredProblem,
+  AcmeAccount, AcmeAuthz, AcmeChallenge, AcmeOrder, AuthzStatus, ChallengeStatus, EabKey, OrderListPosition, OrderStatus, PruneCounts, StoredProblem,
 } from './acme-types.ts';
 
 /**
@@ -20,12 +20,25 @@ export interface AcmeStore {
   getEabKey(kid: string): EabKey | undefined;
   listEabKeys(): EabKey[];
 
-  /** Inserts an order with its authorizations and their challenges in one transaction. */
+  /**
+   * Inserts an order with its authorizations and their challenges in one transaction. At most one order
+   * that is not `invalid` may name a certificate in `replaces` (RFC 9773 §5); another one throws (SQLite:
+   * SQLITE_CONSTRAINT_UNIQUE). An order that expired `pending` or `ready` is invalid (RFC 8555 §7.1.6) and
+   * does not count: those replacing the same certificate whose `expires` lies before `order.createdAt` are
+   * first stored `invalid`, in the same transaction.
+   */
   insertOrder(order: AcmeOrder, authzs: AcmeAuthz[], challenges: AcmeChallenge[]): void;
   getOrder(id: string): AcmeOrder | undefined;
-  listOrderIds(accountId: string, limit: number, offset: number): string[];
+  /**
+   * RFC 8555 §7.1.2.1 orders list: the account's orders that are not invalid at `now` (neither stored
+   * `invalid` nor `pending`/`ready` with `expires` before `now`, as acme/expiry.ts defines it), in creation
+   * order, at most `limit`, starting after `after`. Pages are keyed by position, not offset, so a page
+   * boundary stays put when orders before it expire or are pruned between two requests.
+   */
+  listOrders(accountId: string, opts: { now: string; limit: number; after?: OrderListPosition }): OrderListPosition[];
   listOrdersByStatus(status: OrderStatus): AcmeOrder[];
-  casOrder(id: string, from: OrderStatus, to: OrderStatus, patch?: { csr?: string; error?: StoredProblem }): boolean;
+  /** `notExpiredAt`: change only an order whose `expires` is not before that instant (RFC 8555 §7.1.6). */
+  casOrder(id: string, from: OrderStatus, to: OrderStatus, patch?: { csr?: string; error?: StoredProblem; notExpiredAt?: string }): boolean;
   /**
    * processing -> valid together with the certificate insert: one transaction, so a crash leaves
    * either both or neither. Settles once durably committed (implementations may group commits).

@@ -61,6 +61,9 @@ export interface AcmeAuthz {
   expires: string;
 }
 
+/** An order's place in its account's orders list (creation order, id breaking ties): a page ends at one. */
+export interface OrderListPosition { createdAt: string; id: string }
+
 /** What one AcmeStore.pruneExpired call deleted. */
 export interface PruneCounts { orders: number; authzs: number; challenges: number }
 

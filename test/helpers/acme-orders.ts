@@ -1,6 +1,6 @@
 /**
- * ACME orders written straight into a store, in any state and with any expiry, for the pruning tests:
- * going through the HTTP flow would need a clock that can be wound forward.
+ * ACME orders written straight into a store, in any state and with any expiry and creation time, for the
+ * pruning, expiry and orders-list tests: many orders in states the HTTP flow reaches only slowly.
  */
 import type Database from 'better-sqlite3';
 import type { AcmeStore } from '../../src/store/acme-store.ts';
@@ -16,6 +16,8 @@ export interface SeedOrder {
   status: OrderStatus;
   /** Epoch ms. */
   expires: number;
+  /** Epoch ms; a week before `expires` unless given (the default order lifetime). */
+  created?: number;
   names?: number;
   authzStatus?: AuthzStatus;
   challengeStatus?: ChallengeStatus;
@@ -37,7 +39,7 @@ export function seedOrder(store: AcmeStore, o: SeedOrder): { authzIds: string[];
     authzs.push(a);
     for (const type of CHALLENGE_TYPES) challenges.push({ id: `${a.id}-${type}`, authzId: a.id, type, token: `t-${a.id}-${type}`, status: challengeStatus });
   }
-  const created = iso(o.expires - 7 * DAY);
+  const created = iso(o.created ?? o.expires - 7 * DAY);
   store.insertOrder({
     id: o.id, accountId, status: o.status, identifiers: authzs.map((a) => a.identifier), profile: 'dicom-node',
     authzIds: [...authzs.map((a) => a.id), ...(o.alsoLists ?? [])], expires: iso(o.expires), createdAt: created, updatedAt: created,

@@ -1,4 +1,5 @@
 import type { FastifyInstance } from 'fastify';
+import type { OrderListPosition } from '../../store/acme-types.ts';
 import type { AcmeContext } from '../context.ts';
 import { AcmeProblem } from '../problems.ts';
 import { accountJson } from '../resources.ts';
@@ -6,6 +7,20 @@ import { acmePost, requireOwner, requirePostAsGet } from '../route.ts';
 import { checkContacts } from './new-account.ts';
 
 const ORDERS_PAGE = 100;
+
+/** A next page's `cursor`: where the previous page ended, opaque to clients (they follow the Link). */
+function encodeCursor(p: OrderListPosition): string {
+  return Buffer.from(JSON.stringify([p.createdAt, p.id])).toString('base64url');
+}
+
+function decodeCursor(raw: unknown): OrderListPosition | undefined {
+  if (raw === undefined) return undefined;
+  try {
+    const v: unknown = typeof raw === 'string' ? JSON.parse(Buffer.from(raw, 'base64url').toString('utf8')) : undefined;
+    if (Array.isArray(v) && v.length === 2 && typeof v[0] === 'string' && typeof v[1] === 'string') return { createdAt: v[0], id: v[1] };
+  } catch { /* reported below */ }
+  throw new AcmeProblem('malformed', 'the orders list "cursor" is not one this server handed out in a rel="next" link');
+}
 
 /** RFC 8555 §7.3.2 account update, §7.3.6 deactivation, §7.1.2.1 the account's orders list. */
 export function account(app: FastifyInstance, ctx: AcmeContext): void {
@@ -26,13 +41,16 @@ export function account(app: FastifyInstance, ctx: AcmeContext): void {
   acmePost(app, ctx, '/acme/acct/:id/orders', 'kid', async (req, params, request) => {
     requirePostAsGet(req);
     requireOwner(req, params.id, 'this orders list');
-    const cursor = Math.max(0, Number((request.query as { cursor?: string }).cursor ?? 0) || 0);
-    const ids = ctx.store.listOrderIds(params.id, ORDERS_PAGE + 1, cursor);
+    const after = decodeCursor((request.query as { cursor?: unknown }).cursor);
+    // §7.1.2.1: "The server SHOULD NOT include orders that are invalid in the array of URLs", which takes
+    // those that expired unfinished (acme/expiry.ts). The store filters before it pages: every page is full.
+    const page = ctx.store.listOrders(params.id, { now: new Date(ctx.now()).toISOString(), limit: ORDERS_PAGE + 1, after });
+    const shown = page.slice(0, ORDERS_PAGE);
     const headers: Record<string, string> = {};
-    if (ids.length > ORDERS_PAGE) {
+    if (page.length > ORDERS_PAGE) {
       // §7.1.2.1: further pages via Link rel="next"; the index link is added too, so join them.
-      headers.Link = `<${ctx.urls.directory}>;rel="index", <${ctx.urls.accountOrders(params.id)}?cursor=${cursor + ORDERS_PAGE}>;rel="next"`;
+      headers.Link = `<${ctx.urls.directory}>;rel="index", <${ctx.urls.accountOrders(params.id)}?cursor=${encodeCursor(shown[shown.length - 1])}>;rel="next"`;
     }
-    return { body: { orders: ids.slice(0, ORDERS_PAGE).map((id) => ctx.urls.order(id)) }, headers };
+    return { body: { orders: shown.map((o) => ctx.urls.order(o.id)) }, headers };
   });
 }

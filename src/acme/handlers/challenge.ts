@@ -1,5 +1,6 @@
 import type { FastifyInstance } from 'fastify';
 import type { AcmeContext } from '../context.ts';
+import { authzAsOf } from '../expiry.ts';
 import { AcmeProblem } from '../problems.ts';
 import { challengeJson } from '../resources.ts';
 import { acmePost, requireOwner } from '../route.ts';
@@ -23,11 +24,17 @@ export function challenge(app: FastifyInstance, ctx: AcmeContext): void {
   acmePost(app, ctx, '/acme/chall/:id', 'kid', async (req, params) => {
     const ch = ctx.store.getChallenge(params.id);
     if (!ch) throw new AcmeProblem('malformed', `no challenge ${params.id}`, { status: 404 });
-    const authz = ctx.store.getAuthz(ch.authzId)!;
+    const authz = authzAsOf(ctx.store.getAuthz(ch.authzId)!, ctx.now());
     requireOwner(req, authz.accountId, 'this challenge');
     if (req.payload !== undefined) {
       if (typeof req.payload !== 'object' || req.payload === null || Array.isArray(req.payload)) throw new AcmeProblem('malformed', 'challenge response payload must be {}');
-      if (authz.status === 'pending' && Date.parse(authz.expires) > Date.now() && ch.status === 'pending') {
+      // §7.1.6: an expired authorization's challenges can no longer be validated, and §7.5.1: a response the
+      // server cannot validate "MUST return an HTTP error" (the client then undoes what it provisioned).
+      // RFC 8555 names no problem type for it: malformed, like any other request this server cannot act on.
+      if (authz.status === 'expired') {
+        throw new AcmeProblem('malformed', `the authorization for ${authz.identifier.value} expired at ${authz.expires} (RFC 8555 §7.1.6): its challenges can no longer be validated; create a new order`);
+      }
+      if (authz.status === 'pending' && ch.status === 'pending') {
         // Capacity first, then the compare-and-swap, with no await between them: a refused challenge stays
         // `pending` (the client may POST again), an accepted one is `processing` and holds its queue place.
         if (!ctx.validations.hasRoom()) throw validationsBusy(ctx);

@@ -87,7 +87,7 @@ export function newOrder(app: FastifyInstance, ctx: AcmeContext): void {
       replaces = p.replaces;
     }
 
-    const now = new Date();
+    const now = new Date(ctx.now());
     const expires = new Date(now.getTime() + ctx.options.orderLifetimeMs).toISOString();
     const orderId = newId();
     const authzs: AcmeAuthz[] = [];
@@ -104,6 +104,9 @@ export function newOrder(app: FastifyInstance, ctx: AcmeContext): void {
       expires, replaces, createdAt: now.toISOString(), updatedAt: now.toISOString(),
     };
     try {
+      // RFC 9773 §5: refused when the certificate "has already been marked as replaced by a different Order
+      // that is not invalid": a live (pending, ready, processing) or valid one. One that expired unfinished is
+      // invalid (RFC 8555 §7.1.6) and no longer holds the certificate (AcmeStore.insertOrder).
       ctx.store.insertOrder(order, authzs, challenges);
     } catch (err) {
       if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' && replaces) {

@@ -15,7 +15,7 @@ export function renewalInfo(app: FastifyInstance, ctx: AcmeContext): void {
     const id = parseCertId(certId);
     const record = ctx.ca.store.getCertificate(id.serial);
     if (!record || !certIdMatches(id, record, ctx.ca.issuerKeyIdHex(record.issuerId))) throw new AcmeProblem('malformed', `no certificate with ARI certID ${certId}`, { status: 404 });
-    const w = suggestedWindow(record);
+    const w = suggestedWindow(record, ctx.now());
     reply.header('Retry-After', String(ctx.options.ariRetryAfterSeconds));
     return { suggestedWindow: { start: w.start, end: w.end } };
   });

@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { AcmeStore } from '../acme-store.ts';
 import type {
-  AcmeAccount, AcmeAuthz, AcmeChallenge, AcmeOrder, AuthzStatus, ChallengeStatus, EabKey, OrderStatus, PruneCounts, StoredProblem,
+  AcmeAccount, AcmeAuthz, AcmeChallenge, AcmeOrder, AuthzStatus, ChallengeStatus, EabKey, OrderListPosition, OrderStatus, PruneCounts, StoredProblem,
 } from '../acme-types.ts';
 import type { CertificateRecord, NewAuditEntry } from '../types.ts';
 import type { SqliteStore } from './sqlite-store.ts';
@@ -50,11 +50,23 @@ export class SqliteAcmeStore implements AcmeStore {
         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`),
       insertAuthz: db.prepare('INSERT INTO acme_authzs (id, account_id, order_id, identifier, status, expires) VALUES (?, ?, ?, ?, ?, ?)'),
       insertChallenge: db.prepare('INSERT INTO acme_challenges (id, authz_id, type, token, status) VALUES (?, ?, ?, ?, ?)'),
+      // RFC 8555 §7.1.6 as acme/expiry.ts computes it: orders replacing the same certificate that expired
+      // unfinished are invalid; stored so, the unique index acme_orders_replaces (status != 'invalid') lets the
+      // new order in. The index's own terms are repeated so that the planner can use it.
+      expireReplacing: db.prepare(`UPDATE acme_orders INDEXED BY acme_orders_replaces SET status = 'invalid', updated_at = @now
+        WHERE replaces = @replaces AND replaces IS NOT NULL AND status != 'invalid' AND status IN ('pending', 'ready') AND expires < @now`),
       getOrder: db.prepare('SELECT * FROM acme_orders WHERE id = ?'),
-      listOrderIds: db.prepare('SELECT id FROM acme_orders WHERE account_id = ? ORDER BY created_at, id LIMIT ? OFFSET ?'),
+      // §7.1.2.1: invalid orders are left out, and so are those that expired unfinished (acme/expiry.ts:
+      // invalid once `expires` is past; it still counts at that very instant). Keyset pagination on
+      // (created_at, id) through acme_orders_account, whose range starts at the previous page's last order.
+      listOrders: db.prepare(`SELECT id, created_at FROM acme_orders
+        WHERE account_id = @account
+          AND (status IN ('processing', 'valid') OR (status IN ('pending', 'ready') AND expires >= @now))
+          AND created_at >= @afterCreated AND (created_at > @afterCreated OR id > @afterId)
+        ORDER BY created_at, id LIMIT @limit`),
       ordersByStatus: db.prepare('SELECT * FROM acme_orders WHERE status = ?'),
       casOrder: db.prepare(`UPDATE acme_orders SET status = @to, csr = coalesce(@csr, csr), error = coalesce(@error, error), updated_at = @now
-        WHERE id = @id AND status = @from`),
+        WHERE id = @id AND status = @from AND (@notExpiredAt IS NULL OR expires >= @notExpiredAt)`),
       completeOrder: db.prepare(`UPDATE acme_orders SET status = 'valid', cert_serial = ?, updated_at = ? WHERE id = ? AND status = 'processing'`),
       getAuthz: db.prepare('SELECT * FROM acme_authzs WHERE id = ?'),
       casAuthz: db.prepare('UPDATE acme_authzs SET status = ? WHERE id = ? AND status = ?'),
@@ -136,6 +148,7 @@ export class SqliteAcmeStore implements AcmeStore {
 
   insertOrder(o: AcmeOrder, authzs: AcmeAuthz[], challenges: AcmeChallenge[]): void {
     this.parent.relaxed(() => this.db.transaction(() => {
+      if (o.replaces) this.q.expireReplacing.run({ replaces: o.replaces, now: o.createdAt });
       this.q.insertOrder.run(o.id, o.accountId, o.status, JSON.stringify(o.identifiers), o.profile, JSON.stringify(o.authzIds), o.expires, o.replaces ?? null, o.createdAt, o.updatedAt);
       for (const a of authzs) this.q.insertAuthz.run(a.id, a.accountId, a.orderId, JSON.stringify(a.identifier), a.status, a.expires);
       for (const c of challenges) this.q.insertChallenge.run(c.id, c.authzId, c.type, c.token, c.status);
@@ -147,16 +160,22 @@ export class SqliteAcmeStore implements AcmeStore {
     return r && toOrder(r);
   }
 
-  listOrderIds(accountId: string, limit: number, offset: number): string[] {
-    return (this.q.listOrderIds.all(accountId, limit, offset) as { id: string }[]).map((r) => r.id);
+  listOrders(accountId: string, opts: { now: string; limit: number; after?: OrderListPosition }): OrderListPosition[] {
+    // '' sorts before every ISO timestamp and id: no `after` starts at the account's first order.
+    const rows = this.q.listOrders.all({
+      account: accountId, now: opts.now, limit: opts.limit, afterCreated: opts.after?.createdAt ?? '', afterId: opts.after?.id ?? '',
+    }) as { id: string; created_at: string }[];
+    return rows.map((r) => ({ id: r.id, createdAt: r.created_at }));
   }
 
   listOrdersByStatus(status: OrderStatus): AcmeOrder[] {
     return (this.q.ordersByStatus.all(status) as Row[]).map(toOrder);
   }
 
-  casOrder(id: string, from: OrderStatus, to: OrderStatus, patch: { csr?: string; error?: StoredProblem } = {}): boolean {
-    return this.parent.relaxed(() => this.q.casOrder.run({ id, from, to, csr: patch.csr ?? null, error: patch.error ? JSON.stringify(patch.error) : null, now: new Date().toISOString() }).changes === 1);
+  casOrder(id: string, from: OrderStatus, to: OrderStatus, patch: { csr?: string; error?: StoredProblem; notExpiredAt?: string } = {}): boolean {
+    return this.parent.relaxed(() => this.q.casOrder.run({
+      id, from, to, csr: patch.csr ?? null, error: patch.error ? JSON.stringify(patch.error) : null, notExpiredAt: patch.notExpiredAt ?? null, now: new Date().toISOString(),
+    }).changes === 1);
   }
 
   completeOrder(id: string, cert: CertificateRecord, audit: NewAuditEntry): Promise<boolean> {
