@@ -22,6 +22,7 @@ export const ERROR_CODES = {
   REVOCATION_REASON_INVALID: 'the revocation reason is not one of RFC 5280 reason codes',
   BACKUP_INVALID: 'a backup archive is corrupt, truncated or not a wardgate backup',
   STORE_CONFLICT: 'a compare-and-swap update found the record in another state',
+  STORE_DUPLICATE: 'a record with the same unique key is stored already (an account for this key, an order replacing this certificate)',
   STORE_CORRUPT: 'the store failed its integrity check',
   PDU_MALFORMED: 'a DICOM PDU violates PS3.8 framing or item structure',
   PDU_TOO_LARGE: 'a DICOM PDU declares a length above the configured maximum',

@@ -9,6 +9,7 @@ import type {
  * racing on one order or challenge can never both win (RFC 8555 §7.1.6 state machine).
  */
 export interface AcmeStore {
+  /** A second account for the same key (thumbprint) throws STORE_DUPLICATE: the caller answers with the existing one. */
   insertAccount(account: AcmeAccount, eabKid?: string): void;
   getAccount(id: string): AcmeAccount | undefined;
   getAccountByThumbprint(thumbprint: string): AcmeAccount | undefined;
@@ -22,8 +23,8 @@ export interface AcmeStore {
 
   /**
    * Inserts an order with its authorizations and their challenges in one transaction. At most one order
-   * that is not `invalid` may name a certificate in `replaces` (RFC 9773 §5); another one throws (SQLite:
-   * SQLITE_CONSTRAINT_UNIQUE). An order that expired `pending` or `ready` is invalid (RFC 8555 §7.1.6) and
+   * that is not `invalid` may name a certificate in `replaces` (RFC 9773 §5); another one throws
+   * STORE_DUPLICATE. An order that expired `pending` or `ready` is invalid (RFC 8555 §7.1.6) and
    * does not count: those replacing the same certificate whose `expires` lies before `order.createdAt` are
    * first stored `invalid`, in the same transaction.
    */

@@ -2,6 +2,7 @@ import { randomBytes } from 'node:crypto';
 import { calculateJwkThumbprint, flattenedVerify, type JWK } from 'jose';
 import type { FastifyInstance } from 'fastify';
 import type { AcmeContext } from '../context.ts';
+import { isWardgateError } from '../../errors.ts';
 import { AcmeProblem } from '../problems.ts';
 import { rateLimitKey } from '../rate-limit.ts';
 import { accountJson } from '../resources.ts';
@@ -90,7 +91,7 @@ export function newAccount(app: FastifyInstance, ctx: AcmeContext): void {
       ctx.store.insertAccount(account, eabKey?.kid);
     } catch (err) {
       if ((err as { code?: string }).code === 'EAB_BOUND') throw new AcmeProblem('unauthorized', `externalAccountBinding key ${eabKey?.kid} is already bound to an account`);
-      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
+      if (isWardgateError(err, 'STORE_DUPLICATE')) {
         const raced = ctx.store.getAccountByThumbprint(req.thumbprint)!;
         return { status: 200, location: ctx.urls.account(raced.id), body: accountJson(raced, ctx.urls) };
       }

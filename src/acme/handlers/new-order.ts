@@ -109,7 +109,7 @@ export function newOrder(app: FastifyInstance, ctx: AcmeContext): void {
       // invalid (RFC 8555 §7.1.6) and no longer holds the certificate (AcmeStore.insertOrder).
       ctx.store.insertOrder(order, authzs, challenges);
     } catch (err) {
-      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE' && replaces) {
+      if (isWardgateError(err, 'STORE_DUPLICATE') && replaces) {
         throw new AcmeProblem('alreadyReplaced', `the certificate ${replaces} is already being replaced by another order`);
       }
       throw err;

@@ -5,6 +5,17 @@ import type {
 } from '../acme-types.ts';
 import type { CertificateRecord, NewAuditEntry } from '../types.ts';
 import type { SqliteStore } from './sqlite-store.ts';
+import { WardgateError } from '../../errors.ts';
+
+/** SQLite's unique-index violation as the store's own error, so no SQLite detail leaks out of store/. */
+function duplicateAs<T>(what: string, run: () => T): T {
+  try {
+    return run();
+  } catch (err) {
+    if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') throw new WardgateError('STORE_DUPLICATE', what, { cause: err });
+    throw err;
+  }
+}
 
 type Row = Record<string, string | null>;
 const json = <T>(v: string | null): T | undefined => (v == null ? undefined : JSON.parse(v) as T);
@@ -90,11 +101,11 @@ export class SqliteAcmeStore implements AcmeStore {
   }
 
   insertAccount(a: AcmeAccount, eabKid?: string): void {
-    this.db.transaction(() => {
+    duplicateAs(`an account for key ${a.thumbprint} exists`, () => this.db.transaction(() => {
       if (eabKid && this.q.bindEab.run(a.id, eabKid).changes !== 1) throw Object.assign(new Error('EAB key already bound'), { code: 'EAB_BOUND' });
       this.q.insertAccount.run(a.id, a.thumbprint, JSON.stringify(a.jwk), a.status, JSON.stringify(a.contact), eabKid ?? null, a.createdAt);
       this.parent.appendAuditInTx({ event: 'acme.account.new', actor: `acme:${a.id}`, data: { id: a.id, contact: a.contact, eabKid } });
-    }).immediate();
+    }).immediate());
   }
 
   getAccount(id: string): AcmeAccount | undefined {
@@ -147,12 +158,12 @@ export class SqliteAcmeStore implements AcmeStore {
   }
 
   insertOrder(o: AcmeOrder, authzs: AcmeAuthz[], challenges: AcmeChallenge[]): void {
-    this.parent.relaxed(() => this.db.transaction(() => {
+    duplicateAs(`certificate ${o.replaces} is being replaced by another order`, () => this.parent.relaxed(() => this.db.transaction(() => {
       if (o.replaces) this.q.expireReplacing.run({ replaces: o.replaces, now: o.createdAt });
       this.q.insertOrder.run(o.id, o.accountId, o.status, JSON.stringify(o.identifiers), o.profile, JSON.stringify(o.authzIds), o.expires, o.replaces ?? null, o.createdAt, o.updatedAt);
       for (const a of authzs) this.q.insertAuthz.run(a.id, a.accountId, a.orderId, JSON.stringify(a.identifier), a.status, a.expires);
       for (const c of challenges) this.q.insertChallenge.run(c.id, c.authzId, c.type, c.token, c.status);
-    }).immediate());
+    }).immediate()));
   }
 
   getOrder(id: string): AcmeOrder | undefined {
