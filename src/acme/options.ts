@@ -11,8 +11,8 @@ export interface AcmeOptions {
   defaultProfile: string;
   /** How long finalize and challenge POSTs wait for the background work before answering `processing` (ms). */
   processingWaitMs: number;
+  /** How long a new order and its authorizations stay usable (one `expires` for both: src/acme/expiry.ts). */
   orderLifetimeMs: number;
-  authzLifetimeMs: number;
   /**
    * How long an order that never became `valid` is kept after its `expires` (RFC 8555 §7.1.3: after it the
    * order can no longer be used), with its authorizations and challenges, so a client or admin can still
@@ -38,7 +38,6 @@ export const DEFAULT_ACME_OPTIONS: Omit<AcmeOptions, 'baseUrl' | 'validation'> =
   defaultProfile: 'dicom-node',
   processingWaitMs: 2000,
   orderLifetimeMs: 7 * 86_400_000,
-  authzLifetimeMs: 7 * 86_400_000,
   // A week past expiry (two weeks after creation at the default lifetime): a failed enrollment's error is
   // still readable after a weekend or a holiday; the tables hold at most rate x (lifetime + retention).
   orderRetentionMs: 7 * 86_400_000,
