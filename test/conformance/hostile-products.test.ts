@@ -54,6 +54,28 @@ t.test('client command: a client that exits leaving a background child behind is
   t.notOk(alive(pid), 'the leftover child was killed');
 });
 
+t.test('client command: SIGTERM or Ctrl-C to the kit ends the client\'s process group too', async (t) => {
+  // The client runs in a group of its own, so the terminal's Ctrl-C no longer reaches it: without this
+  // a stopped kit left the client (and what it started) running, holding the ports of the next run.
+  const { spawn } = await import('node:child_process');
+  for (const signal of ['SIGTERM', 'SIGINT'] as const) {
+    const kit = spawn(process.execPath, ['--import', 'tsx', '-e', `
+      import('${new URL('../../src/conformance/acme-client/client-command.ts', import.meta.url).pathname}').then(({ runClient }) =>
+        runClient(['sh', '-c', 'echo "client $$"; sleep 30'], process.env, 60_000, undefined, (d) => process.stdout.write(d)));`], { stdio: ['ignore', 'pipe', 'inherit'] });
+    t.teardown(() => { kit.kill('SIGKILL'); });
+    const pid = await new Promise<number>((resolve) => {
+      let out = '';
+      kit.stdout!.on('data', (d: Buffer) => { out += d; const m = /client (\d+)/.exec(out); if (m) resolve(Number(m[1])); });
+    });
+    t.ok(alive(pid), `${signal}: the client runs`);
+    const exited = new Promise((resolve) => kit.once('exit', (code, sig) => resolve(sig ?? code)));
+    kit.kill(signal);
+    t.equal(await exited, signal, `${signal}: the kit ends by the signal, as before`);
+    await new Promise((resolve) => setTimeout(resolve, 200));
+    t.notOk(alive(pid), `${signal}: the client's group ended with the kit`);
+  }
+});
+
 t.test('JWS record: payloads too deep, too large or too wide are noted, not kept', async (t) => {
   // 7000 levels in 14 KB: under the size limit, far over what structuredClone survives (~4000).
   const deep = await recordJws(jws(nested(7000)));

@@ -78,8 +78,18 @@ export function runClient(argv: string[], env: NodeJS.ProcessEnv, timeoutMs: num
         process.kill(-child.pid, 'SIGKILL');
       } catch { /* the group is gone already */ }
     };
-    // The kit ending (an error, process.exit) takes the client's group with it.
+    // The kit ending (an error, process.exit) takes the client's group with it. Its own group does not
+    // get the terminal's Ctrl-C, so a SIGINT/SIGTERM to the kit ends the client's group too, and is then
+    // raised again for the kit (Node's default: exit).
     process.once('exit', killGroup);
+    const onSignal = (signal: NodeJS.Signals) => {
+      killGroup();
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
+      process.kill(process.pid, signal);
+    };
+    process.once('SIGINT', onSignal);
+    process.once('SIGTERM', onSignal);
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
     const timer = setTimeout(() => {
@@ -94,6 +104,8 @@ export function runClient(argv: string[], env: NodeJS.ProcessEnv, timeoutMs: num
       clearTimeout(timer);
       clearTimeout(grace);
       process.removeListener('exit', killGroup);
+      process.removeListener('SIGINT', onSignal);
+      process.removeListener('SIGTERM', onSignal);
       child.stdout.destroy();
       child.stderr.destroy();
       resolve({ exitCode, ...(signal ? { signal } : {}), ms: Date.now() - started, outputTail: out.slice(-TAIL_BYTES) });
