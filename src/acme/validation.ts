@@ -23,7 +23,8 @@ export async function runValidation(ctx: AcmeContext, ch: AcmeChallenge, signal?
   // Read when the job gets its slot, which may be long after the POST: an authorization that expired or was
   // deactivated meanwhile gets no connection made for it.
   const authz = stored && authzAsOf(stored, ctx.now());
-  if (!authz || authz.status !== 'pending') return;
+  if (!authz) return;
+  if (authz.status !== 'pending') return abandon(ctx, ch.id, `its authorization is ${authz.status}`);
   const account = ctx.store.getAccount(authz.accountId);
   if (!account) return;
   const keyAuth = keyAuthorization(ch.token, account.thumbprint);
@@ -40,6 +41,15 @@ export async function runValidation(ctx: AcmeContext, ch: AcmeChallenge, signal?
 }
 
 /**
+ * A `processing` challenge that will never be validated (its authorization expired or was deactivated
+ * while it waited) ends `invalid` with the reason, so a client polling it gets a verdict instead of
+ * `processing` with Retry-After for ever. The authorization and order already read expired/invalid.
+ */
+function abandon(ctx: AcmeContext, challengeId: string, why: string): void {
+  ctx.store.casChallenge(challengeId, 'processing', 'invalid', { error: problemDocument('malformed', `the challenge was not validated: ${why}`) });
+}
+
+/**
  * Queues the validation of a challenge that is `processing` behind the concurrency bound (validation-slots.ts),
  * as a background job keyed by the challenge so that a repeated POST joins it. The returned promise settles
  * when the validation ended, or was abandoned by shutdown.
@@ -52,7 +62,7 @@ export function startValidation(ctx: AcmeContext, ch: AcmeChallenge): Promise<vo
  * Start-up recovery: a crash (kill -9) during validation leaves challenges `processing` with no job behind
  * them, and clients polling them would wait until the order expires. The client's POST was accepted
  * (RFC 8555 §7.5.1), so the server still owes a verdict: validate those challenges again in the background.
- * Challenges of expired orders are left alone (the challenge handler starts no validation for them either).
+ * Challenges of orders that expired meanwhile end `invalid` (abandon) instead: no validation can help them.
  * They queue for the same slots as new ones, but are never refused for a full queue: their POST was accepted.
  */
 export function resumeProcessingChallenges(ctx: AcmeContext): number {
@@ -60,7 +70,12 @@ export function resumeProcessingChallenges(ctx: AcmeContext): number {
   for (const ch of ctx.store.listChallengesByStatus('processing')) {
     const authz = ctx.store.getAuthz(ch.authzId);
     const order = authz && ctx.store.getOrder(authz.orderId);
-    if (!order || effectiveOrderStatus(order, ctx.now()) !== 'pending') continue;
+    if (!order) continue;
+    const status = effectiveOrderStatus(order, ctx.now());
+    if (status !== 'pending') {
+      abandon(ctx, ch.id, `its order is ${status}${status === 'invalid' && order.status !== 'invalid' ? ' (expired)' : ''}`);
+      continue;
+    }
     resumed++;
     void startValidation(ctx, ch);
   }

@@ -85,19 +85,27 @@ t.test('past its expires an order reads invalid and its authorizations expired; 
   t.equal(f.ca.store.acme.getOrder(pending.headers.location.split('/').pop()!)?.status, 'pending', 'computed when read: the stored row was not rewritten');
 });
 
-t.test('start-up recovery does not validate again a challenge whose order has expired meanwhile', async (t) => {
+t.test('start-up recovery does not validate again a challenge whose order has expired meanwhile: it ends invalid', async (t) => {
   const { ca } = await testCa(t);
   const clock = { at: Date.parse('2031-03-10T12:00:00.000Z') };
   // Resumed validations ask a resolver where none listens, and are aborted below before the store closes.
   const ctx = buildAcmeContext(ca, { baseUrl: 'http://acme.test', now: () => clock.at, validation: { timeoutMs: 500, attempts: 1, dnsResolvers: ['127.45.0.9:53'] } });
-  seedOrder(ctx.store, { id: 'crashed', status: 'pending', challengeStatus: 'processing', expires: clock.at + DAY });
+  const { challengeIds } = seedOrder(ctx.store, { id: 'crashed', status: 'pending', challengeStatus: 'processing', expires: clock.at + DAY });
 
-  clock.at += DAY + 1;
-  t.equal(resumeProcessingChallenges(ctx), 0, 'past expiry (by the server\'s clock) nothing is resumed');
-  clock.at -= 2;
-  t.equal(resumeProcessingChallenges(ctx), 3, 'before it, the interrupted validations are');
+  clock.at += DAY;
+  t.equal(resumeProcessingChallenges(ctx), 3, 'up to expiry, the interrupted validations are resumed');
   ctx.validations.close();
   await ctx.work.drain();
+  t.same(challengeIds.map((id) => ctx.store.getChallenge(id)?.status), ['processing', 'processing', 'processing'], 'aborted by the shutdown: still processing');
+
+  clock.at += 1;
+  t.equal(resumeProcessingChallenges(ctx), 0, 'past expiry (by the server\'s clock) nothing is resumed');
+  // Found in review: they stayed `processing` for good, and clients polled them with Retry-After: 1.
+  for (const id of challengeIds) {
+    const ch = ctx.store.getChallenge(id);
+    t.equal(ch?.status, 'invalid', `${id} ends invalid, not processing for ever`);
+    t.match(ch?.error?.detail, /not validated: its order is invalid \(expired\)/);
+  }
 });
 
 t.test('the orders list leaves out invalid and expired orders, and its pages hold when orders expire or go between requests', async (t) => {

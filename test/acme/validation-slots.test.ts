@@ -302,4 +302,7 @@ t.test('a waiting validation whose authorization was deactivated meanwhile makes
   await sleep(100);
   t.equal(device.requests(), 1, 'the deactivated authorization was not validated');
   t.equal(await statusOf(c, running.url), 'valid');
+  const abandoned = await c.post(waiting.url, undefined);
+  t.equal(abandoned.body.status, 'invalid', 'its challenge ends invalid instead of processing for ever');
+  t.match(abandoned.body.error?.detail, /not validated: its authorization is deactivated/);
 });
