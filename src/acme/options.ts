@@ -30,6 +30,8 @@ export interface AcmeOptions {
   maxConcurrentValidations: number;
   /** Validations that may wait for a slot; beyond that a challenge POST gets `rateLimited` and stays pending. */
   maxQueuedValidations: number;
+  /** Validations one account, or one client address (IPv6: its /64), may have running or waiting (0: no cap). */
+  maxValidationsPerOwner: number;
   validation: ValidationOptions;
 }
 
@@ -47,4 +49,7 @@ export const DEFAULT_ACME_OPTIONS: Omit<AcmeOptions, 'baseUrl' | 'validation'> =
   ariRetryAfterSeconds: 6 * 3600,
   maxConcurrentValidations: 64,
   maxQueuedValidations: 4096,
+  // A device enrolls a handful of names; an interface engine or a renewal burst behind one address a few
+  // dozen. 64 lets a full concurrency's worth through and keeps one client at 1/64 of the queue.
+  maxValidationsPerOwner: 64,
 };

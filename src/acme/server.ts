@@ -42,7 +42,7 @@ export function buildAcmeContext(ca: CertificateAuthority, opts: AcmeServerOptio
   };
   return {
     ca, store: ca.store.acme, nonces: new NonceStore(), urls: new AcmeUrls(options.baseUrl), options, work: new WorkQueue(), now,
-    validations: new ValidationSlots(options.maxConcurrentValidations, options.maxQueuedValidations),
+    validations: new ValidationSlots(options.maxConcurrentValidations, options.maxQueuedValidations, options.maxValidationsPerOwner),
     limits: {
       orders: new RateLimiter(options.rateLimits.ordersPerAccountPerMinute, 60_000),
       requests: new RateLimiter(options.rateLimits.requestsPerAddressPerSecond, 1_000),

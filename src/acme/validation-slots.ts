@@ -21,13 +21,20 @@ type Job = (signal: AbortSignal) => Promise<void>;
  */
 export class ValidationSlots {
   private running = 0;
+  /** Validations running or waiting per owner key (an account, a client address), for the per-owner cap. */
+  private readonly owned = new Map<string, number>();
   private closed = false;
   /** Waiters in arrival order; called with true when their turn comes, false when abandoned. */
   private readonly waiting: Array<(start: boolean) => void> = [];
   /** One controller per running job (not one shared signal: hundreds of listeners on it would leak-warn). */
   private readonly active = new Set<AbortController>();
 
-  constructor(readonly maxRunning: number, readonly maxQueued: number) {
+  /**
+   * `maxPerOwner`: validations one owner may have running or waiting at once (0: no cap). Without it one
+   * client with many accounts, or one account with many identifiers, fills the queue and every other
+   * device's challenge POST is refused until it drains.
+   */
+  constructor(readonly maxRunning: number, readonly maxQueued: number, readonly maxPerOwner = 0) {
     if (!Number.isInteger(maxRunning) || maxRunning < 1) throw new WardgateError('CLI_ARGUMENT', `max concurrent validations must be a whole number >= 1, got ${maxRunning}`);
     if (!Number.isInteger(maxQueued) || maxQueued < 0) throw new WardgateError('CLI_ARGUMENT', `validation queue length must be a whole number >= 0, got ${maxQueued}`);
   }
@@ -35,6 +42,26 @@ export class ValidationSlots {
   /** True when a job enqueued now would run at once or find a place in the queue. */
   hasRoom(): boolean {
     return this.running < this.maxRunning || this.waiting.length < this.maxQueued;
+  }
+
+  /** The first of `owners` that already has `maxPerOwner` validations running or waiting, if any. */
+  ownerAtCap(owners: readonly string[]): string | undefined {
+    if (this.maxPerOwner <= 0) return undefined;
+    return owners.find((o) => (this.owned.get(o) ?? 0) >= this.maxPerOwner);
+  }
+
+  /** Counts `job` against each of `owners` until it ends (ownerAtCap); then runs it like run(). */
+  async runOwned(owners: readonly string[], job: Job): Promise<void> {
+    for (const o of owners) this.owned.set(o, (this.owned.get(o) ?? 0) + 1);
+    try {
+      await this.run(job);
+    } finally {
+      for (const o of owners) {
+        const n = (this.owned.get(o) ?? 1) - 1;
+        if (n > 0) this.owned.set(o, n);
+        else this.owned.delete(o);
+      }
+    }
   }
 
   /**

@@ -51,11 +51,12 @@ function abandon(ctx: AcmeContext, challengeId: string, why: string): void {
 
 /**
  * Queues the validation of a challenge that is `processing` behind the concurrency bound (validation-slots.ts),
- * as a background job keyed by the challenge so that a repeated POST joins it. The returned promise settles
- * when the validation ended, or was abandoned by shutdown.
+ * as a background job keyed by the challenge so that a repeated POST joins it, counted against `owners`
+ * (the account and the client address: ValidationSlots.ownerAtCap). The returned promise settles when the
+ * validation ended, or was abandoned by shutdown.
  */
-export function startValidation(ctx: AcmeContext, ch: AcmeChallenge): Promise<void> {
-  return ctx.work.run(`chall:${ch.id}`, () => ctx.validations.run((signal) => runValidation(ctx, ch, signal)));
+export function startValidation(ctx: AcmeContext, ch: AcmeChallenge, owners: readonly string[] = []): Promise<void> {
+  return ctx.work.run(`chall:${ch.id}`, () => ctx.validations.runOwned(owners, (signal) => runValidation(ctx, ch, signal)));
 }
 
 /**

@@ -11,7 +11,7 @@ export interface ServeCliOptions {
   http01Port: string; tlsalpn01Port: string; dnsResolver: string[]; validationAllow: string[];
   validationTimeout: string; eabRequired?: boolean; defaultProfile: string; tos?: string; website?: string;
   orderRetention: string;
-  processingWait: string; rateOrders: string; rateRequests: string; maxValidations: string; validationQueue: string;
+  processingWait: string; rateOrders: string; rateRequests: string; maxValidations: string; validationQueue: string; validationsPerClient: string;
 }
 
 function port(text: string, option: string): number {
@@ -53,7 +53,8 @@ export function withServeOptions(cmd: Command, defaults: { listen: string; http0
     .option('--rate-orders <n>', 'new orders per account per minute', '3000')
     .option('--rate-requests <n>', 'requests per client address per second', '500')
     .option('--max-validations <n>', 'challenge validations connecting out at once; later ones wait in turn (still "processing")', '64')
-    .option('--validation-queue <n>', 'validations that may wait for --max-validations; beyond that a challenge POST gets rateLimited and stays pending', '4096');
+    .option('--validation-queue <n>', 'validations that may wait for --max-validations; beyond that a challenge POST gets rateLimited and stays pending', '4096')
+    .option('--validations-per-client <n>', 'validations one account or one client address may have running or waiting; beyond that its challenge POSTs get rateLimited (0: no cap)', '64');
 }
 
 /** Starts the server for parsed options; shared by `serve` and `dev`. */
@@ -70,6 +71,7 @@ export async function serveWith(ca: CertificateAuthority, o: ServeCliOptions, va
       processingWaitMs: positive(o.processingWait, '--processing-wait'),
       orderRetentionMs: positive(o.orderRetention, '--order-retention') * 86_400_000,
       maxConcurrentValidations: wholeNumber(o.maxValidations, '--max-validations', 1), maxQueuedValidations: wholeNumber(o.validationQueue, '--validation-queue', 0),
+      maxValidationsPerOwner: wholeNumber(o.validationsPerClient, '--validations-per-client', 0),
       rateLimits: { ordersPerAccountPerMinute: positive(o.rateOrders, '--rate-orders'), requestsPerAddressPerSecond: positive(o.rateRequests, '--rate-requests'), newAccountsPerAddressPerHour: 1000 },
       validation: {
         http01Port: port(o.http01Port, '--http01-port'), tlsAlpn01Port: port(o.tlsalpn01Port, '--tlsalpn01-port'),

@@ -121,6 +121,23 @@ t.test('slots: close() abandons waiting jobs at once and aborts running ones', a
   t.same(slots.stats(), { running: 0, queued: 0, maxRunning: 1, maxQueued: 5 });
 });
 
+t.test('slots: per-owner counts follow the jobs', async (t) => {
+  const slots = new ValidationSlots(1, 10, 2);
+  const gates: Array<() => void> = [];
+  const job = () => new Promise<void>((r) => gates.push(r));
+  const runs = [slots.runOwned(['acct:a', 'addr:x'], job), slots.runOwned(['acct:a', 'addr:x'], job)];
+  t.equal(slots.ownerAtCap(['acct:a', 'addr:y']), 'acct:a', 'the account has two under way (one running, one waiting)');
+  t.equal(slots.ownerAtCap(['acct:b', 'addr:x']), 'addr:x', 'and so has the address');
+  t.equal(slots.ownerAtCap(['acct:b', 'addr:y']), undefined, 'others are not affected');
+  gates.shift()!();
+  await runs[0];
+  t.equal(slots.ownerAtCap(['acct:a']), undefined, 'a finished job no longer counts');
+  await new Promise((r) => setImmediate(r));
+  gates.shift()!();
+  await runs[1];
+  t.equal(new ValidationSlots(1, 10).ownerAtCap(['acct:a']), undefined, 'no cap by default');
+});
+
 t.test('slots: bounds must be whole numbers', async (t) => {
   t.throws(() => new ValidationSlots(0, 5), { code: 'CLI_ARGUMENT' });
   t.throws(() => new ValidationSlots(1.5, 5), { code: 'CLI_ARGUMENT' });
@@ -251,6 +268,41 @@ t.test('queue full: rateLimited with Retry-After, the challenge stays pending an
   t.match(retried.body.status, /^(processing|valid)$/);
   await waitUntil('the retried challenge to be valid', async () => (await statusOf(c, third.url)) === 'valid');
   t.equal(device.maxActive(), 1);
+});
+
+t.test('per client: one account, or one client address, gets at most its share of the queue', async (t) => {
+  // Found in review: the global queue was first come, first served, so one client (many names, or many
+  // accounts from one address) could fill it and every other device's challenge POST was refused.
+  const { ca } = await testCa(t);
+  const ips = ['127.33.0.51', '127.33.0.52', '127.33.0.53', '127.33.0.54'];
+  const device = await heldDevices(t, ips);
+  const server = await startAcme(t, ca, '127.33.0.6', {
+    maxConcurrentValidations: 1, maxQueuedValidations: 100, maxValidationsPerOwner: 2, processingWaitMs: 0,
+    validation: { http01Port: device.port, timeoutMs: 3000, attempts: 1 },
+  });
+  const a = await new TestAcmeClient(httpsTransport(ca.rootPem), server.directoryUrl, await newAccountKey()).init();
+  const { challenges: [a1, a2, a3] } = await orderChallenges(a, device, ips.slice(0, 3));
+  t.equal((await a.post(a1.url, {})).body.status, 'processing');
+  t.equal((await a.post(a2.url, {})).body.status, 'processing');
+  const refused = await a.post(a3.url, {});
+  t.equal(refused.status, 429);
+  t.equal(refused.body.type, 'urn:ietf:params:acme:error:rateLimited');
+  t.match(refused.body.detail, /this account has 2 validations under way/);
+  t.equal(await statusOf(a, a3.url), 'pending', 'refused: still pending');
+  t.same(server.ctx.validations.stats().queued + server.ctx.validations.stats().running, 2, 'the queue had room: the cap is the account\'s');
+
+  // A second account from the same address: the address has its two under way as well.
+  const b = await new TestAcmeClient(httpsTransport(ca.rootPem), server.directoryUrl, await newAccountKey()).init();
+  const { challenges: [b1] } = await orderChallenges(b, device, ips.slice(3));
+  const sameAddress = await b.post(b1.url, {});
+  t.equal(sameAddress.status, 429);
+  t.match(sameAddress.body.detail, /client address \S+ has 2 validations under way/);
+
+  device.release();
+  await waitUntil('the first two to be valid', async () => (await statusOf(a, a1.url)) === 'valid' && (await statusOf(a, a2.url)) === 'valid');
+  t.match((await a.post(a3.url, {})).body.status, /^(processing|valid)$/, 'once they ended, the account may validate again');
+  t.match((await b.post(b1.url, {})).body.status, /^(processing|valid)$/, 'and so may the other account');
+  await waitUntil('all to be valid', async () => (await statusOf(a, a3.url)) === 'valid' && (await statusOf(b, b1.url)) === 'valid');
 });
 
 t.test('shutdown drops waiting validations at once; the next start validates them through the same slots', async (t) => {

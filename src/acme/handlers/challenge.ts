@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import type { AcmeContext } from '../context.ts';
 import { authzAsOf } from '../expiry.ts';
 import { AcmeProblem } from '../problems.ts';
+import { rateLimitKey } from '../rate-limit.ts';
 import { challengeJson } from '../resources.ts';
 import { acmePost, requireOwner } from '../route.ts';
 import { startValidation } from '../validation.ts';
@@ -16,12 +17,19 @@ function validationsBusy(ctx: AcmeContext): AcmeProblem {
   return new AcmeProblem('rateLimited', `the server is busy validating (${running} running, ${queued} waiting); retry after ${wait} s`, { retryAfterSeconds: wait });
 }
 
+/** Like validationsBusy, for one account or client address that has its share of validations under way. */
+function ownerBusy(ctx: AcmeContext, owner: string): AcmeProblem {
+  const wait = Math.max(1, Math.ceil(ctx.options.validation.timeoutMs / 1000));
+  const [kind, who] = [owner.slice(0, owner.indexOf(':')), owner.slice(owner.indexOf(':') + 1)];
+  return new AcmeProblem('rateLimited', `${kind === 'account' ? 'this account' : `client address ${who}`} has ${ctx.validations.maxPerOwner} validations under way already; retry after ${wait} s`, { retryAfterSeconds: wait });
+}
+
 /**
  * RFC 8555 §7.5.1: POST {} to a challenge asks the server to validate it; POST-as-GET reads it.
  * Validation runs in the background; the reply waits briefly so that fast validations answer at once.
  */
 export function challenge(app: FastifyInstance, ctx: AcmeContext): void {
-  acmePost(app, ctx, '/acme/chall/:id', 'kid', async (req, params) => {
+  acmePost(app, ctx, '/acme/chall/:id', 'kid', async (req, params, request) => {
     const ch = ctx.store.getChallenge(params.id);
     if (!ch) throw new AcmeProblem('malformed', `no challenge ${params.id}`, { status: 404 });
     const authz = authzAsOf(ctx.store.getAuthz(ch.authzId)!, ctx.now());
@@ -38,8 +46,11 @@ export function challenge(app: FastifyInstance, ctx: AcmeContext): void {
         // Capacity first, then the compare-and-swap, with no await between them: a refused challenge stays
         // `pending` (the client may POST again), an accepted one is `processing` and holds its queue place.
         if (!ctx.validations.hasRoom()) throw validationsBusy(ctx);
+        const owners = [`account:${authz.accountId}`, `address:${rateLimitKey(request.ip)}`];
+        const atCap = ctx.validations.ownerAtCap(owners);
+        if (atCap) throw ownerBusy(ctx, atCap);
         if (ctx.store.casChallenge(ch.id, 'pending', 'processing')) {
-          void startValidation(ctx, { ...ch, status: 'processing' });
+          void startValidation(ctx, { ...ch, status: 'processing' }, owners);
           await ctx.work.waitFor(`chall:${ch.id}`, ctx.options.processingWaitMs);
         }
       }
