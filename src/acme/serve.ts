@@ -7,6 +7,7 @@ import { hostForUrl, type ListenAddress } from '../config/listen-address.ts';
 import { buildAcmeContext, buildAcmeServer, type AcmeServerOptions } from './server.ts';
 import { issueServerCertificate, keepServerCertificateFresh } from './server-certificate.ts';
 import { buildDistributionServer } from './distribution/index.ts';
+import type { DistributionOptions } from './distribution/options.ts';
 import type { AcmeContext } from './context.ts';
 
 export interface ServeOptions {
@@ -17,6 +18,8 @@ export interface ServeOptions {
   extraNames?: string[];
   publicUrl?: string;
   acme: Omit<AcmeServerOptions, 'baseUrl'>;
+  /** Limits and caches of the plain-HTTP listener (defaults: DISTRIBUTION_DEFAULTS). */
+  distribution?: DistributionOptions;
 }
 
 export interface RunningServer {
@@ -53,7 +56,7 @@ export async function startServer(ca: CertificateAuthority, opts: ServeOptions):
     throw err;
   }
 
-  const distribution = await buildDistributionServer(ca);
+  const distribution = await buildDistributionServer(ca, opts.distribution);
   await distribution.listen({ host: opts.httpListen.host, port: opts.httpListen.port });
   const dport = (distribution.server.address() as AddressInfo).port;
   const distributionUrl = `http://${hostForUrl(opts.httpListen.host)}:${dport}`;

@@ -11,7 +11,7 @@ export interface ServeCliOptions {
   http01Port: string; tlsalpn01Port: string; dnsResolver: string[]; validationAllow: string[];
   validationTimeout: string; eabRequired?: boolean; defaultProfile: string; tos?: string; website?: string;
   orderRetention: string;
-  processingWait: string; rateOrders: string; rateRequests: string; maxValidations: string; validationQueue: string; validationsPerClient: string;
+  processingWait: string; rateOrders: string; rateRequests: string; maxValidations: string; validationQueue: string; validationsPerClient: string; distributionRate: string; ocspSignatureRate: string;
 }
 
 function port(text: string, option: string): number {
@@ -54,7 +54,9 @@ export function withServeOptions(cmd: Command, defaults: { listen: string; http0
     .option('--rate-requests <n>', 'requests per client address per second', '500')
     .option('--max-validations <n>', 'challenge validations connecting out at once; later ones wait in turn (still "processing")', '64')
     .option('--validation-queue <n>', 'validations that may wait for --max-validations; beyond that a challenge POST gets rateLimited and stays pending', '4096')
-    .option('--validations-per-client <n>', 'validations one account or one client address may have running or waiting; beyond that its challenge POSTs get rateLimited (0: no cap)', '64');
+    .option('--validations-per-client <n>', 'validations one account or one client address may have running or waiting; beyond that its challenge POSTs get rateLimited (0: no cap)', '64')
+    .option('--distribution-rate <n>', 'requests per client address per second on the plain-HTTP CRL/OCSP/trust-anchor listener; over it 429, or OCSP tryLater (0: no limit; raise it for many devices behind one NAT address)', '50')
+    .option('--ocsp-signature-rate <n>', 'freshly signed OCSP answers (nonce requests, cache misses) per client address per second (0: no limit)', '10');
 }
 
 /** Starts the server for parsed options; shared by `serve` and `dev`. */
@@ -66,6 +68,10 @@ export async function serveWith(ca: CertificateAuthority, o: ServeCliOptions, va
   }
   return startServer(ca, {
     listen, httpListen, extraNames: o.name, publicUrl: o.publicUrl,
+    distribution: {
+      requestsPerAddressPerSecond: wholeNumber(o.distributionRate, '--distribution-rate', 0),
+      ocspSignaturesPerAddressPerSecond: wholeNumber(o.ocspSignatureRate, '--ocsp-signature-rate', 0),
+    },
     acme: {
       externalAccountRequired: Boolean(o.eabRequired), defaultProfile: o.defaultProfile, termsOfService: o.tos, website: o.website,
       processingWaitMs: positive(o.processingWait, '--processing-wait'),

@@ -60,6 +60,19 @@ t.test('wardgate serve as a process', { skip: skipUnlessPeers(...PEERS) }, async
     t.ok((JSON.parse(list.stdout) as { serial: string }[]).some((c) => c.serial === info.serial), '`wardgate list --json` shows it');
   });
 
+  await t.test('--distribution-rate limits the plain-HTTP listener per client address', async (t) => {
+    const port2 = await freePort(HOST);
+    const httpPort = await freePort(HOST);
+    const limited = spawnServe(t, ['--data-dir', dir, '--listen', `${HOST}:${port2}`, '--http-listen', `${HOST}:${httpPort}`, '--distribution-rate', '2']);
+    await limited.ready;
+    const url = `http://${HOST}:${httpPort}/.well-known/est/cacerts`;
+    const statuses: number[] = [];
+    for (let i = 0; i < 3; i++) statuses.push((await fetch(url)).status);
+    t.same(statuses, [200, 200, 429], 'two requests pass, the third is refused within the same second');
+    limited.child.kill('SIGTERM');
+    t.equal((await limited.exited).code, 0);
+  });
+
   await t.test('SIGTERM stops the server cleanly', async (t) => {
     server.child.kill('SIGTERM');
     const { code } = await server.exited;
