@@ -101,24 +101,27 @@ t.test('a target that trickles junk and never closes is not reported as hung', a
   t.same(r.reproducers.map((f) => `${f.oracle}: ${f.detail}`), []);
 });
 
-t.test('a listener that stops accepting (blocked process, accept queue full): the hang finding says only what was seen', async (t) => {
-  // A separate process listens with a backlog of 1 and blocks its event loop: the kernel completes
-  // handshakes until the accept queue is full, then drops them (no connection, no answer).
+/**
+ * A port whose accept queue is full: a separate process listens with a backlog of 1 and blocks its event
+ * loop, and four connections fill the queue; the kernel then drops new SYNs (no connection, no answer).
+ */
+async function fullAcceptQueue(t: Test): Promise<number> {
   const child = spawn(process.execPath, ['-e', `
     const s = require('net').createServer();
     s.listen({ host: '${HOST}', port: 0, backlog: 1 }, () => {
       process.stdout.write(s.address().port + '\\n');
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 20000);
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 30000);
     });`], { stdio: ['ignore', 'pipe', 'inherit'] });
-  t.teardown(() => {
-    child.kill('SIGKILL');
-  });
+  t.teardown(() => { child.kill('SIGKILL'); });
   const port = await new Promise<number>((r) => child.stdout!.once('data', (d: Buffer) => r(Number(d.toString().trim()))));
   const fillers = Array.from({ length: 4 }, () => net.connect({ host: HOST, port }).on('error', () => undefined));
-  t.teardown(() => {
-    for (const f of fillers) f.destroy();
-  });
+  t.teardown(() => { for (const f of fillers) f.destroy(); });
   await new Promise((r) => setTimeout(r, 200));
+  return port;
+}
+
+t.test('a listener that stops accepting (blocked process, accept queue full): the hang finding says only what was seen', async (t) => {
+  const port = await fullAcceptQueue(t);
   const r = await runCampaign({
     target: new AddressTarget('dicom', { host: HOST, port }), protocol: 'dicom', seed: 5, durationMs: 3000, outDir: outDir(t),
     concurrency: 2, hangTimeoutMs: 300, exec: { timeoutMs: 300 }, minimize: false,
@@ -131,17 +134,7 @@ t.test('a listener that stops accepting (blocked process, accept queue full): th
 t.test('starting an address target whose accept queue is full ends at its time limit', async (t) => {
   // Found in review: the listener check had no connect timeout, and a dropped SYN is retried by the
   // kernel for a long time, so `wardgate fuzz --target` spent 35 s at start instead of failing in 5 s.
-  const child = spawn(process.execPath, ['-e', `
-    const s = require('net').createServer();
-    s.listen({ host: '${HOST}', port: 0, backlog: 1 }, () => {
-      process.stdout.write(s.address().port + '\\n');
-      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, 30000);
-    });`], { stdio: ['ignore', 'pipe', 'inherit'] });
-  t.teardown(() => { child.kill('SIGKILL'); });
-  const port = await new Promise<number>((r) => child.stdout!.once('data', (d: Buffer) => r(Number(d.toString().trim()))));
-  const fillers = Array.from({ length: 4 }, () => net.connect({ host: HOST, port }).on('error', () => undefined));
-  t.teardown(() => { for (const f of fillers) f.destroy(); });
-  await new Promise((r) => setTimeout(r, 200));
+  const port = await fullAcceptQueue(t);
   const started = Date.now();
   await t.rejects(new AddressTarget('dicom', { host: HOST, port }).start(), { code: 'FUZZ_TARGET_FAILED' });
   const ms = Date.now() - started;
