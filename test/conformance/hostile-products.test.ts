@@ -123,3 +123,19 @@ t.test('tls-node: a Certificate message holding no certificate is TLS_PROBE_FAIL
   t.ok(isWardgateError(err) && err.code === 'TLS_PROBE_FAILED', `typed error: ${(err as Error)?.message}`);
   t.match((err as Error).message, /certificate 1 of the TLSv1\.2 Certificate message \(17 bytes\) is not a DER X\.509 certificate/);
 });
+
+t.test('a product that floods the kit: requests beyond the recorded maximum are counted in a note, not kept', async (t) => {
+  // Found in review: every request was kept (about 0.5 KB each) for the whole run (--timeout, 120 s by
+  // default): a client looping requests grew the kit's memory without bound.
+  const { KitSession, MAX_RECORDED_REQUESTS, MAX_RECORDED_TLS_FAILURES } = await import('../../src/conformance/acme-client/session.ts');
+  const session = new KitSession('https://127.53.0.1/acme/directory', [], {} as never);
+  const entry = (seq: number) => ({ seq, phase: 'enroll', invocation: 1, at: 0, respondedAt: 0, listener: 'acme', method: 'POST', url: 'https://127.53.0.1/acme/new-order', resource: 'newOrder', discovered: true, response: { status: 201 } }) as never;
+  for (let i = 0; i < MAX_RECORDED_REQUESTS + 5; i++) session.record(entry(i));
+  for (let i = 0; i < MAX_RECORDED_TLS_FAILURES + 2; i++) session.tlsFailure({ at: 0, phase: 'enroll', detail: 'bad' } as never);
+  t.equal(session.requests.length, MAX_RECORDED_REQUESTS, 'the record stops at its maximum');
+  t.equal(session.tlsFailures.length, MAX_RECORDED_TLS_FAILURES);
+  t.same(session.notes, [
+    `the product sent 5 more requests than the ${MAX_RECORDED_REQUESTS} the kit records: counted, not kept`,
+    `the product sent 2 more failed TLS handshakes than the ${MAX_RECORDED_TLS_FAILURES} the kit records: counted, not kept`,
+  ], 'one note per kind, with the count');
+});

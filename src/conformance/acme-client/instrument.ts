@@ -93,7 +93,7 @@ export function instrumentAcme(app: FastifyInstance, session: KitSession, ctx: A
       },
       ...(faultOf(request) ? { fault: faultOf(request) } : {}),
     };
-    session.requests.push(entry);
+    session.record(entry);
     if (resource === 'newOrder' && reply.statusCode === 201 && location) {
       const id = location.split('/').pop()!;
       session.orderIds.push(id);
@@ -105,7 +105,7 @@ export function instrumentAcme(app: FastifyInstance, session: KitSession, ctx: A
     return out;
   });
   app.server.on('tlsClientError', (err: Error, _socket: TLSSocket) => {
-    session.tlsFailures.push({ at: session.now(), phase: session.phase, detail: err.message });
+    session.tlsFailure({ at: session.now(), phase: session.phase, detail: err.message });
   });
 }
 
@@ -114,7 +114,7 @@ export function instrumentDistribution(app: FastifyInstance, session: KitSession
   app.addHook('onRequest', async (request) => { arrivals.set(request, session.now()); });
   app.addHook('onSend', async (request, reply, payload) => {
     const url = `http://${request.headers.host ?? ''}${request.originalUrl}`;
-    session.requests.push({
+    session.record({
       seq: session.nextSeq(), phase: session.phase, invocation: session.invocation, at: arrivals.get(request) ?? session.now(), respondedAt: session.now(), listener: 'distribution',
       method: request.method, url, resource: distributionResource(request.url.split('?')[0]), discovered: session.isDiscovered(url), response: { status: reply.statusCode },
     });

@@ -5,6 +5,14 @@ import type { FaultPlan } from './fault-plan.ts';
 const URL_IN_TEXT = /https?:\/\/[^\s"'<>,;]+/g;
 
 /**
+ * Requests and TLS failures kept per run. A conforming client sends tens of requests per enrollment; a
+ * product that floods the kit (each record is about 0.5 KB) is counted beyond this, not kept, so its
+ * flood cannot grow the kit's memory for as long as the run lasts.
+ */
+export const MAX_RECORDED_REQUESTS = 20_000;
+export const MAX_RECORDED_TLS_FAILURES = 1_000;
+
+/**
  * The live state of one kit run, shared by the fastify hooks of both listeners: the clock, the current
  * phase, the URLs the server has revealed so far, and what the fault plan has already done. It only
  * appends; judging happens on the finished ExchangeRecord.
@@ -60,6 +68,32 @@ export class KitSession {
       for (const m of text?.matchAll(URL_IN_TEXT) ?? []) this.discovered.add(m[0]);
     }
     if (renewalInfoField) this.discoveredPrefixes.push(`${renewalInfoField.replace(/\/$/, '')}/`);
+  }
+
+  /** Appends a request to the record, up to MAX_RECORDED_REQUESTS; later ones are counted in a note. */
+  record(entry: RecordedRequest): void {
+    if (this.requests.length < MAX_RECORDED_REQUESTS) this.requests.push(entry);
+    else this.overflow('requests', MAX_RECORDED_REQUESTS);
+  }
+
+  /** Appends a failed TLS handshake, up to MAX_RECORDED_TLS_FAILURES. */
+  tlsFailure(f: RecordedTlsFailure): void {
+    if (this.tlsFailures.length < MAX_RECORDED_TLS_FAILURES) this.tlsFailures.push(f);
+    else this.overflow('failed TLS handshakes', MAX_RECORDED_TLS_FAILURES);
+  }
+
+  private readonly unrecorded = new Map<string, { count: number; note: number }>();
+
+  /** One note per kind, its count kept current: "N more requests than the M recorded were not kept". */
+  private overflow(kind: string, max: number): void {
+    let u = this.unrecorded.get(kind);
+    if (!u) {
+      u = { count: 0, note: this.notes.length };
+      this.unrecorded.set(kind, u);
+      this.notes.push('');
+    }
+    u.count++;
+    this.notes[u.note] = `the product sent ${u.count} more ${kind} than the ${max} the kit records: counted, not kept`;
   }
 
   fault(f: InjectedFault): void {
