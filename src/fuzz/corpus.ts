@@ -32,12 +32,18 @@ export class Corpus {
   private readonly seen = new Set<string>();
   readonly entries: Exchange[] = [];
 
-  constructor(private readonly capacity = 256) {}
+  /**
+   * `maxSignatures`: signatures remembered (each under ~200 characters); the oldest is forgotten first. A
+   * target answering with ever-new codes (random MSA values, echoed junk) would otherwise grow the set
+   * for the whole campaign; a forgotten signature seen again just re-enters the corpus.
+   */
+  constructor(private readonly capacity = 256, private readonly maxSignatures = 100_000) {}
 
   /** Offer one result; kept when its signature is new. Returns whether it was kept. */
   offer(ex: Exchange, signature: string): boolean {
     const key = `${ex.side}:${signature}`;
     if (this.seen.has(key)) return false;
+    if (this.seen.size >= this.maxSignatures) this.seen.delete(this.seen.values().next().value!);
     this.seen.add(key);
     if (this.entries.length >= this.capacity) this.entries.shift();
     this.entries.push(ex);

@@ -11,7 +11,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import { runCampaign } from '../../src/fuzz/campaign.ts';
-import { replySignature } from '../../src/fuzz/corpus.ts';
+import { Corpus, replySignature } from '../../src/fuzz/corpus.ts';
 import { DEFAULT_EXEC_OPTIONS, type ExecResult, runClient } from '../../src/fuzz/executor.ts';
 import { REPRODUCER_FORMAT, readReproducer } from '../../src/fuzz/findings.ts';
 import { probe } from '../../src/fuzz/health.ts';
@@ -199,4 +199,17 @@ t.test('a hostile reproducer file: clear errors for wrong types, no escapes prin
   const escaped = readReproducer(file('escapes', { ...good, location: 'x\x1b]0;pwned\x07', detail: '\x1b[2J' }));
   t.notMatch(escaped.location, CONTROL);
   t.notMatch(escaped.detail, CONTROL);
+});
+
+t.test('a target answering with ever-new codes: the corpus remembers a bounded number of signatures', async (t) => {
+  // Found in review: every distinct answer signature (random MSA codes, echoed junk) was kept for the
+  // whole campaign. The oldest are forgotten now; one seen again re-enters the corpus.
+  const corpus = new Corpus(4, 3);
+  const ex = { protocol: 'hl7', side: 'client', label: 'x', chunks: [] } as never;
+  t.ok(corpus.offer(ex, 'a') && corpus.offer(ex, 'b') && corpus.offer(ex, 'c'));
+  t.notOk(corpus.offer(ex, 'c'), 'a remembered signature is not new');
+  t.ok(corpus.offer(ex, 'd'), 'a fourth one is new, and the oldest (a) is forgotten');
+  t.equal((corpus as unknown as { seen: Set<string> }).seen.size, 3, 'never more than maxSignatures');
+  t.ok(corpus.offer(ex, 'a'), 'a forgotten signature counts as new again');
+  t.notOk(corpus.offer(ex, 'd'));
 });
