@@ -9,7 +9,7 @@ import { type Command, Option } from 'commander';
 import { runCampaign } from '../fuzz/campaign.ts';
 import { WardgateError } from '../errors.ts';
 import { readReproducer } from '../fuzz/findings.ts';
-import { printable } from '../fuzz/oracles.ts';
+import { printable } from '../printable.ts';
 import { replayReproducer } from '../fuzz/replay.ts';
 import { type TargetFlags, parseDuration, parseSeed, prepareTarget } from '../fuzz/setup.ts';
 import { progressBar } from './progress.ts';

@@ -2,6 +2,8 @@ import type { Command } from 'commander';
 import { parseListenAddress, type ListenAddress } from '../config/listen-address.ts';
 import { startServer, type RunningServer } from '../acme/serve.ts';
 import { DEFAULT_ALLOWED_NETWORKS, type ValidationOptions } from '../acme/challenges/index.ts';
+import { DISTRIBUTION_DEFAULTS } from '../acme/distribution/options.ts';
+import { DEFAULT_ACME_OPTIONS } from '../acme/options.ts';
 import { parseCidr } from '../pki/ip.ts';
 import type { CertificateAuthority } from '../pki/ca.ts';
 import { collect, fail, openCa, withDataDir } from './common.ts';
@@ -49,14 +51,14 @@ export function withServeOptions(cmd: Command, defaults: { listen: string; http0
     .option('--tos <url>', 'terms of service URL announced in the directory')
     .option('--website <url>', 'website URL announced in the directory')
     .option('--processing-wait <ms>', 'how long finalize and challenge requests wait for background work before answering "processing"', '2000')
-    .option('--order-retention <days>', 'days an order that never became valid is kept after it expires, then deleted with its authorizations', '7')
+    .option('--order-retention <days>', 'days an order that never became valid is kept after it expires, then deleted with its authorizations', String(DEFAULT_ACME_OPTIONS.orderRetentionMs / 86_400_000))
     .option('--rate-orders <n>', 'new orders per account per minute', '3000')
     .option('--rate-requests <n>', 'requests per client address per second', '500')
-    .option('--max-validations <n>', 'challenge validations connecting out at once; later ones wait in turn (still "processing")', '64')
-    .option('--validation-queue <n>', 'validations that may wait for --max-validations; beyond that a challenge POST gets rateLimited and stays pending', '4096')
-    .option('--validations-per-client <n>', 'validations one account or one client address may have running or waiting; beyond that its challenge POSTs get rateLimited (0: no cap)', '64')
-    .option('--distribution-rate <n>', 'requests per client address per second on the plain-HTTP CRL/OCSP/trust-anchor listener; over it 429, or OCSP tryLater (0: no limit; raise it for many devices behind one NAT address)', '50')
-    .option('--ocsp-signature-rate <n>', 'freshly signed OCSP answers (nonce requests, cache misses) per client address per second (0: no limit)', '10');
+    .option('--max-validations <n>', 'challenge validations connecting out at once; later ones wait in turn (still "processing")', String(DEFAULT_ACME_OPTIONS.maxConcurrentValidations))
+    .option('--validation-queue <n>', 'validations that may wait for --max-validations; beyond that a challenge POST gets rateLimited and stays pending', String(DEFAULT_ACME_OPTIONS.maxQueuedValidations))
+    .option('--validations-per-client <n>', 'validations one account or one client address may have running or waiting; beyond that its challenge POSTs get rateLimited (0: no cap)', String(DEFAULT_ACME_OPTIONS.maxValidationsPerOwner))
+    .option('--distribution-rate <n>', 'requests per client address per second on the plain-HTTP CRL/OCSP/trust-anchor listener; over it 429, or OCSP tryLater (0: no limit; raise it for many devices behind one NAT address)', String(DISTRIBUTION_DEFAULTS.requestsPerAddressPerSecond))
+    .option('--ocsp-signature-rate <n>', 'freshly signed OCSP answers (nonce requests, cache misses) per client address per second (0: no limit)', String(DISTRIBUTION_DEFAULTS.ocspSignaturesPerAddressPerSecond));
 }
 
 /** Starts the server for parsed options; shared by `serve` and `dev`. */

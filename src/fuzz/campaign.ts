@@ -19,7 +19,8 @@ import { type ExecInput, InputGenerator } from './generate.ts';
 import { type Health, probe, probeMessage } from './health.ts';
 import type { Hl7Dictionary } from './hl7-generator.ts';
 import { minimize } from './minimizer.ts';
-import { type FuzzPeer, type Verdict, checkBackend, checkRelayedAnswer, crashLocation, crashMessage, printable } from './oracles.ts';
+import { printable } from '../printable.ts';
+import { type FuzzPeer, type Verdict, checkBackend, checkRelayedAnswer, crashLocation, crashMessage } from './oracles.ts';
 import { StreamWindow } from './stream-window.ts';
 import type { FuzzTarget } from './target.ts';
 

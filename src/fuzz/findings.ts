@@ -7,7 +7,8 @@ import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { WardgateError } from '../errors.ts';
 import { type Exchange, type ExchangeJson, type Protocol, exchangeFromJson, exchangeToJson } from './exchange.ts';
-import { type OracleName, type Verdict, printable } from './oracles.ts';
+import { printable } from '../printable.ts';
+import type { OracleName, Verdict } from './oracles.ts';
 import type { TargetDescription } from './target.ts';
 
 export const REPRODUCER_FORMAT = 'wardgate-fuzz-reproducer/1';

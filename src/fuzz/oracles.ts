@@ -8,6 +8,7 @@
  *   must refuse, or bytes that are not the ones the peer sent (the gateway changes nothing it relays).
  */
 import { basename } from 'node:path';
+import { printable } from '../printable.ts';
 import type { AllowRule } from '../proxy/route-config.ts';
 import type { BackendConnection } from './backend.ts';
 import type { Protocol } from './exchange.ts';
@@ -20,17 +21,6 @@ export interface Verdict {
   /** Dedup key: where (stack frame, policy rule) the failure happened. */
   location: string;
   detail: string;
-}
-
-/**
- * Target-supplied text made safe to print: control characters (C0, DEL, C1: terminal escapes), line
- * separators and bidirectional overrides shown as `\xNN` / `\uNNNN`.
- */
-export function printable(text: string): string {
-  return text.replace(/[\x00-\x1f\x7f-\x9f\u2028\u2029\u202a-\u202e\u2066-\u2069]/g, (c) => {
-    const code = c.charCodeAt(0);
-    return code < 0x100 ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16)}`;
-  });
 }
 
 /** The first frame of a Node stack trace in `stderr`, as `function (file:line)`; else the first line. */

@@ -6,6 +6,9 @@ export function isLoopback(host: string): boolean {
   const h = host.replace(/^\[|\]$/g, '').toLowerCase();
   if (h === 'localhost' || h === '::1') return true;
   if (net.isIPv4(h)) return h.startsWith('127.');
-  if (net.isIPv6(h)) return unmapIpv4(h) !== h && isLoopback(unmapIpv4(h));
+  if (net.isIPv6(h)) {
+    const v4 = unmapIpv4(h);
+    return v4 !== h && isLoopback(v4);
+  }
   return false;
 }

@@ -104,16 +104,18 @@ class Hl7Relay {
       ctx.metrics.inc('wardgate_protocol_errors_total', this.labels);
       throw new Error(`message without a valid MSH from ${ctx.peer.address}: ${isWardgateError(err) ? err.message : String(err)}`);
     }
-    const first = (v: string) => splitComponents(v, msh.encoding)[0] ?? '';
-    const whole = (v: string) => {
+    // MSH-3/MSH-4 are HD: the namespace ID (first component) and the whole HD, split once.
+    const hd = (v: string) => {
       const parts = splitComponents(v, msh.encoding);
       while (parts.length > 1 && parts[parts.length - 1] === '') parts.pop();
-      return parts.join('^');
+      return { first: parts[0] ?? '', full: parts.join('^') };
     };
+    const app = hd(msh.sendingApplication);
+    const facility = hd(msh.sendingFacility);
     const refuse = (reason: string, label: string, text: string, errorCode: string) => {
       ctx.metrics.inc('wardgate_denials_total', { ...this.labels, reason: label });
       ctx.auditor.record(securityAlert(ctx.auditor.identity, 'restricted-function',
-        { userId: `${first(msh.sendingApplication)}^${first(msh.sendingFacility)}`, address: ctx.peer.address, userName: ctx.peer.subjectText },
+        { userId: `${app.first}^${facility.first}`, address: ctx.peer.address, userName: ctx.peer.subjectText },
         `route ${ctx.route.name}: HL7 message ${msh.controlId} refused: ${reason}`));
       const err = new WardgateError('PROXY_POLICY_DENIED', `NAK AR for message ${msh.controlId}: ${reason}`);
       ctx.log(`route ${ctx.route.name}: ${err.code}: ${err.message}`);
@@ -129,10 +131,10 @@ class Hl7Relay {
         'one MLLP frame must carry exactly one message', HL7_ERROR.SegmentSequenceError);
     }
     const decision = decideMessage(ctx.route.allow, ctx.peer, {
-      sendingApplication: first(msh.sendingApplication),
-      sendingFacility: first(msh.sendingFacility),
-      sendingApplicationHd: whole(msh.sendingApplication),
-      sendingFacilityHd: whole(msh.sendingFacility),
+      sendingApplication: app.first,
+      sendingFacility: facility.first,
+      sendingApplicationHd: app.full,
+      sendingFacilityHd: facility.full,
       code: msh.messageType.code,
       trigger: msh.messageType.trigger,
     });

@@ -58,16 +58,17 @@ export interface OcspRouteOptions {
 export function ocspRoutes(ca: CertificateAuthority, opts: OcspRouteOptions): FastifyPluginAsync {
   const responder = new OcspResponder(ca, { validityMs: opts.validityMs, now: opts.now });
   const cache = new OcspCache(responder, ca.store, opts.cacheEntries, opts.now);
-  const signatures = addressBudget(opts.signaturesPerAddressPerSecond, opts.now);
+  /** Seconds until this address may have another answer signed for it (0: now; it takes one). */
+  const signatureWait = addressBudget(opts.signaturesPerAddressPerSecond, opts.now);
 
   const respond = async (der: Uint8Array, ip: string): Promise<OcspAnswer & { retryAfter?: number; cached?: boolean }> => {
     const parsed = await responder.parse(der);
     if ('error' in parsed) return parsed.error;
     const query = parsed.query;
-    if (query.nonce && !signatures(ip)) return responder.sign(query);
+    if (query.nonce && signatureWait(ip) === 0) return responder.sign(query);
     const hit = cache.lookup(query);
     if (hit) return { ...(await hit), cached: true };
-    const wait = signatures(ip);
+    const wait = signatureWait(ip);
     if (wait) return { der: ocspErrorResponse('tryLater'), status: 'tryLater', certificates: [], nonce: false, reason: 'signing budget of this address spent', retryAfter: wait };
     return cache.fill(query);
   };

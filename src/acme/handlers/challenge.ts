@@ -8,20 +8,12 @@ import { acmePost, requireOwner } from '../route.ts';
 import { startValidation } from '../validation.ts';
 
 /**
- * RFC 8555 §6.6: too many validations running and waiting. Retry-After is one attempt's time budget: by
- * then every running attempt has ended, so the queue has moved.
+ * RFC 8555 §6.6: too many validations running and waiting (`why`). Retry-After is one attempt's time
+ * budget: by then every running attempt has ended, so the queue has moved.
  */
-function validationsBusy(ctx: AcmeContext): AcmeProblem {
-  const { running, queued } = ctx.validations.stats();
+function validationsBusy(ctx: AcmeContext, why: string): AcmeProblem {
   const wait = Math.max(1, Math.ceil(ctx.options.validation.timeoutMs / 1000));
-  return new AcmeProblem('rateLimited', `the server is busy validating (${running} running, ${queued} waiting); retry after ${wait} s`, { retryAfterSeconds: wait });
-}
-
-/** Like validationsBusy, for one account or client address that has its share of validations under way. */
-function ownerBusy(ctx: AcmeContext, owner: string): AcmeProblem {
-  const wait = Math.max(1, Math.ceil(ctx.options.validation.timeoutMs / 1000));
-  const [kind, who] = [owner.slice(0, owner.indexOf(':')), owner.slice(owner.indexOf(':') + 1)];
-  return new AcmeProblem('rateLimited', `${kind === 'account' ? 'this account' : `client address ${who}`} has ${ctx.validations.maxPerOwner} validations under way already; retry after ${wait} s`, { retryAfterSeconds: wait });
+  return new AcmeProblem('rateLimited', `${why}; retry after ${wait} s`, { retryAfterSeconds: wait });
 }
 
 /**
@@ -45,12 +37,16 @@ export function challenge(app: FastifyInstance, ctx: AcmeContext): void {
       if (authz.status === 'pending' && ch.status === 'pending') {
         // Capacity first, then the compare-and-swap, with no await between them: a refused challenge stays
         // `pending` (the client may POST again), an accepted one is `processing` and holds its queue place.
-        if (!ctx.validations.hasRoom()) throw validationsBusy(ctx);
-        const owners = [`account:${authz.accountId}`, `address:${rateLimitKey(request.ip)}`];
-        const atCap = ctx.validations.ownerAtCap(owners);
-        if (atCap) throw ownerBusy(ctx, atCap);
+        if (!ctx.validations.hasRoom()) {
+          const { running, queued } = ctx.validations.stats();
+          throw validationsBusy(ctx, `the server is busy validating (${running} running, ${queued} waiting)`);
+        }
+        const address = rateLimitKey(request.ip);
+        const owners: Record<string, string> = { [`account:${authz.accountId}`]: 'this account', [`address:${address}`]: `client address ${address}` };
+        const atCap = ctx.validations.ownerAtCap(Object.keys(owners));
+        if (atCap) throw validationsBusy(ctx, `${owners[atCap]} has ${ctx.validations.maxPerOwner} validations under way already`);
         if (ctx.store.casChallenge(ch.id, 'pending', 'processing')) {
-          void startValidation(ctx, { ...ch, status: 'processing' }, owners);
+          void startValidation(ctx, { ...ch, status: 'processing' }, Object.keys(owners));
           await ctx.work.waitFor(`chall:${ch.id}`, ctx.options.processingWaitMs);
         }
       }

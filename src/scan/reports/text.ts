@@ -1,20 +1,9 @@
 /** Plain text report for terminals and e-mail: one block per open port, findings with their fix. */
 import type { BaselineDiff } from './baseline.ts';
+import { printable } from '../../printable.ts';
 import { labels } from './labels.ts';
 import { SEVERITY_ORDER } from '../findings.ts';
 import type { Lang, ScanMeta, ServiceResult } from '../types.ts';
-
-/**
- * Notes, certificate names and finding details quote what devices sent. A terminal executes control
- * characters (ESC sequences retitle the window, clear the screen, hide lines), so every C0/C1 control
- * character, DEL and bidirectional override is shown as an escape instead.
- */
-export function printable(line: string): string {
-  return line.replace(/[\u0000-\u001f\u007f-\u009f\u061c\u200e\u200f\u202a-\u202e\u2066-\u2069]/g, (c) => {
-    const code = c.charCodeAt(0);
-    return code <= 0xff ? `\\x${code.toString(16).padStart(2, '0')}` : `\\u${code.toString(16).padStart(4, '0')}`;
-  });
-}
 
 export function renderText(scan: ScanMeta, services: ServiceResult[], lang: Lang, baseline?: BaselineDiff): string {
   const L = labels(lang);
@@ -37,5 +26,6 @@ export function renderText(scan: ScanMeta, services: ServiceResult[], lang: Lang
     for (const e of baseline.new) lines.push(`  + ${e.address}:${e.port} ${e.finding.id}`);
     for (const e of baseline.fixed) lines.push(`  - ${e.address}:${e.port} ${e.finding.id}`);
   }
+  // Notes, certificate names and finding details quote what devices sent.
   return `${lines.map(printable).join('\n')}\n`;
 }
