@@ -47,7 +47,11 @@ t.test('no one-second window holds more connections than --rate', async (t) => {
   const r = await runScan({ targets: ['127.20.0.50'], ports, rate: 10, perHost: 4, timeoutMs: 2000, format: 'json', out: '/dev/null' });
   const elapsed = performance.now() - started;
   t.ok(l.accepts.length >= 20, `${l.accepts.length} connections accepted by the listeners`);
-  t.ok(maxInWindow(l.accepts, 1000) <= 10, `at most 10 accepts in any 1 s window (saw ${maxInWindow(l.accepts, 1000)})`);
+  // The listeners share the scanner's event loop: an accept is timestamped when the loop gets to it, up to
+  // a scheduling delay D after the scanner's connection start. Accepts in a window of 1000 - D ms then come
+  // from starts in a window of at most 1000 ms, so the bound holds for D <= 100 ms (a CI run once saw 11 in
+  // a full 1 s window of accept times, while the scanner's own starts held 10).
+  t.ok(maxInWindow(l.accepts, 900) <= 10, `at most 10 accepts in any 0.9 s window (saw ${maxInWindow(l.accepts, 900)}; in 1 s: ${maxInWindow(l.accepts, 1000)})`);
   t.ok(maxInWindow(r.connectionTimes, 1000) <= 10, 'and at most 10 connection starts by the scanner');
   t.ok(elapsed >= ((r.scan.connections - 10) / 10) * 1000, `${r.scan.connections} connections took ${Math.round(elapsed)} ms`);
 });
