@@ -20,7 +20,7 @@ import { type Health, probe, probeMessage } from './health.ts';
 import type { Hl7Dictionary } from './hl7-generator.ts';
 import { minimize } from './minimizer.ts';
 import { printable } from '../printable.ts';
-import { type FuzzPeer, type Verdict, checkBackend, checkRelayedAnswer, crashLocation, crashMessage } from './oracles.ts';
+import { type FuzzPeer, type Verdict, checkBackend, checkRelayedAnswer, closedVerdict, crashLocation, crashMessage } from './oracles.ts';
 import { StreamWindow } from './stream-window.ts';
 import type { FuzzTarget } from './target.ts';
 
@@ -127,6 +127,8 @@ export class Campaign {
   private readonly window: StreamWindow<ExecInput>;
   /** Triage candidates: execs that ended since the last answered liveness probe began. */
   private recent: Ran[] = [];
+  /** Whether the target ever answered the liveness probe: only then does a closed probe connection mean broken. */
+  private probeAnswered = false;
   private recentHostile: Buffer[] = [];
   private latencies: number[] = [];
   /** Corpus offers by exec index, applied an epoch at a time. */
@@ -338,6 +340,7 @@ export class Campaign {
       const health = await probe(o.protocol, o.target.endpoint(), this.probeBytes, this.hangTimeoutMs);
       if (this.gate) continue;
       if (health === 'ok') {
+        this.probeAnswered = true;
         // Execs that ended before an answered probe began did not break the target: no longer candidates.
         const keepFrom = probeStarted - 200;
         const first = this.recent.findIndex((r) => r.result.endedAt >= keepFrom);
@@ -364,6 +367,12 @@ export class Campaign {
     }
     if (health === 'refused' || health === 'error') await this.awaitExit(2000);
     if (await this.exitSeen(ran)) return;
+    if (health === 'error' && (await this.closesWithoutAnswer())) {
+      const verdict = closedVerdict(o.protocol, 'after the execs');
+      this.log(`target closes connections unanswered: ${verdict.location}`);
+      await this.processFailure(verdict, ran, Date.now());
+      return;
+    }
     if (health === 'no-answer' || health === 'refused') {
       const verdict: Verdict = health === 'no-answer'
         ? { oracle: 'hang', location: `${o.protocol}: no answer to a well-formed request`, detail: `the target did not answer a well-formed request within ${this.hangTimeoutMs} ms (event loop blocked or stuck)` }
@@ -371,6 +380,21 @@ export class Campaign {
       this.log(`target ${health}: ${verdict.location}`);
       await this.processFailure(verdict, ran, Date.now());
     }
+  }
+
+  /**
+   * The probe's connection was closed (or reset) without a byte of answer, on a quiet target that
+   * answered the same probe earlier in this campaign: look twice more, 500 ms apart. A listener that
+   * keeps taking connections while the service behind it is dead (a crashed worker pool, a lost
+   * backend) is broken although nothing exits and nothing hangs.
+   */
+  private async closesWithoutAnswer(): Promise<boolean> {
+    if (!this.probeAnswered) return false;
+    for (let i = 0; i < 2; i++) {
+      await new Promise((r) => setTimeout(r, 500));
+      if ((await probe(this.o.protocol, this.o.target.endpoint(), this.probeBytes, this.hangTimeoutMs)) !== 'error') return false;
+    }
+    return true;
   }
 
   /** The triage candidates: execs that ended since the last answered probe began. */
@@ -613,11 +637,13 @@ export class Campaign {
     if (exit) verdict = { oracle: 'exit', location: crashLocation(exit.stderr, exit.code, exit.signal), detail: crashMessage(exit.stderr) };
     else {
       let health = await probe(o.protocol, target.endpoint(), this.probeBytes, this.hangTimeoutMs);
+      if (health === 'ok') this.probeAnswered = true;
       // As in the loop: only a second, longer silence counts as a hang.
       if (health === 'no-answer' && !this.hangKnown()) health = await probe(o.protocol, target.endpoint(), this.probeBytes, 2 * this.hangTimeoutMs);
       if (health === 'refused' || health === 'error') await this.awaitExit(2000);
       const exit2 = target.exited();
       if (exit2) verdict = { oracle: 'exit', location: crashLocation(exit2.stderr, exit2.code, exit2.signal), detail: crashMessage(exit2.stderr) };
+      else if (health === 'error' && (await this.closesWithoutAnswer())) verdict = closedVerdict(o.protocol, `after this exchange (${totalBytes(input.client)} bytes)`);
       else if (health === 'no-answer') verdict = { oracle: 'hang', location: `${o.protocol}: no answer to a well-formed request`, detail: `the target stopped answering within ${this.hangTimeoutMs} ms after this exchange (${totalBytes(input.client)} bytes)` };
       else if (health === 'refused') verdict = { oracle: 'exit', location: `${o.protocol}: target stopped accepting connections`, detail: 'connection refused after the exchange' };
     }

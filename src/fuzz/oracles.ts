@@ -2,7 +2,9 @@
  * Oracles: how the fuzzer knows an exchange broke something.
  * - exit: the target process exited on its own (uncaught exception, abort, signal); located by the
  *   first stack frame of its stderr;
- * - hang: the target no longer answers a well-formed request within T (event loop blocked or stuck);
+ * - hang: the target no longer answers a well-formed request within T (event loop blocked or stuck),
+ *   or it still takes connections but closes them without answering one (the service behind a live
+ *   listener is dead);
  * - memory: the target's resident set grew beyond a bound;
  * - policy: the instrumented backend received an association or message the route's allow rules
  *   must refuse, or bytes that are not the ones the peer sent (the gateway changes nothing it relays).
@@ -35,6 +37,11 @@ export function crashLocation(stderr: string, code: number | null, signal: strin
 export function crashMessage(stderr: string): string {
   const line = stderr.split('\n').find((l) => /^\w*(Error|Exception)\b/.test(l.trim()));
   return printable((line ?? stderr.split('\n').find((l) => l.trim()) ?? '').trim()).slice(0, 300);
+}
+
+/** The hang verdict for a target that takes connections and closes them without answering a well-formed request. */
+export function closedVerdict(protocol: Protocol, when: string): Verdict {
+  return { oracle: 'hang', location: `${protocol}: connections closed without an answer`, detail: `${when}, the target took connections but closed them without answering a well-formed request (three probes on a quiet target; it had answered the same probe before)` };
 }
 
 /** Who the fuzzer is to the gateway: its certificate's names and its source address. */

@@ -136,9 +136,18 @@ t.test('starting an address target whose accept queue is full ends at its time l
   // kernel for a long time, so `wardgate fuzz --target` spent 35 s at start instead of failing in 5 s.
   const port = await fullAcceptQueue(t);
   const started = Date.now();
-  await t.rejects(new AddressTarget('dicom', { host: HOST, port }).start(), { code: 'FUZZ_TARGET_FAILED' });
+  // Something listens there: the error must not say that nothing does.
+  await t.rejects(new AddressTarget('dicom', { host: HOST, port }).start(), { code: 'FUZZ_TARGET_FAILED', message: /did not accept a connection within 5000 ms \(no answer to the connection request/ });
   const ms = Date.now() - started;
   t.ok(ms < 7000, `gave up after ${ms} ms (limit 5,000 ms, one attempt at most 1 s over)`);
+});
+
+t.test('starting an address target where nothing listens says so', async (t) => {
+  const server = net.createServer();
+  await new Promise<void>((r) => server.listen(0, HOST, () => r()));
+  const { port } = server.address() as net.AddressInfo;
+  await new Promise<void>((r) => server.close(() => r()));
+  await t.rejects(new AddressTarget('dicom', { host: HOST, port }).start(), { code: 'FUZZ_TARGET_FAILED', message: /nothing listens on .* \(connection refused\)/ });
 });
 
 t.test('an address target whose port goes dark: the finding does not claim the target is gone', async (t) => {
@@ -156,6 +165,42 @@ t.test('an address target whose port goes dark: the finding does not claim the t
   });
   t.equal(r.reproducers[0]?.location, 'dicom: target stopped accepting connections');
   t.notMatch(r.reproducers[0]?.detail, /gone/, `not observed: ${r.reproducers[0]?.detail}`);
+});
+
+/** An HL7 receiver that ACKs every frame until `breakAfterMs`, then takes connections and closes them unanswered. */
+async function dyingReceiver(t: Test, breakAfterMs: number): Promise<number> {
+  const started = Date.now();
+  return listen(t, (s) => {
+    if (Date.now() - started >= breakAfterMs) return void s.destroy();
+    s.on('data', (d: Buffer) => {
+      if (d.includes(0x1c)) s.write(Buffer.from('\x0bMSH|^~\\&|R|F|S|F|20260101||ACK|1|P|2.5\rMSA|AA|1\r\x1c\r', 'latin1'));
+    });
+  });
+}
+
+t.test('a listener whose service dies (connections taken, closed unanswered): reported as a hang of that kind', async (t) => {
+  // Found in review: a probe connection closed without an answer was neither an exit nor a hang, so a
+  // target whose accept loop outlived the service behind it was fuzzed on with no finding.
+  const port = await dyingReceiver(t, 800);
+  const r = await runCampaign({
+    target: new AddressTarget('hl7', { host: HOST, port }), protocol: 'hl7', seed: 8, durationMs: 3000, outDir: outDir(t),
+    concurrency: 2, hangTimeoutMs: 300, minimize: false,
+  });
+  t.equal(r.reproducers.length, 1, JSON.stringify(r.reproducers.map((x) => x.location)));
+  t.equal(r.reproducers[0]?.oracle, 'hang');
+  t.equal(r.reproducers[0]?.location, 'hl7: connections closed without an answer');
+  t.match(r.reproducers[0]?.detail, /closed them without answering/);
+});
+
+t.test('a target that never answered the probe is not reported for closing it', async (t) => {
+  // The oracle needs a baseline: a receiver that closes every connection from the start (e.g. it does
+  // not accept the fuzzer's identity) is how that target is, not a break the execs caused.
+  const port = await dyingReceiver(t, 0);
+  const r = await runCampaign({
+    target: new AddressTarget('hl7', { host: HOST, port }), protocol: 'hl7', seed: 8, durationMs: 1500, outDir: outDir(t),
+    concurrency: 2, hangTimeoutMs: 300, minimize: false,
+  });
+  t.equal(r.reproducers.length, 0, JSON.stringify(r.reproducers.map((x) => x.location)));
 });
 
 t.test('HL7: the reply signature of a huge answer stays short', async (t) => {
