@@ -1,13 +1,17 @@
 /**
  * HL7-aware relay over MLLP (HL7 v2 Implementation Guide Appendix C): frames are checked and bounded
  * by protocols/hl7's MllpDecoder, each message's MSH (HL7 v2.5 §2.14.9) is decided with the route's
- * allow rules, a denied message is answered with an original-mode NAK (MSA-1 AR, §2.9.2) and never
- * forwarded. Messages are relayed one at a time (original-mode acknowledgment is synchronous), so
- * every ACK returns to the sender in order and nothing piles up in memory.
+ * allow rules, a denied message is never forwarded and is answered as its MSH-15/16 ask: original mode
+ * with AR (§2.9.2), enhanced mode with CR, AR or, when the sender wants no acknowledgment, not at all
+ * (§2.9.3; see refusalAckCode). Messages are relayed one at a time (original-mode acknowledgment is
+ * synchronous), so every ACK returns to the sender in order and nothing piles up in memory.
  */
 import { securityAlert } from '../audit/events.ts';
 import { WardgateError, isWardgateError } from '../errors.ts';
-import { HL7_ERROR, MllpDecoder, buildAck, encodeFrame, headerSegments, parseAck, parseMsh, splitComponents } from '../protocols/hl7/index.ts';
+import {
+  HL7_ERROR, MllpDecoder, buildAck, decodedViews, encodeFrame, headerSegments, parseAck, parseMsh, refusalAckCode, splitComponents,
+  structureOf, wantsNoAcknowledgment,
+} from '../protocols/hl7/index.ts';
 import type { Msh } from '../protocols/hl7/index.ts';
 import { decideMessage } from './policy.ts';
 import { FORWARD_HIGH_WATER, type SessionContext, closeSoon } from './session.ts';
@@ -105,41 +109,91 @@ class Hl7Relay {
       throw new Error(`message without a valid MSH from ${ctx.peer.address}: ${isWardgateError(err) ? err.message : String(err)}`);
     }
     // MSH-3/MSH-4 are HD: the namespace ID (first component) and the whole HD, split once.
-    const hd = (v: string) => {
-      const parts = splitComponents(v, msh.encoding);
+    const hd = (v: string, from: Msh) => {
+      const parts = splitComponents(v, from.encoding);
       while (parts.length > 1 && parts[parts.length - 1] === '') parts.pop();
       return { first: parts[0] ?? '', full: parts.join('^') };
     };
-    const app = hd(msh.sendingApplication);
-    const facility = hd(msh.sendingFacility);
+    let app = hd(msh.sendingApplication, msh);
+    let facility = hd(msh.sendingFacility, msh);
     const refuse = (reason: string, label: string, text: string, errorCode: string) => {
       ctx.metrics.inc('wardgate_denials_total', { ...this.labels, reason: label });
       ctx.auditor.record(securityAlert(ctx.auditor.identity, 'restricted-function',
         { userId: `${app.first}^${facility.first}`, address: ctx.peer.address, userName: ctx.peer.subjectText },
         `route ${ctx.route.name}: HL7 message ${msh.controlId} refused: ${reason}`));
-      const err = new WardgateError('PROXY_POLICY_DENIED', `NAK AR for message ${msh.controlId}: ${reason}`);
+      // Original mode gets AR; enhanced mode CR, AR or, when MSH-15/16 ask for none, nothing (see refusalAckCode).
+      const code = refusalAckCode(msh);
+      const err = new WardgateError('PROXY_POLICY_DENIED', `${code ? `NAK ${code}` : 'no NAK (MSH-15/16 ask for none)'} for message ${msh.controlId}: ${reason}`);
       ctx.log(`route ${ctx.route.name}: ${err.code}: ${err.message}`);
-      ctx.client.write(encodeFrame(buildAck(msh, { code: 'AR', text, errorCode })));
+      if (code) ctx.client.write(encodeFrame(buildAck(msh, { code, text, errorCode })));
     };
     // One MLLP frame is one message (HL7 v2 Implementation Guide, Appendix C; batches are HL7 v2.5
     // §2.10.3 BHS/BTS, not MLLP frames). The rules below judge the first MSH only: a second MSH, or a
     // batch/file header, behind it (after any line break some receiver splits at) would reach the
     // receiver unchecked as a message of its own, so the frame is refused whole.
-    const headers = headerSegments(payload.toString('latin1'));
+    const bytes = payload.toString('latin1');
+    const headers = headerSegments(bytes);
     if (headers.length !== 1) {
       return refuse(`the frame holds ${headers.length} header segments (${headers.join(', ')}), not one MSH: one MLLP frame must carry one message`, 'ambiguous',
         'one MLLP frame must carry exactly one message', HL7_ERROR.SegmentSequenceError);
+    }
+    // HL7 v2.5 §2.14.9.18: a receiver decodes by MSH-18 before it splits. Where a multi-byte set puts
+    // delimiter bytes inside characters the decoded message has other fields than the bytes, so the
+    // rules would judge a different MSH than the receiver reads: such a frame is refused. Otherwise
+    // the rules see the fields as decoded (the receiver's reading, also for non-ASCII names).
+    const structure = structureOf(bytes, msh.encoding);
+    const views = decodedViews(payload, msh);
+    const split = views.find((v) => structureOf(v.text, msh.encoding) !== structure || headerSegments(v.text).length !== 1);
+    if (split) {
+      return refuse(`read as ${split.charset} the message splits into other segments or fields than its bytes do`, 'ambiguous',
+        `delimiters inside ${split.charset} characters`, HL7_ERROR.DataTypeError);
+    }
+    let routing = msh;
+    if (views.length > 0 && views[0].charset !== 'ESC') {
+      try {
+        routing = parseMsh(views[0].text);
+      } catch (err) {
+        return refuse(`read as ${views[0].charset} the MSH is invalid: ${(err as Error).message}`, 'ambiguous', `MSH invalid in ${views[0].charset}`, HL7_ERROR.DataTypeError);
+      }
+      const decodedApp = hd(routing.sendingApplication, routing);
+      const decodedFacility = hd(routing.sendingFacility, routing);
+      // A receiver that ignores MSH-18 reads the bytes. Where one reading of a rule field is plain ASCII
+      // and the other differs (ISO 2022 escapes vanish when decoded: `L ESC ( B AB` is LAB to one
+      // receiver and not to another), the two could name different senders: refused rather than judged
+      // by one of them. Non-ASCII names (UTF-8, BIG-5) read as bytes are no rule's ASCII name.
+      const ascii = (v: string) => /^[\x00-\x7f]*$/.test(v);
+      const pairs: Array<[string, string]> = [[app.full, decodedApp.full], [facility.full, decodedFacility.full],
+        [msh.messageType.code, routing.messageType.code], [msh.messageType.trigger, routing.messageType.trigger]];
+      if (pairs.some(([bytes, decoded]) => bytes !== decoded && (ascii(bytes) || ascii(decoded)))) {
+        return refuse(`read as ${views[0].charset} the routing fields (MSH-3/4/9) name other values than their bytes`, 'ambiguous',
+          `routing fields differ in ${views[0].charset}`, HL7_ERROR.DataTypeError);
+      }
+      app = decodedApp;
+      facility = decodedFacility;
     }
     const decision = decideMessage(ctx.route.allow, ctx.peer, {
       sendingApplication: app.first,
       sendingFacility: facility.first,
       sendingApplicationHd: app.full,
       sendingFacilityHd: facility.full,
-      code: msh.messageType.code,
-      trigger: msh.messageType.trigger,
+      code: routing.messageType.code,
+      trigger: routing.messageType.trigger,
     });
     if (!decision.allowed) return refuse(decision.reason, 'policy', 'message refused by gateway policy', HL7_ERROR.UnsupportedMessageType);
     const upstream = await this.ensureUpstream();
+    if (wantsNoAcknowledgment(msh)) {
+      // HL7 v2.5 §2.9.3: enhanced mode with MSH-15 and MSH-16 both NE: the receiver sends no
+      // acknowledgment, so waiting for one would only end in the ACK timeout closing the connection.
+      const frame = encodeFrame(payload);
+      upstream.write(frame);
+      ctx.metrics.inc('wardgate_bytes_total', { ...this.labels, direction: 'upstream' }, frame.length);
+      ctx.metrics.inc('wardgate_messages_total', this.labels);
+      // No ACK paces this sender: hold its next message until the upstream has read this one.
+      if (upstream.writableLength > FORWARD_HIGH_WATER) {
+        await new Promise((resolve) => { upstream.once('drain', resolve); upstream.once('close', resolve); });
+      }
+      return;
+    }
     const ack = new Promise<Buffer>((resolve, reject) => {
       const ms = ctx.route.limits.ackTimeoutMs;
       const timer = setTimeout(() => reject(new Error(`no acknowledgment from the upstream within ${ms} ms`)), ms);

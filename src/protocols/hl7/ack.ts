@@ -81,6 +81,10 @@ export function buildAck(original: Msh | string | Buffer, options: AckOptions = 
     hl7Timestamp(options.dateTime ?? new Date()), '',
     messageType, escapeText(controlId, enc), msh.processingId, msh.version,
   ];
+  // HL7 v2.5 §2.14.9.18: MSH-18 names the character set of the whole message, ASCII when empty. The
+  // ACK echoes the original's MSH-3..6 bytes, so it declares the same set the sender wrote them in.
+  const charset = msh.fields[18] ?? '';
+  if (charset) mshFields.push('', '', '', '', '', charset);
   const isError = code !== 'AA' && code !== 'CA';
   const text = options.text === undefined ? '' : escapeText(options.text, enc);
   const msa = ['MSA', code, msh.controlId];
@@ -95,6 +99,43 @@ export function buildAck(original: Msh | string | Buffer, options: AckOptions = 
     segments.push(err.join(enc.field));
   }
   return segments.map((s) => `${s}\r`).join('');
+}
+
+/** HL7 Table 0155: when MSH-15/MSH-16 ask for an acknowledgment. */
+type AckCondition = 'AL' | 'NE' | 'ER' | 'SU';
+
+function condition(value: string | undefined): AckCondition {
+  const v = (value ?? '').trim().toUpperCase();
+  // Enhanced mode requires both fields (HL7 v2.5 §2.14.9.15-16); empty or unknown asks for all ACKs.
+  return v === 'NE' || v === 'ER' || v === 'SU' ? v : 'AL';
+}
+
+/** HL7 v2.5 §2.9.3: MSH-15 or MSH-16 valued selects enhanced mode; both empty is original mode. */
+export function isEnhancedMode(msh: Msh): boolean {
+  return (msh.fields[15] ?? '') !== '' || (msh.fields[16] ?? '') !== '';
+}
+
+/** Enhanced mode with MSH-15 and MSH-16 both NE: the sender waits for no acknowledgment at all. */
+export function wantsNoAcknowledgment(msh: Msh): boolean {
+  return isEnhancedMode(msh) && condition(msh.fields[15]) === 'NE' && condition(msh.fields[16]) === 'NE';
+}
+
+/**
+ * The code of the acknowledgment owed for a message refused before the receiving application saw
+ * it, or undefined when the sender asked not to be told.
+ * - Original mode (HL7 v2.5 §2.9.2): AR.
+ * - Enhanced mode (§2.9.3): the refusal happens at accept level, so CR when MSH-15 asks for accept
+ *   ACKs on errors (AL, ER). Otherwise (NE, SU) the sender still learns of it through MSH-16: the
+ *   message will never reach the application, so its application ACK is AR when MSH-16 asks for
+ *   error ACKs (AL, ER). With neither, no acknowledgment is sent: the refusal is audited only.
+ */
+export function refusalAckCode(msh: Msh): AckCode | undefined {
+  if (!isEnhancedMode(msh)) return 'AR';
+  const accept = condition(msh.fields[15]);
+  if (accept === 'AL' || accept === 'ER') return 'CR';
+  const application = condition(msh.fields[16]);
+  if (application === 'AL' || application === 'ER') return 'AR';
+  return undefined;
 }
 
 export interface ParsedAck {

@@ -1,0 +1,83 @@
+/**
+ * The character set of an HL7 v2 message (HL7 v2.5 §2.14.9.18 MSH-18, HL7 Table 0211) and how a
+ * receiver that honours it reads the message.
+ *
+ * The gateway reads a message byte by byte (latin1), which is also how any receiver has to find
+ * MSH-18 before it can decode. For ASCII, the ISO 8859 sets and UTF-8 that byte view splits exactly
+ * like the decoded text, because no byte of a multi-byte character is below 0x80. BIG-5, GB 18030,
+ * Shift_JIS and ISO 2022 (ISO IR87/IR159, and any ESC switch of §2.15.9.18's code extension) put
+ * bytes 0x21-0x7E inside characters: a second byte 0x7C is `|` to the gateway and part of a CJK
+ * character to the receiver, so the two would see different fields. (UTF-16/UTF-32, "UNICODE",
+ * cannot be read as bytes at all: such a payload has no MSH the gateway accepts.)
+ */
+import type { Msh } from './msh.ts';
+import { type EncodingCharacters, splitComponents } from './segments.ts';
+
+/** HL7 Table 0211 value -> WHATWG encoding label (TextDecoder). */
+const TABLE_0211: Record<string, string> = {
+  'ASCII': 'windows-1252',
+  '8859/1': 'iso-8859-1', '8859/2': 'iso-8859-2', '8859/3': 'iso-8859-3', '8859/4': 'iso-8859-4', '8859/5': 'iso-8859-5',
+  '8859/6': 'iso-8859-6', '8859/7': 'iso-8859-7', '8859/8': 'iso-8859-8', '8859/9': 'iso-8859-9', '8859/15': 'iso-8859-15',
+  'UNICODE UTF-8': 'utf-8',
+  'BIG-5': 'big5',
+  'GB 18030': 'gb18030',
+  'ISO IR58': 'gbk',
+  'KS X 1001': 'euc-kr',
+  'ISO IR87': 'iso-2022-jp',
+  'ISO IR159': 'iso-2022-jp',
+};
+
+const ESC = 0x1b;
+
+function decoderFor(value: string): TextDecoder | undefined {
+  const label = TABLE_0211[value.trim().toUpperCase()] ?? value.trim();
+  if (!label) return undefined;
+  try {
+    return new TextDecoder(label);
+  } catch {
+    // Neither an HL7 Table 0211 value nor a label TextDecoder knows: only the byte view exists.
+    return undefined;
+  }
+}
+
+export interface DecodedView {
+  /** The MSH-18 value (or `ESC` for an undeclared ISO 2022 switch) this view decodes with. */
+  charset: string;
+  text: string;
+}
+
+/**
+ * The texts receivers may read `payload` as, beyond the latin1 byte view: decoded with each
+ * repetition of MSH-18 that names a known character set (the first is the message's default, the
+ * others are reached by ISO 2022 escape sequences, §2.15.9.18), and as ISO 2022 whenever the payload
+ * holds an ESC byte, since that is how such a switch is spelled. Invalid bytes decode to U+FFFD.
+ */
+export function decodedViews(payload: Buffer, msh: Msh): DecodedView[] {
+  const views: DecodedView[] = [];
+  const seen = new Set<string>();
+  const add = (charset: string, decoder: TextDecoder | undefined) => {
+    if (!decoder || seen.has(decoder.encoding)) return;
+    seen.add(decoder.encoding);
+    views.push({ charset, text: decoder.decode(payload) });
+  };
+  const declared = (msh.fields[18] ?? '').split(msh.encoding.repetition);
+  for (const value of declared) {
+    const name = splitComponents(value, msh.encoding)[0];
+    add(name, decoderFor(name));
+  }
+  if (payload.includes(ESC)) add('ESC', new TextDecoder('iso-2022-jp'));
+  return views;
+}
+
+/**
+ * The message's structure: its delimiters (HL7 v2.5 §2.5.4) and segment terminators in order. Two
+ * readings with the same structure split into the same segments, fields and components, and every
+ * ASCII-only field reads the same in both.
+ */
+export function structureOf(text: string, encoding: EncodingCharacters): string {
+  const delimiters = new Set([encoding.field, encoding.component, encoding.repetition, encoding.escape, encoding.subcomponent, '\r', '\n']);
+  if (encoding.truncation) delimiters.add(encoding.truncation);
+  let out = '';
+  for (const ch of text) if (delimiters.has(ch)) out += ch;
+  return out;
+}
