@@ -141,8 +141,8 @@ class Hl7Relay {
     // delimiter bytes inside characters the decoded message has other fields than the bytes, so the
     // rules would judge a different MSH than the receiver reads: such a frame is refused. Otherwise
     // the rules see the fields as decoded (the receiver's reading, also for non-ASCII names).
-    const structure = structureOf(bytes, msh.encoding);
     const views = decodedViews(payload, msh);
+    const structure = views.length > 0 ? structureOf(bytes, msh.encoding) : '';
     const split = views.find((v) => structureOf(v.text, msh.encoding) !== structure || headerSegments(v.text).length !== 1);
     if (split) {
       return refuse(`read as ${split.charset} the message splits into other segments or fields than its bytes do`, 'ambiguous',
