@@ -1,6 +1,8 @@
 import { readFileSync } from 'node:fs';
+import { StringDecoder } from 'node:string_decoder';
 import { Option, type Command } from 'commander';
 import { WardgateError } from '../errors.ts';
+import { printable, printableJson, printableLines } from '../printable.ts';
 import { ACME_CLIENT_OPTIONS, parseTarget, PHASES, reportHtml, reportJson, runAcmeClient, runTlsNode, TLS_NODE_OPTIONS, type Phase, type Report, type TlsNodeOption } from '../conformance/index.ts';
 import { writeFileAtomic } from '../store/atomic-file.ts';
 import { collect, fail } from './common.ts';
@@ -28,7 +30,7 @@ function emit(report: Report, format: string, out: string | undefined): void {
   if (out) writeFileAtomic(out, text);
   else process.stdout.write(text);
   const s = report.summary;
-  process.stderr.write(`${report.kit} ${report.target}: ${s.pass} pass, ${s.fail} fail, ${s['not-applicable']} not applicable, ${s.inconclusive} inconclusive; ${report.manual.length} for manual assessment${out ? ` (report: ${out})` : ''}\n`);
+  process.stderr.write(`${report.kit} ${printable(report.target)}: ${s.pass} pass, ${s.fail} fail, ${s['not-applicable']} not applicable, ${s.inconclusive} inconclusive; ${report.manual.length} for manual assessment${out ? ` (report: ${out})` : ''}\n`);
   if (!report.conformant) process.exitCode = EXIT_NONCONFORMANT;
 }
 
@@ -140,16 +142,19 @@ Examples:
         return n;
       };
       const verbose = Boolean(o.verbose);
+      // The client's output is the product's text: shown with its controls escaped (printable.ts), decoded
+      // across chunk boundaries so a UTF-8 sequence split between two reads is not mangled.
+      const decoder = new StringDecoder('utf8');
       const { report, record } = await runAcmeClient({
         command, renewCommand: o.renewCommand ? String(o.renewCommand).split(/\s+/).filter(Boolean) : undefined,
         claims: o.claim, timeoutMs: positiveInt(o.timeout, '--timeout'),
         phases: String(o.phases).split(',').map((p) => p.trim()).filter(Boolean) as Phase[],
         serverAddress: o.serverAddress, deviceAddress: o.deviceAddress,
         http01Port: port(o.http01Port, '--http01-port'), tlsAlpn01Port: port(o.tlsalpn01Port, '--tlsalpn01-port'),
-        progress: verbose || process.stderr.isTTY ? (line) => process.stderr.write(`  ${line}\n`) : undefined,
-        echo: verbose ? (chunk) => process.stderr.write(chunk) : undefined,
+        progress: verbose || process.stderr.isTTY ? (line) => process.stderr.write(`  ${printable(line)}\n`) : undefined,
+        echo: verbose ? (chunk) => process.stderr.write(printableLines(decoder.write(chunk))) : undefined,
       });
-      if (o.record) writeFileAtomic(o.record, `${JSON.stringify(record, null, 2)}\n`);
+      if (o.record) writeFileAtomic(o.record, `${printableJson(JSON.stringify(record, null, 2))}\n`);
       emit(report, o.format, o.out);
     });
 }

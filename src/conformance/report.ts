@@ -1,3 +1,4 @@
+import { printableJson } from '../printable.ts';
 import type { Kit } from './check-registry.ts';
 import type { Requirement, RequirementSet } from './requirements.ts';
 import { STATUSES, type Status, type Verdict } from './verdict.ts';
@@ -81,6 +82,7 @@ export function buildReport(input: ReportInput): Report {
   };
 }
 
+/** Evidence quotes the product (client output, names it sent): printableJson keeps `cat report.json` safe. */
 export function reportJson(report: Report): string {
-  return `${JSON.stringify(report, null, 2)}\n`;
+  return `${printableJson(JSON.stringify(report, null, 2))}\n`;
 }

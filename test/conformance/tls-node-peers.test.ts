@@ -126,7 +126,7 @@ t.test('a plaintext service that never speaks TLS: failures and inconclusive ref
   const { report } = await runTlsNode({ ...kitInputs(pki, host, port), timeoutMs: 300, settleMs: 100 });
   const s = statuses(report);
   t.equal(s['ICM-TLS-002'], 'fail', 'no TLS 1.2');
-  t.equal(s['ICM-TLS-001'], 'pass', 'no legacy version either');
+  t.equal(s['ICM-TLS-001'], 'inconclusive', 'silence to legacy hellos from an endpoint that never spoke TLS is no refusal');
   t.equal(s['ICM-TLS-007'], 'fail', 'no certificate, no chain');
   t.equal(s['ICM-TLS-008'], 'inconclusive', 'no certificate to name-check');
   for (const id of ['ICM-TLS-013', 'ICM-TLS-015', 'ICM-TLS-016', 'ICM-CHK-001']) t.equal(s[id], 'inconclusive', `${id}: a refusal of everything proves nothing`);

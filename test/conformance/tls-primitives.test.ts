@@ -8,6 +8,7 @@ import t from 'tap';
 import { isWardgateError } from '../../src/errors.ts';
 import { buildClientHello } from '../../src/conformance/tls/client-hello.ts';
 import { verifyChain } from '../../src/conformance/tls/chain.ts';
+import { decodeDerCertificate } from '../../src/conformance/tls/der-certificate.ts';
 import { CIPHER_SUITES, classify, suiteByCode } from '../../src/conformance/tls/cipher-suites.ts';
 import { parseCertificateList, parseServerHello, ServerFlightParser } from '../../src/conformance/tls/server-flight.ts';
 import { prng, mutate } from '../protocols/fixtures/helpers.ts';
@@ -63,6 +64,27 @@ t.test('server flight: an alert ends it', async (t) => {
   const p = new ServerFlightParser();
   t.equal(p.push(record(21, Buffer.from([2, 70]))), true);
   t.same(p.flight.alert, { level: 2, description: 70 });
+});
+
+t.test('server flight: a non-TLS answer (an HTTP error page) is a typed error, not an empty flight', async (t) => {
+  const p = new ServerFlightParser();
+  t.throws(() => p.push(Buffer.from('HTTP/1.0 400 Bad request\r\n\r\n')), { code: 'TLS_PROBE_FAILED', message: /not a TLS record: content type 0x48/ });
+  t.throws(() => new ServerFlightParser().push(Buffer.from([0x17, 0x04, 0x03, 0, 1, 0])), { code: 'TLS_PROBE_FAILED', message: /version 0x0403/ }, 'record version major must be 3');
+  t.equal(new ServerFlightParser().push(record(23, Buffer.from([1, 2, 3]))), true, 'application data still ends a plaintext flight');
+});
+
+t.test('certificate_list entries: only exactly one DER certificate is taken (RFC 5246 §7.4.2)', async (t) => {
+  const pki = await makePki(tempDir(t), '127.0.0.1');
+  const pem = readFileSync(pki.nodeEc.cert);
+  const der = new X509Certificate(pem).raw;
+  t.ok('cert' in decodeDerCertificate(der), 'DER');
+  t.same(decodeDerCertificate(pem), { problem: 'is PEM text, not DER' });
+  t.match(decodeDerCertificate(Buffer.concat([der, Buffer.from([0, 0])])), { problem: /not exactly one DER/ }, 'trailing bytes');
+  // A DER SEQUENCE header in front of PEM text: Node's parser looks for PEM first and would take it.
+  const body = Buffer.concat([Buffer.from('\n'), pem]);
+  const wrapped = Buffer.concat([Buffer.from([0x30, 0x82, body.length >> 8, body.length & 0xff]), body]);
+  t.match(decodeDerCertificate(wrapped), { problem: /not exactly one DER/ }, 'PEM inside a SEQUENCE header');
+  t.same(decodeDerCertificate(Buffer.from('junk')), { problem: 'is not a DER X.509 certificate' });
 });
 
 t.test('server flight: hostile input gives typed errors or an incomplete flight, never a crash', async (t) => {

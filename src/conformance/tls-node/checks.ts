@@ -23,12 +23,34 @@ function allSuites(e: TlsNodeEvidence): Array<{ version: string; suite: CipherSu
   return Object.entries(e.suites).flatMap(([version, list]) => (list ?? []).map((suite) => ({ version, suite })));
 }
 
+/** Why the suite enumeration of some versions stopped early, if it did. */
+function suiteProblemText(e: TlsNodeEvidence): string | undefined {
+  const cut = Object.entries(e.suiteProblems).map(([version, problem]) => `${version} ${problem}`);
+  return cut.length ? cut.join('; ') : undefined;
+}
+
 function listSuites(items: Array<{ version: string; suite: CipherSuite }>): string {
   return items.map((i) => `${i.suite.name} (${i.version})`).join(', ');
 }
 
+/** A Certificate message that could not be read (PEM text, junk) fails every certificate check. */
 function noServerCert(e: TlsNodeEvidence): Verdict | undefined {
+  if (e.serverChainProblem) return fail(e.serverChainProblem);
   return e.serverChain.length === 0 ? inconclusive('no server certificate was obtained (no TLS 1.2 or 1.3 handshake reached the Certificate message)') : undefined;
+}
+
+/**
+ * True when the endpoint showed it speaks TLS in this run: some raw ClientHello got a ServerHello or an
+ * alert, or a TLS 1.3 handshake completed. Only then is a closed connection or silence after a legacy
+ * ClientHello a refusal of that version, rather than an endpoint that answers nothing at all.
+ */
+function speaksTls(e: TlsNodeEvidence): boolean {
+  return Object.values(e.versions).some((v) => v.answer === 'server-hello' || v.answer === 'alert') || e.tls13.accepted;
+}
+
+/** The TLS 1.2 answer was not parseable TLS: checks that need the TLS 1.2 ServerHello fail with it. */
+function tls12NotTls(e: TlsNodeEvidence): Verdict | undefined {
+  return !e.tls12Hello && e.versions['TLSv1.2'].answer === 'not-tls' ? fail(`TLSv1.2: ${e.versions['TLSv1.2'].detail}`) : undefined;
 }
 
 function leafDetails(e: TlsNodeEvidence): x509.X509Certificate {
@@ -57,11 +79,20 @@ function mustRefuse(e: TlsNodeEvidence, probe: ClientAuthProbe | undefined, miss
 /** Judging rules of `wardgate conformance tls-node`, keyed by check name (requirements.json `check`). */
 export const TLS_NODE_CHECKS: Record<string, TlsNodeCheck> = {
   'tls-node:legacy-versions-refused': {
-    description: 'raw ClientHellos capped at SSL 3.0, TLS 1.0 and TLS 1.1 (all suites, incl. SECLEVEL-0 ones) must not get a ServerHello of that version',
+    description: 'raw ClientHellos capped at SSL 3.0, TLS 1.0 and TLS 1.1 (all suites, incl. SECLEVEL-0 ones) must not get a ServerHello of that version, nor an answer that is not TLS; a close or silence is a refusal only from an endpoint that answered some ClientHello as TLS',
     judge: (e) => {
       const accepted = LEGACY.filter((v) => e.versions[v].accepted);
       const text = LEGACY.map((v) => `${v}: ${e.versions[v].detail}`).join('; ');
-      return accepted.length ? fail(`accepted ${accepted.join(', ')} — ${text}`) : pass(text);
+      if (accepted.length) return fail(`accepted ${accepted.join(', ')} — ${text}`);
+      // RFC 8446 §4.1.3, RFC 5246 §7.2: a server refuses a version with a protocol_version alert or answers
+      // with a version it supports; bytes that are not TLS are neither.
+      const notTls = LEGACY.filter((v) => e.versions[v].answer === 'not-tls');
+      if (notTls.length) return fail(`answered ${notTls.join(', ')} with bytes that are not TLS, which is no refusal — ${text}`);
+      const silent = LEGACY.filter((v) => e.versions[v].answer === 'closed' || e.versions[v].answer === 'timeout');
+      if (silent.length && !speaksTls(e)) {
+        return inconclusive(`the endpoint never answered as a TLS server (no ServerHello or alert to any ClientHello, no TLS 1.3 handshake), so closing or staying silent after ${silent.join(', ')} shows no refusal — ${text}`);
+      }
+      return pass(text);
     },
   },
   'tls-node:tls12-supported': {
@@ -76,9 +107,12 @@ export const TLS_NODE_CHECKS: Record<string, TlsNodeCheck> = {
     description: 'no NULL, anonymous, export, RC4, DES or 3DES suite is chosen in any accepted version',
     judge: (e) => {
       const all = allSuites(e);
-      if (all.length === 0) return inconclusive('no cipher suite was negotiated in any TLS version up to 1.2');
       const bad = all.filter((i) => i.suite.cls === 'forbidden');
-      return bad.length ? fail(`accepts forbidden suites: ${listSuites(bad)}`) : pass(`accepted suites: ${listSuites(all)}`);
+      if (bad.length) return fail(`accepts forbidden suites: ${listSuites(bad)}`);
+      const cut = suiteProblemText(e);
+      if (cut) return fail(`${cut}; accepted so far: ${listSuites(all) || 'none'}`);
+      if (all.length === 0) return inconclusive('no cipher suite was negotiated in any TLS version up to 1.2');
+      return pass(`accepted suites: ${listSuites(all)}`);
     },
   },
   'tls-node:recommended-cipher': {
@@ -87,7 +121,8 @@ export const TLS_NODE_CHECKS: Record<string, TlsNodeCheck> = {
       if (!e.versions['TLSv1.2'].accepted) return fail('TLS 1.2 is not supported, so no RFC 9325 §4.2 suite can be negotiated');
       const list = e.suites['TLSv1.2'] ?? [];
       const good = list.filter((s) => (RECOMMENDED_TLS12 as readonly number[]).includes(s.code));
-      return good.length ? pass(`TLS 1.2 accepts ${good.map((s) => s.name).join(', ')}`) : fail(`TLS 1.2 accepts only ${list.map((s) => s.name).join(', ') || 'nothing the kit offered'}`);
+      const cut = e.suiteProblems['TLSv1.2'] ? `; ${e.suiteProblems['TLSv1.2']}` : '';
+      return good.length ? pass(`TLS 1.2 accepts ${good.map((s) => s.name).join(', ')}`) : fail(`TLS 1.2 accepts only ${list.map((s) => s.name).join(', ') || 'nothing the kit offered'}${cut}`);
     },
   },
   'tls-node:discouraged-ciphers-refused': {
@@ -96,12 +131,15 @@ export const TLS_NODE_CHECKS: Record<string, TlsNodeCheck> = {
       if (!e.versions['TLSv1.2'].accepted) return inconclusive('TLS 1.2 is not supported; nothing to judge');
       const list = (e.suites['TLSv1.2'] ?? []).map((suite) => ({ version: 'TLSv1.2', suite }));
       const bad = list.filter((i) => i.suite.cls === 'discouraged');
-      return bad.length ? fail(`TLS 1.2 accepts discouraged suites: ${listSuites(bad)}`) : pass(`TLS 1.2 accepts only ${listSuites(list)}`);
+      if (bad.length) return fail(`TLS 1.2 accepts discouraged suites: ${listSuites(bad)}`);
+      if (e.suiteProblems['TLSv1.2']) return fail(`TLSv1.2 ${e.suiteProblems['TLSv1.2']}; accepted so far: ${listSuites(list) || 'none'}`);
+      return pass(`TLS 1.2 accepts only ${listSuites(list)}`);
     },
   },
   'tls-node:chain-to-ca': {
     description: 'the certificates the server sends build a valid path to a --ca trust anchor (signatures, CA flags, validity)',
     judge: (e) => {
+      if (e.serverChainProblem) return fail(e.serverChainProblem);
       if (!e.chain) return inconclusive(e.missing.ca ?? 'no trust anchor');
       const text = `path (${e.serverChainSource}): ${e.chain.path.join(' <- ')}`;
       return e.chain.ok ? pass(text) : fail(`${e.chain.problem}; ${text}`);
@@ -164,6 +202,7 @@ export const TLS_NODE_CHECKS: Record<string, TlsNodeCheck> = {
     description: 'the plaintext server flight (highest version up to TLS 1.2) contains a CertificateRequest (TLS 1.3-only endpoints: inferred from refusing a client without a certificate)',
     judge: (e) => {
       if (e.certificateRequested !== undefined) {
+        if (!e.certificateRequested && e.plaintextProblem) return fail(`${e.plaintextProblem}, before a CertificateRequest or ServerHelloDone`);
         return (e.certificateRequested ? pass : fail)(`the ${e.plaintextVersion} server flight ${e.certificateRequested ? 'contains' : 'has no'} CertificateRequest`);
       }
       if (!e.clientAuth.noCert.outcome.accepted && e.clientAuth.valid?.outcome.accepted) return pass(`TLS 1.3 only: ${outcomeText(e.clientAuth.noCert)}, which implies a certificate request`);
@@ -205,6 +244,8 @@ export const TLS_NODE_CHECKS: Record<string, TlsNodeCheck> = {
   'tls-node:secure-renegotiation': {
     description: 'the TLS 1.2 ServerHello answers renegotiation_info (RFC 5746 §3.6)',
     judge: (e) => {
+      const broken = tls12NotTls(e);
+      if (broken) return broken;
       if (!e.tls12Hello) return inconclusive('no TLS 1.2 ServerHello (TLS 1.3 has no renegotiation)');
       const ok = e.tls12Hello.extensions.includes(0xff01);
       return (ok ? pass : fail)(`TLS 1.2 ServerHello ${ok ? 'carries' : 'lacks'} renegotiation_info; extensions: ${e.tls12Hello.extensions.map((x) => `0x${x.toString(16)}`).join(' ') || 'none'}`);
@@ -213,6 +254,8 @@ export const TLS_NODE_CHECKS: Record<string, TlsNodeCheck> = {
   'tls-node:extended-master-secret': {
     description: 'the TLS 1.2 ServerHello answers extended_master_secret (RFC 7627 §5.2)',
     judge: (e) => {
+      const broken = tls12NotTls(e);
+      if (broken) return broken;
       if (!e.tls12Hello) return inconclusive('no TLS 1.2 ServerHello (TLS 1.3 always binds the session hash)');
       const ok = e.tls12Hello.extensions.includes(0x0017);
       return (ok ? pass : fail)(`TLS 1.2 ServerHello ${ok ? 'carries' : 'lacks'} extended_master_secret`);

@@ -4,6 +4,7 @@ import { splitPem } from '../../pki/pem.ts';
 import { alertName } from '../tls/alerts.ts';
 import { verifyChain } from '../tls/chain.ts';
 import { CIPHER_SUITES, suiteByCode, type CipherSuite } from '../tls/cipher-suites.ts';
+import { decodeDerCertificate } from '../tls/der-certificate.ts';
 import { handshakeProbe, type HandshakeOptions } from '../tls/handshake-probe.ts';
 import { rawProbe, type Endpoint, type RawOutcome } from '../tls/raw-probe.ts';
 import { TLS_VERSIONS, versionName } from '../tls/versions.ts';
@@ -38,43 +39,50 @@ function describeRaw(offered: number, r: RawOutcome): VersionProbe {
   const hello = r.flight.hello;
   if (hello) {
     const suite = suiteByCode(hello.cipherSuite).name;
-    if (hello.version === offered) return { accepted: true, detail: `ServerHello ${versionName(hello.version)} with ${suite}` };
-    return { accepted: false, detail: `ServerHello answered with ${versionName(hello.version)} to a ${versionName(offered)} offer` };
+    const rest = r.kind === 'not-tls' ? `; what followed is not TLS (${r.error})` : '';
+    if (hello.version === offered) return { accepted: true, answer: 'server-hello', detail: `ServerHello ${versionName(hello.version)} with ${suite}${rest}` };
+    return { accepted: false, answer: 'server-hello', detail: `ServerHello answered with ${versionName(hello.version)} to a ${versionName(offered)} offer${rest}` };
   }
-  if (r.flight.alert) return { accepted: false, detail: `refused with alert ${alertName(r.flight.alert.description)}` };
-  if (r.kind === 'timeout') return { accepted: false, detail: 'no answer to the ClientHello before the timeout' };
-  return { accepted: false, detail: 'connection closed without a ServerHello' };
+  if (r.kind === 'not-tls') return { accepted: false, answer: 'not-tls', detail: `answer is not TLS (${r.error})` };
+  if (r.flight.alert) return { accepted: false, answer: 'alert', detail: `refused with alert ${alertName(r.flight.alert.description)}` };
+  if (r.kind === 'timeout') return { accepted: false, answer: 'timeout', detail: 'no answer to the ClientHello before the timeout' };
+  return { accepted: false, answer: 'closed', detail: 'connection closed without a ServerHello' };
 }
 
 /**
- * The DER certificates of a plaintext Certificate message as X509Certificate objects. Bytes that are not
- * a certificate are the server's answer not being parseable TLS: TLS_PROBE_FAILED names what was sent,
- * instead of an OpenSSL error about PEM (X509Certificate falls back to PEM for non-DER input).
+ * The certificates of a plaintext Certificate message. An entry that is not one DER certificate (PEM
+ * text, junk) makes the whole message unusable: `problem` says which entry and why, for the checks.
  */
-function sentCertificates(ders: Buffer[], where: string): X509Certificate[] {
-  return ders.map((der, i) => {
-    try {
-      return new X509Certificate(der);
-    } catch (err) {
-      throw new WardgateError('TLS_PROBE_FAILED', `certificate ${i + 1} of the ${where} Certificate message (${der.length} bytes) is not a DER X.509 certificate`, { cause: err });
-    }
-  });
+function sentCertificates(ders: Buffer[], where: string): { certs: X509Certificate[]; problem?: string } {
+  const certs: X509Certificate[] = [];
+  for (const [i, der] of ders.entries()) {
+    const decoded = decodeDerCertificate(der);
+    if ('problem' in decoded) return { certs: [], problem: `certificate ${i + 1} of the ${where} Certificate message (${der.length} bytes) ${decoded.problem}; RFC 5246 §7.4.2 requires DER X.509` };
+    certs.push(decoded.cert);
+  }
+  return { certs };
 }
 
-/** sslscan's method: offer every suite, remove the one the server picks, repeat until it refuses. */
-async function enumerateSuites(endpoint: Endpoint, version: number, timeoutMs: number): Promise<CipherSuite[]> {
+/**
+ * sslscan's method: offer every suite, remove the one the server picks, repeat until it refuses.
+ * `problem` is set when the enumeration stopped at an answer that is not TLS, so the list may be short.
+ */
+async function enumerateSuites(endpoint: Endpoint, version: number, timeoutMs: number): Promise<{ chosen: CipherSuite[]; problem?: string }> {
   const remaining = [...ALL_SUITES];
   const chosen: CipherSuite[] = [];
   while (remaining.length > 0) {
     const r = await rawProbe(endpoint, { version, suites: remaining }, timeoutMs);
     const hello = r.flight.hello;
-    if (!hello || hello.version !== version) break;
+    if (!hello || hello.version !== version) {
+      if (r.kind === 'not-tls') return { chosen, problem: `enumeration stopped after ${chosen.length} suite(s): answer is not TLS (${r.error})` };
+      break;
+    }
     const at = remaining.indexOf(hello.cipherSuite);
     chosen.push(suiteByCode(hello.cipherSuite));
     if (at < 0) break; // the server chose a suite that was not offered: stop rather than loop
     remaining.splice(at, 1);
   }
-  return chosen;
+  return { chosen };
 }
 
 function keyKind(keyPem: string | undefined): 'ec' | 'rsa' {
@@ -123,20 +131,30 @@ export async function collectTlsNodeEvidence(inputs: TlsNodeInputs): Promise<Tls
 
   progress('cipher suites');
   const suites: TlsNodeEvidence['suites'] = {};
+  const suiteProblems: TlsNodeEvidence['suiteProblems'] = {};
   for (const name of RAW_VERSIONS) {
-    if (versions[name].accepted) suites[name] = await enumerateSuites(endpoint, TLS_VERSIONS[name], timeoutMs);
+    if (!versions[name].accepted) continue;
+    const found = await enumerateSuites(endpoint, TLS_VERSIONS[name], timeoutMs);
+    suites[name] = found.chosen;
+    if (found.problem) suiteProblems[name] = found.problem;
   }
 
   const flight12 = versions['TLSv1.2'].accepted ? raw['TLSv1.2']!.flight : undefined;
   // The highest version up to TLS 1.2 the endpoint accepts: its flight is plaintext, so it shows the
   // certificates exactly as sent and whether a client certificate is requested.
   const plainVersion = [...RAW_VERSIONS].reverse().find((v) => versions[v].accepted);
-  const plainFlight = plainVersion ? raw[plainVersion]!.flight : undefined;
+  const plainOutcome = plainVersion ? raw[plainVersion]! : undefined;
+  const plainFlight = plainOutcome?.flight;
+  const plaintextProblem = plainOutcome?.kind === 'not-tls' ? `the ${plainVersion} server flight is not parseable TLS (${plainOutcome.error})` : undefined;
   let serverChain: X509Certificate[] = [];
   let serverChainSource = 'none';
+  let serverChainProblem: string | undefined;
   if (plainFlight && plainFlight.certificates.length > 0) {
-    serverChain = sentCertificates(plainFlight.certificates, plainVersion!);
+    ({ certs: serverChain, problem: serverChainProblem } = sentCertificates(plainFlight.certificates, plainVersion!));
     serverChainSource = `${plainVersion} Certificate message`;
+  } else if (plaintextProblem) {
+    serverChainProblem = `${plaintextProblem}, before a complete Certificate message`;
+    serverChainSource = `${plainVersion} server flight`;
   } else if (tls13Probe.peerChain.length > 0) {
     serverChain = tls13Probe.peerChain;
     serverChainSource = 'TLS 1.3 handshake';
@@ -147,7 +165,8 @@ export async function collectTlsNodeEvidence(inputs: TlsNodeInputs): Promise<Tls
   if (versions['TLSv1.2'].accepted) {
     progress('RSA baseline');
     const r = await rawProbe(endpoint, { version: TLS_VERSIONS['TLSv1.2'], suites: [0xc02f], signatureAlgorithms: RSA_SIGALGS }, timeoutMs);
-    const leaf = r.flight.certificates[0] ? sentCertificates(r.flight.certificates.slice(0, 1), 'RSA baseline TLSv1.2')[0] : undefined;
+    const sent = sentCertificates(r.flight.certificates.slice(0, 1), 'RSA baseline TLSv1.2');
+    const leaf = sent.certs[0];
     const rsaBits = leaf?.publicKey.asymmetricKeyType === 'rsa' ? leaf.publicKey.asymmetricKeyDetails?.modulusLength : undefined;
     const accepted = r.flight.hello?.cipherSuite === 0xc02f && rsaBits !== undefined;
     rsaBaseline = {
@@ -155,7 +174,7 @@ export async function collectTlsNodeEvidence(inputs: TlsNodeInputs): Promise<Tls
       rsaBits,
       detail: accepted
         ? `TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 negotiated with an RSA-${rsaBits} certificate`
-        : `offering only TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 and RSA signatures: ${describeRaw(TLS_VERSIONS['TLSv1.2'], r).detail}${leaf ? ` (certificate key ${leaf.publicKey.asymmetricKeyType})` : ''}`,
+        : `offering only TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 and RSA signatures: ${describeRaw(TLS_VERSIONS['TLSv1.2'], r).detail}${sent.problem ? `; ${sent.problem}` : ''}${leaf ? ` (certificate key ${leaf.publicKey.asymmetricKeyType})` : ''}`,
     };
   }
 
@@ -201,10 +220,11 @@ export async function collectTlsNodeEvidence(inputs: TlsNodeInputs): Promise<Tls
   }
 
   return {
-    endpoint, at: new Date(), versions, tls13, suites,
+    endpoint, at: new Date(), versions, tls13, suites, suiteProblems,
     tls12Hello: flight12?.hello,
     certificateRequested: plainFlight ? plainFlight.certificateRequested : undefined,
     plaintextVersion: plainVersion,
-    serverChain, serverChainSource, chain, rsaBaseline, clientAuth, missing,
+    ...(plaintextProblem ? { plaintextProblem } : {}),
+    serverChain, serverChainSource, ...(serverChainProblem ? { serverChainProblem } : {}), chain, rsaBaseline, clientAuth, missing,
   };
 }

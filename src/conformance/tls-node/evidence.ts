@@ -5,9 +5,16 @@ import type { HandshakeOutcome } from '../tls/handshake-probe.ts';
 import type { Endpoint } from '../tls/raw-probe.ts';
 import type { ServerHello } from '../tls/server-flight.ts';
 
+/**
+ * What the server sent back to a raw ClientHello: a ServerHello or an alert shows a TLS speaker; a
+ * close or silence shows nothing by itself; `not-tls` is an answer that is not parseable TLS.
+ */
+export type RawAnswer = 'server-hello' | 'alert' | 'closed' | 'timeout' | 'not-tls';
+
 /** What a version probe saw: the server's answer to a ClientHello capped at that version. */
 export interface VersionProbe {
   accepted: boolean;
+  answer: RawAnswer;
   detail: string;
 }
 
@@ -25,9 +32,11 @@ export interface TlsNodeEvidence {
   at: Date;
   /** SSLv3, TLSv1, TLSv1.1, TLSv1.2 via raw ClientHello. */
   versions: Record<'SSLv3' | 'TLSv1' | 'TLSv1.1' | 'TLSv1.2', VersionProbe>;
-  tls13: VersionProbe & { preferred?: boolean };
+  tls13: { accepted: boolean; detail: string; preferred?: boolean };
   /** Suites the server chose, per accepted version ≤ TLS 1.2, in the order it chose them. */
   suites: Partial<Record<'SSLv3' | 'TLSv1' | 'TLSv1.1' | 'TLSv1.2', CipherSuite[]>>;
+  /** Per version, why the suite enumeration stopped early: an answer that is not parseable TLS. */
+  suiteProblems: Partial<Record<'SSLv3' | 'TLSv1' | 'TLSv1.1' | 'TLSv1.2', string>>;
   /** The TLS 1.2 ServerHello seen with the full suite offer (extensions tell RFC 5746 / RFC 7627 support). */
   tls12Hello?: ServerHello;
   /**
@@ -35,12 +44,16 @@ export interface TlsNodeEvidence {
    * CertificateRequest (RFC 5246 §7.4.4); undefined for TLS 1.3-only endpoints.
    */
   certificateRequested?: boolean;
+  /** Why that plaintext flight could not be read to its end (it is not parseable TLS). */
+  plaintextProblem?: string;
   /** The version whose plaintext flight gave certificateRequested (and normally serverChain). */
   plaintextVersion?: string;
   /** Server certificates as sent (plaintext flight of TLS ≤ 1.2) or as reported after a TLS 1.3 handshake. */
   serverChain: X509Certificate[];
   /** Where serverChain came from, e.g. "TLSv1.2 Certificate message", "TLS 1.3 handshake" or "none". */
   serverChainSource: string;
+  /** Why the server's certificates could not be taken (e.g. an entry that is PEM text, not DER). */
+  serverChainProblem?: string;
   /** Chain validation against --ca; undefined when no trust anchor was given. */
   chain?: ChainResult;
   rsaBaseline?: { accepted: boolean; detail: string; rsaBits?: number };

@@ -13,12 +13,16 @@ export interface Endpoint {
 export type RawOutcome =
   | { kind: 'flight'; flight: ServerFlight }
   | { kind: 'closed'; flight: ServerFlight }
-  | { kind: 'timeout'; flight: ServerFlight };
+  | { kind: 'timeout'; flight: ServerFlight }
+  /** The answer is not parseable TLS; `flight` holds what was parsed before the defect, `error` names it. */
+  | { kind: 'not-tls'; flight: ServerFlight; error: string };
 
 /**
  * Sends one raw ClientHello and reads the server's plaintext answer. Connection failures (refused,
  * unreachable) throw TLS_PROBE_FAILED: the target is down, which is no verdict on its TLS. A server
- * that closes or stays silent after the hello is an answer, reported as such.
+ * that closes, stays silent or answers with something that is not TLS has answered, and that answer
+ * is the outcome: one malformed answer is evidence against the checks that need it, not the end of
+ * the run.
  */
 export function rawProbe(endpoint: Endpoint, hello: Omit<ClientHelloOptions, 'serverName'>, timeoutMs: number): Promise<RawOutcome> {
   return new Promise((resolve, reject) => {
@@ -43,7 +47,7 @@ export function rawProbe(endpoint: Endpoint, hello: Omit<ClientHelloOptions, 'se
       try {
         if (parser.push(chunk)) finish({ kind: 'flight', flight: parser.flight });
       } catch (err) {
-        finish(err as Error);
+        finish({ kind: 'not-tls', flight: parser.flight, error: (err as Error).message });
       }
     });
     socket.once('close', () => finish({ kind: 'closed', flight: parser.flight }));

@@ -37,6 +37,11 @@ export class ServerFlightParser {
     while (this.records.length >= 5) {
       const type = this.records[0];
       const length = this.records.readUInt16BE(3);
+      // RFC 5246 §6.2.1: content types 20-23, and every TLS and SSL 3.0 record version has major 3. Anything
+      // else is not TLS (an HTTP answer, a banner) and must not be read as "no ServerHello".
+      if (type < 20 || type > 23 || this.records[1] !== 3) {
+        throw new WardgateError('TLS_PROBE_FAILED', `not a TLS record: content type 0x${hex(type, 2)}, version 0x${hex(this.records.readUInt16BE(1), 4)} (RFC 5246 §6.2.1)`);
+      }
       if (length > 16384 + 2048) throw new WardgateError('TLS_PROBE_FAILED', `TLS record length ${length} exceeds RFC 5246 §6.2.3 limits`);
       if (this.records.length < 5 + length) return false;
       const fragment = this.records.subarray(5, 5 + length);
@@ -70,6 +75,8 @@ export class ServerFlightParser {
     return false;
   }
 }
+
+const hex = (n: number, digits: number) => n.toString(16).padStart(digits, '0');
 
 function need(buf: Buffer, end: number, what: string): void {
   if (end > buf.length) throw new WardgateError('TLS_PROBE_FAILED', `truncated ${what} in the server's TLS flight`);
