@@ -176,6 +176,31 @@ t.test('peer-supplied text cannot put control characters into the text report', 
   t.match(text, /FAKE/, 'the text is still shown, escaped');
 });
 
+t.test('peer-supplied text cannot put C1 controls into the JSON or NDJSON report', async (t) => {
+  // Found in review: JSON.stringify escapes C0 but leaves DEL, C1 controls (U+009B is CSI) and bidi
+  // overrides raw, so the JSON report viewed with cat could still drive the terminal. (CSV and HTML
+  // carry no text the device chose beyond certificate names, which Node already escapes.)
+  const evil = '\x1b]0;owned\x07\x9b31mFAKE^A01';
+  const d = device((socket) => {
+    socket.once('data', () => {
+      socket.end(encodeFrame(`MSH|^~\\&|EVIL|EVIL|X|Y|20260101||${evil}|1|P|2.5\rMSA|AA|1\r`));
+    });
+  });
+  await listen(d.server, '127.52.0.3', 39221);
+  t.teardown(d.close);
+  for (const format of ['json', 'ndjson'] as const) {
+    const out = join(dir, `evil.${format}`);
+    await runScan({ targets: ['127.52.0.3'], ports: [39221], timeoutMs: 1500, rate: 1000, format, out });
+    const text = readFileSync(out, 'utf8');
+    t.notMatch(text, /[\x00-\x09\x0b-\x1f\x7f-\x9f]/, `${format}: no control character other than newline`);
+    t.match(text, /FAKE/, `${format}: the device's text is still there, escaped`);
+    if (format === 'json') {
+      const note = JSON.parse(text).services[0]?.note as string;
+      t.ok(note.includes('\x1b]0;owned\x07\x9b31mFAKE'), 'JSON: the escaped text parses back to exactly what the device sent');
+    }
+  }
+});
+
 t.test('tarpits, trickles and floods: the scan ends in bounded time within its concurrency limit', async (t) => {
   // Found in review: after an answer was complete (the 64 KiB read limit reached, or a PDU decoded),
   // closeSocket ended the connection politely and left the socket flowing for up to 1 s while it

@@ -2,6 +2,7 @@
  * The JSON report (contract in docs/scan-report.md): `{ scan, services, baseline? }`, one service per
  * open port, keys of issue 5's contract first. NDJSON streams the same objects one per line.
  */
+import { printableJson } from '../../printable.ts';
 import type { BaselineDiff } from './baseline.ts';
 import type { ScanMeta, ServiceResult } from '../types.ts';
 
@@ -30,14 +31,14 @@ export function serviceForJson(s: ServiceResult): Record<string, unknown> {
 export function renderJson(scan: ScanMeta, services: ServiceResult[], baseline?: BaselineDiff): string {
   const doc: Record<string, unknown> = { scan, services: services.map(serviceForJson) };
   if (baseline) doc.baseline = baseline;
-  return `${JSON.stringify(doc, null, 2)}\n`;
+  return `${printableJson(JSON.stringify(doc, null, 2))}\n`;
 }
 
 /** One line per service as it completes, then one summary line: shards can be concatenated. */
 export function ndjsonService(s: ServiceResult): string {
-  return `${JSON.stringify({ type: 'service', ...serviceForJson(s) })}\n`;
+  return `${printableJson(JSON.stringify({ type: 'service', ...serviceForJson(s) }))}\n`;
 }
 
 export function ndjsonSummary(scan: ScanMeta, baseline?: BaselineDiff): string {
-  return `${JSON.stringify(baseline ? { type: 'scan', scan, baseline } : { type: 'scan', scan })}\n`;
+  return `${printableJson(JSON.stringify(baseline ? { type: 'scan', scan, baseline } : { type: 'scan', scan }))}\n`;
 }
