@@ -13,15 +13,18 @@ import {
   PDU_TYPE_NAMES, type PduSender, REJECTION, type AssociateRj, decodeAssociateRq, decodeCommand, decodePDataTf, decodePdu, describeAbort, heldFragment,
   describeRejection, encodeAbort, encodeAssociateRj, peekHeader,
 } from '../protocols/dicom/index.ts';
+import { StoreLedger, type StoreOutcome } from './dicom-store-ledger.ts';
 import { MAX_CONTROL_PDU_LENGTH, type Segment, PduFramer } from './pdu-framer.ts';
 import { decideAssociation } from './policy.ts';
 import { type SessionContext, closeSoon, forward } from './session.ts';
 import type net from 'node:net';
 
-/** An A-ASSOCIATE-RQ is small; a larger first PDU is refused before it is buffered (slowloris/memory). */
+/**
+ * An A-ASSOCIATE-RQ is small; a larger first PDU is refused before it is buffered (slowloris/memory).
+ * Not bounded by the route's maxPduLength: that limits P-DATA-TF, as the Maximum Length it mirrors
+ * does (PS3.8 D.1), and 128 presentation contexts take storescu ~11 KB.
+ */
 const MAX_RQ_LENGTH = MAX_CONTROL_PDU_LENGTH;
-/** C-STORE instances listed per association in the audit record; beyond it they are only counted. */
-const MAX_AUDITED_INSTANCES = 10_000;
 /**
  * Upper bound of one DIMSE command set across its fragments (the message assembler's default), PDV
  * headers included: zero-length fragments add nothing to the set but cost the relay an entry each.
@@ -44,12 +47,13 @@ class DicomRelay {
   private artim: NodeJS.Timeout | undefined;
   private established = false;
   private finished = false;
+  /** Set once an A-ABORT was relayed or sent: whatever either side still sends is dropped (PS3.8 §9.2.3, AA-1/AA-2). */
+  private stopped = false;
   private ending: string | undefined;
   private outcome: Outcome = OUTCOME.Success;
   private readonly commandParts: Record<PduSender, Buffer[]> = { requestor: [], acceptor: [] };
   private readonly commandBytes: Record<PduSender, number> = { requestor: 0, acceptor: 0 };
-  private readonly instances = new Map<string, string[]>();
-  private instanceCount = 0;
+  private readonly stores = new StoreLedger();
 
   private readonly bytesUp: { value: number };
   private readonly bytesDown: { value: number };
@@ -78,14 +82,14 @@ class DicomRelay {
   private readonly onRqData = (chunk: Buffer): void => {
     // After an abort the peer may still be sending: drop it, never collect it (found by the fuzzer:
     // a P-DATA flood before any A-ASSOCIATE-RQ piled up here until the socket was destroyed).
-    if (this.ending === 'aborted' || this.finished) return;
+    if (this.stopped || this.finished) return;
     this.rqParts.push(chunk);
     this.rqHave += chunk.length;
     const buf = this.rqParts.length === 1 ? this.rqParts[0] : Buffer.concat(this.rqParts, this.rqHave);
     this.rqParts = [buf];
     let header;
     try {
-      header = peekHeader(buf, { maxPduLength: Math.min(MAX_RQ_LENGTH, this.ctx.route.limits.maxPduLength) });
+      header = peekHeader(buf, { maxPduLength: MAX_RQ_LENGTH });
     } catch (err) {
       return this.protocolError(err, 'requestor');
     }
@@ -112,6 +116,8 @@ class DicomRelay {
     }
     this.rq = rq;
     this.tracker.observe({ kind: 'A-ASSOCIATE-RQ', value: rq }, 'requestor');
+    // PS3.8 D.1: what the acceptor sends must fit the requestor's Maximum Length.
+    this.fromUpstream.limitToNegotiated(rq.userInformation.maxLength);
     const decision = decideAssociation(ctx.route.allow, ctx.peer, rq.callingAeTitle, rq.calledAeTitle);
     if (!decision.allowed) {
       ctx.metrics.inc('wardgate_denials_total', { ...this.labels, reason: 'policy' });
@@ -163,7 +169,7 @@ class DicomRelay {
   }
 
   private readonly onClientData = (chunk: Buffer): void => {
-    if (this.ending === 'aborted' || this.finished) return;
+    if (this.stopped || this.finished) return;
     this.bytesUp.value += chunk.length;
     // Data set bytes inside a P-DATA-TF already checked at its header: straight through, no copy.
     if (this.fromClient.passThrough(chunk)) forward(this.ctx.client, this.upstream!, chunk);
@@ -171,7 +177,7 @@ class DicomRelay {
   };
 
   private readonly onUpstreamData = (chunk: Buffer): void => {
-    if (this.ending === 'aborted' || this.finished) return;
+    if (this.stopped || this.finished) return;
     this.bytesDown.value += chunk.length;
     if (this.fromUpstream.passThrough(chunk)) forward(this.upstream!, this.ctx.client, chunk);
     else this.relay(chunk, 'acceptor');
@@ -188,7 +194,7 @@ class DicomRelay {
       return this.protocolError(err, from);
     }
     for (const seg of segments) {
-      if (this.finished || this.ending === 'aborted') return;
+      if (this.finished || this.stopped) return;
       if (seg.kind === 'pass') {
         if (seg.first) {
           const pdu: DecodedPdu = { kind: 'P-DATA-TF', value: [{ contextId: seg.first.contextId, command: false, last: seg.first.last, data: Buffer.alloc(0) }] };
@@ -223,6 +229,8 @@ class DicomRelay {
     if (pdu.kind === 'A-ASSOCIATE-AC') {
       if (this.artim) clearTimeout(this.artim);
       this.established = true;
+      // PS3.8 D.1: what the requestor sends must fit the acceptor's Maximum Length.
+      this.fromClient.limitToNegotiated(pdu.value.userInformation.maxLength);
       ctx.metrics.inc('wardgate_associations_total', this.labels);
       if (ctx.auditor.enabled) ctx.auditor.record(associationEvent(ctx.auditor.identity, 'established', this.source(), this.destination(), `route ${ctx.route.name}: association established`));
       const idle = ctx.route.limits.idleTimeoutMs;
@@ -241,6 +249,8 @@ class DicomRelay {
       closeSoon(ctx.client);
       closeSoon(this.upstream);
     } else if (pdu.kind === 'A-ABORT') {
+      // Data the other side sent before it saw the abort is still in flight: drop it, it is no violation.
+      this.stopped = true;
       this.ending = `${describeAbort(pdu.value)} (sent by the ${from})`;
       this.outcome = OUTCOME.MinorFailure;
       closeSoon(ctx.client);
@@ -254,9 +264,10 @@ class DicomRelay {
   }
 
   /**
-   * PS3.7 §9.3.1.1: C-STORE-RQ command sets name the SOP class and instance being transferred (for
-   * audit); PS3.7 §9.3.4.1: a C-MOVE-RQ names the move destination, which must map to a route that
-   * brings the PACS's sub-association back over TLS. Returns false when the association was aborted.
+   * PS3.7 §9.3.1: C-STORE-RQ and -RSP command sets name the instance and whether it was stored (for
+   * audit, both directions: C-GET stores come from the acceptor); PS3.7 §9.3.4.1: a C-MOVE-RQ names
+   * the move destination, which must map to a route that brings the PACS's sub-association back over
+   * TLS. Returns false when the association was aborted.
    */
   private inspectCommands(pdvs: ReturnType<typeof decodePDataTf>, from: PduSender): boolean {
     for (const pdv of pdvs) {
@@ -281,14 +292,7 @@ class DicomRelay {
       this.commandBytes[from] = 0;
       try {
         const cmd = decodeCommand(raw);
-        if (from === 'requestor' && cmd.commandField === COMMAND_FIELD.CStoreRq && cmd.affectedSopClassUid && cmd.affectedSopInstanceUid) {
-          this.instanceCount++;
-          if (this.instanceCount <= MAX_AUDITED_INSTANCES) {
-            const list = this.instances.get(cmd.affectedSopClassUid) ?? [];
-            list.push(cmd.affectedSopInstanceUid);
-            this.instances.set(cmd.affectedSopClassUid, list);
-          }
-        }
+        this.stores.observe(cmd, from);
         const destinations = this.ctx.route.moveDestinations;
         if (from === 'requestor' && cmd.commandField === COMMAND_FIELD.CMoveRq && destinations) {
           const dest = (cmd.moveDestination ?? '').trim();
@@ -325,9 +329,10 @@ class DicomRelay {
 
   /** PS3.8 §9.2.3: a provider-initiated A-ABORT to both sides, then close. */
   private abortBoth(why: string, abort: Abort = { source: ABORT_SOURCE.ServiceProvider, reason: ABORT_REASON.NotSpecified }): void {
-    if (this.finished || this.ending === 'aborted') return;
+    if (this.finished || this.stopped) return;
     this.ctx.log(`route ${this.ctx.route.name}: aborting association with ${this.ctx.peer.address}: ${why}`);
     this.ending = 'aborted';
+    this.stopped = true;
     this.abortReason = why;
     this.outcome = OUTCOME.SeriousFailure;
     if (this.artim) clearTimeout(this.artim);
@@ -366,9 +371,32 @@ class DicomRelay {
       const detail = this.ending === 'aborted' ? `aborted: ${this.abortReason}` : this.ending ?? why;
       const outcome = this.ending === 'released' ? OUTCOME.Success : this.outcome === OUTCOME.Success ? OUTCOME.MinorFailure : this.outcome;
       ctx.auditor.record(associationEvent(ctx.auditor.identity, 'closed', this.source(), this.destination(), `route ${ctx.route.name}: association ${detail}`, outcome));
-      if (this.instanceCount > 0) ctx.auditor.record(instancesTransferred(ctx.auditor.identity, this.source(), this.destination(), { bySopClass: this.instances }, outcome));
+      if (this.stores.count > 0) this.auditStores(outcome);
     }
     ctx.onClose();
+  }
+
+  /**
+   * PS3.15 A.5.3.5: one record for the instances stored, one (failure outcome) for those refused or
+   * unanswered, per direction. The Source role is the sender of the instances; for C-GET that is the
+   * acceptor, which did not request the association (UserIsRequestor, A.5.2.1).
+   */
+  private auditStores(associationOutcome: Outcome): void {
+    const { auditor } = this.ctx;
+    const failed = associationOutcome === OUTCOME.Success ? OUTCOME.MinorFailure : associationOutcome;
+    for (const sender of ['requestor', 'acceptor'] as const) {
+      const result: StoreOutcome = this.stores.settle(sender);
+      const [from, to] = sender === 'requestor' ? [this.source(), this.destination()] : [this.destination(), this.source()];
+      for (const [bySopClass, outcome] of [[result.stored, OUTCOME.Success], [result.notStored, failed]] as const) {
+        if (bySopClass.size === 0) continue;
+        const message = instancesTransferred(auditor.identity, from, to, { bySopClass }, outcome);
+        if (sender === 'acceptor') {
+          message.participants[0].userIsRequestor = false;
+          message.participants[1].userIsRequestor = true;
+        }
+        auditor.record(message);
+      }
+    }
   }
 
   private source() {

@@ -1,6 +1,8 @@
 /**
  * Streaming PDU framing for the relay (PS3.8 §9.3.1), without buffering data sets. Every PDU header is
- * checked with protocols/dicom's peekHeader (type, fixed lengths, configured maximum). Then:
+ * checked with protocols/dicom's peekHeader (type, fixed lengths) and against its ceiling: P-DATA-TF
+ * against the route's maximum and the receiver's negotiated Maximum Length (PS3.8 D.1), control PDUs
+ * against MAX_CONTROL_PDU_LENGTH (Maximum Length governs P-DATA-TF only). Then:
  * - control PDUs (associate, release, abort) and P-DATA-TF whose first PDV carries a command
  *   fragment (PS3.8 E.2 bit 0) are collected whole, so the relay can decode and check them;
  * - other P-DATA-TF PDUs (data set fragments) pass through as slices of the socket's chunks, never
@@ -26,13 +28,17 @@ const PDATA_PEEK = PDU_HEADER_LENGTH + PDV_HEADER_LENGTH;
 export const MAX_CONTROL_PDU_LENGTH = 256 * 1024;
 
 export interface FramerOptions {
+  /** Largest P-DATA-TF PDU length accepted (the route's limit), before any negotiation. */
   maxPduLength: number;
   /** Largest command-carrying P-DATA-TF collected whole (command sets are a few hundred bytes). */
   maxCommandPduLength?: number;
 }
 
 export class PduFramer {
-  private readonly maxPduLength: number;
+  private readonly routeMaxPduLength: number;
+  private maxPduLength: number;
+  /** Whether maxPduLength is the receiver's negotiated Maximum Length (for the error message). */
+  private negotiated = false;
   private readonly maxCommandPduLength: number;
   private head = Buffer.alloc(0);
   /** Value bytes left in the current PDV of a pass-through P-DATA-TF. */
@@ -44,8 +50,19 @@ export class PduFramer {
   private failed: WardgateError | undefined;
 
   constructor(opts: FramerOptions) {
+    this.routeMaxPduLength = opts.maxPduLength;
     this.maxPduLength = opts.maxPduLength;
     this.maxCommandPduLength = Math.min(opts.maxCommandPduLength ?? 256 * 1024, opts.maxPduLength);
+  }
+
+  /**
+   * PS3.8 D.1: the receiver of this stream announced the largest P-DATA-TF variable field (the PDU
+   * length) it accepts; a sender must stay within it. 0 means no limit, leaving the route's own.
+   */
+  limitToNegotiated(receiverMaxLength: number | undefined): void {
+    if (!receiverMaxLength) return;
+    this.maxPduLength = Math.min(this.routeMaxPduLength, receiverMaxLength);
+    this.negotiated = this.maxPduLength === receiverMaxLength;
   }
 
   /** True between PDUs (nothing of a PDU outstanding). */
@@ -111,8 +128,12 @@ export class PduFramer {
       const take = Math.min(want - this.head.length, chunk.length - pos);
       this.head = Buffer.concat([this.head, chunk.subarray(pos, pos + take)]);
       pos += take;
-      const header = peekHeader(this.head, { maxPduLength: this.maxPduLength });
+      const header = peekHeader(this.head, { maxPduLength: 0xffffffff });
       if (!header) continue;
+      if (header.type === PDU_TYPE.PDataTf && header.length > this.maxPduLength) {
+        const whose = this.negotiated ? "the receiver's negotiated Maximum Length (PS3.8 D.1)" : "the route's maxPduLength";
+        throw new WardgateError('PDU_TOO_LARGE', `P-DATA-TF PDU declares length ${header.length}, above the maximum of ${this.maxPduLength}, ${whose}`);
+      }
       if (header.type !== PDU_TYPE.PDataTf) {
         if (header.length > MAX_CONTROL_PDU_LENGTH) {
           throw new WardgateError('PDU_TOO_LARGE', `${header.type === PDU_TYPE.AssociateRq ? 'A-ASSOCIATE-RQ' : header.type === PDU_TYPE.AssociateAc ? 'A-ASSOCIATE-AC' : 'PDU'} of length ${header.length} exceeds ${MAX_CONTROL_PDU_LENGTH}`);
