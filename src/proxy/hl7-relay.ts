@@ -4,13 +4,15 @@
  * allow rules, a denied message is never forwarded and is answered as its MSH-15/16 ask: original mode
  * with AR (§2.9.2), enhanced mode with CR, AR or, when the sender wants no acknowledgment, not at all
  * (§2.9.3; see refusalAckCode). Messages are relayed one at a time (original-mode acknowledgment is
- * synchronous), so every ACK returns to the sender in order and nothing piles up in memory.
+ * synchronous), so every ACK returns to the sender in order and nothing piles up in memory. Enhanced-mode
+ * messages whose receiver need not answer at once (MSH-15 ER, SU, NE) are relayed without waiting, and
+ * the acknowledgments that come for them later are relayed back as they arrive.
  */
 import { securityAlert } from '../audit/events.ts';
 import { WardgateError, isWardgateError } from '../errors.ts';
 import {
-  HL7_ERROR, MllpDecoder, buildAck, decodedViews, encodeFrame, headerSegments, parseAck, parseMsh, refusalAckCode, splitComponents,
-  structureOf, wantsNoAcknowledgment,
+  HL7_ERROR, MllpDecoder, buildAck, decodedViews, encodeFrame, expectsAcceptAcknowledgment, headerSegments, parseAck, parseMsh,
+  refusalAckCode, splitComponents, structureOf, wantsNoAcknowledgment,
 } from '../protocols/hl7/index.ts';
 import type { Msh } from '../protocols/hl7/index.ts';
 import { decideMessage } from './policy.ts';
@@ -20,6 +22,9 @@ import type net from 'node:net';
 export function relayHl7(ctx: SessionContext): void {
   new Hl7Relay(ctx).start();
 }
+
+/** Enhanced-mode messages per connection whose late acknowledgments are still relayed. */
+const MAX_UNANSWERED = 1024;
 
 class Hl7Relay {
   private readonly labels: { route: string };
@@ -181,9 +186,11 @@ class Hl7Relay {
     });
     if (!decision.allowed) return refuse(decision.reason, 'policy', 'message refused by gateway policy', HL7_ERROR.UnsupportedMessageType);
     const upstream = await this.ensureUpstream();
-    if (wantsNoAcknowledgment(msh)) {
-      // HL7 v2.5 §2.9.3: enhanced mode with MSH-15 and MSH-16 both NE: the receiver sends no
-      // acknowledgment, so waiting for one would only end in the ACK timeout closing the connection.
+    if (!expectsAcceptAcknowledgment(msh)) {
+      // HL7 v2.5 §2.9.3: enhanced mode with MSH-15 ER, SU or NE: the receiver may answer later or not at
+      // all, so waiting would only end in the ACK timeout closing the connection. What it does send for
+      // this message (an error accept ACK, an application ACK per MSH-16) is relayed when it comes.
+      if (!wantsNoAcknowledgment(msh)) this.rememberUnanswered(msh.controlId);
       const frame = encodeFrame(payload);
       upstream.write(frame);
       ctx.metrics.inc('wardgate_bytes_total', { ...this.labels, direction: 'upstream' }, frame.length);
@@ -242,16 +249,23 @@ class Hl7Relay {
     }
     for (const frame of frames) {
       const waiting = this.awaitingAck;
-      if (!waiting) {
-        this.ctx.log(`route ${this.ctx.route.name}: dropped an unsolicited frame from the upstream`);
-        continue;
-      }
       // HL7 v2 §2.9.2: MSA-2 repeats the MSH-10 of the message acknowledged. An acknowledgment for some
       // other message (a stale or hostile extra ACK) must not be handed to the sender as the answer.
       let referenced: string | undefined;
       try {
         referenced = parseAck(frame).controlIdReferenced;
       } catch { /* not an acknowledgment */ }
+      if (referenced !== undefined && referenced !== waiting?.controlId && this.unanswered.has(referenced)) {
+        // A late acknowledgment of an enhanced-mode message relayed without waiting (§2.9.3).
+        const out = encodeFrame(frame);
+        this.ctx.client.write(out);
+        this.ctx.metrics.inc('wardgate_bytes_total', { ...this.labels, direction: 'downstream' }, out.length);
+        continue;
+      }
+      if (!waiting) {
+        this.ctx.log(`route ${this.ctx.route.name}: dropped an unsolicited frame from the upstream`);
+        continue;
+      }
       if (referenced !== waiting.controlId) {
         this.ctx.metrics.inc('wardgate_protocol_errors_total', this.labels);
         this.ctx.log(`route ${this.ctx.route.name}: dropped an upstream frame that does not acknowledge message ${waiting.controlId} (MSA-2 ${JSON.stringify(referenced ?? null)})`);
@@ -261,6 +275,18 @@ class Hl7Relay {
       clearTimeout(waiting.timer);
       waiting.resolve(frame);
     }
+  }
+
+  /**
+   * Control IDs of enhanced-mode messages relayed without waiting, whose acknowledgments are relayed
+   * whenever they come. Bounded: the oldest are forgotten first (their late ACKs are then dropped).
+   */
+  private readonly unanswered = new Set<string>();
+
+  private rememberUnanswered(controlId: string): void {
+    this.unanswered.delete(controlId);
+    this.unanswered.add(controlId);
+    if (this.unanswered.size > MAX_UNANSWERED) this.unanswered.delete(this.unanswered.values().next().value!);
   }
 
   private fail(why: string): void {

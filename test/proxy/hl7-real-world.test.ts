@@ -5,8 +5,9 @@
  * python3-hl7 (`mllp_send`, `hl7.parse`) sends and reads where it applies, raw sockets otherwise.
  */
 import { spawnSync } from 'node:child_process';
-import { writeFileSync } from 'node:fs';
+import { readFileSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
+import tls from 'node:tls';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
 import type { AllowRule } from '../../src/proxy/route-config.ts';
@@ -228,6 +229,59 @@ t.test('enhanced mode (MSH-15/16): the refusal is acknowledged as the sender ask
   conn.socket.write(encodeFrame(msg('N2', '', '', 'ADT^A01')));
   t.match((await conn.reply('N2')).toString('latin1'), /MSA\|AA\|N2/, 'the message after an NE/NE one is acknowledged');
   t.same(receiver.messages.slice(-2).map((m) => parseMsh(m).controlId), ['N1', 'N2'], 'both reached the receiver');
+});
+
+t.test('enhanced mode with MSH-15 ER: no wait for an accept ACK that only errors bring; the late application ACK reaches the sender', async (t) => {
+  // Found in review: only NE/NE was relayed without waiting. With MSH-15 ER (or SU) a receiver that
+  // follows HL7 v2.5 §2.9.3 sends no accept ACK on success, so the gateway waited for the ACK timeout,
+  // then closed the connection and lost what the sender had queued; the application ACK that came
+  // later would have been dropped as unsolicited.
+  const pki = await proxyPki(t);
+  const inCert = await pki.issue('gw-in', [IN]);
+  const got: string[] = [];
+  const receiver = net.createServer((socket) => {
+    const decoder = new MllpDecoder();
+    socket.on('error', () => undefined);
+    socket.on('data', (chunk: Buffer) => {
+      for (const payload of decoder.push(chunk)) {
+        const msh = parseMsh(payload);
+        got.push(msh.controlId);
+        // §2.9.3: MSH-15 ER: no accept ACK on success; MSH-16 AL: the application ACK, once processed.
+        // MSH-16 NE: no application ACK either, so nothing at all for a message that went well.
+        if (msh.fields[15] === 'ER') {
+          if (msh.fields[16] !== 'NE') setTimeout(() => socket.write(encodeFrame(buildAck(msh, { code: 'AA' }))), 300);
+        }
+        else socket.write(encodeFrame(buildAck(msh, { code: 'AA' })));
+      }
+    });
+  });
+  await new Promise<void>((resolve) => receiver.listen(0, '127.0.0.1', resolve));
+  t.teardown(() => new Promise<void>((resolve) => receiver.close(() => resolve())));
+  const inPort = await freeLoopbackPort();
+  const gwlog: string[] = [];
+  await startGateway(t, {
+    routes: [{ name: 'lis-in', direction: 'inbound', protocol: 'hl7', listen: `${IN}:${inPort}`, upstream: `127.0.0.1:${(receiver.address() as net.AddressInfo).port}`, tls: { cert: [inCert.cert], key: [inCert.key], ca: pki.trust }, limits: { ackTimeoutMs: 5000 } }],
+  }, gwlog);
+  const client = await pki.issue('ris', ['ris.klinikum.internal']);
+  const socket = tls.connect({ host: IN, port: inPort, servername: IN, ca: readFileSync(pki.trust), cert: readFileSync(client.cert), key: readFileSync(client.key) });
+  t.teardown(() => socket.destroy());
+  await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
+  const decoder = new MllpDecoder();
+  const replies: string[] = [];
+  socket.on('data', (c: Buffer) => replies.push(...decoder.push(c).map((r) => r.toString('latin1'))));
+  const msg = (id: string, accept: string, application: string) => encodeFrame(latin1(`MSH|^~\\&|RIS|RAD|LIS|LAB|20261126031500||ORU^R01|${id}|P|2.5|||${accept}|${application}\rOBX|1|ST|X||1\r`));
+  const started = Date.now();
+  socket.write(msg('A0', 'ER', 'NE'));
+  socket.write(msg('A1', 'ER', 'AL'));
+  socket.write(msg('A2', '', ''));
+  const until = async (what: string, ok: () => boolean) => withTimeout(new Promise<void>((resolve) => { const tick = () => (ok() ? resolve() : setTimeout(tick, 20)); tick(); }), 15_000, what);
+  await until('both ACKs', () => replies.some((r) => /\rMSA\|AA\|A1[|\r]/.test(r)) && replies.some((r) => /\rMSA\|AA\|A2[|\r]/.test(r)));
+  const ms = Date.now() - started;
+  t.ok(ms < 4000, `the original-mode message behind them was answered in ${ms} ms, not after the ${5000} ms ACK timeout`);
+  t.notOk(replies.some((r) => /\rMSA\|[A-Z]{2}\|A0[|\r]/.test(r)), 'nothing answered A0 (the receiver sent nothing; the gateway made up nothing)');
+  t.same(got, ['A0', 'A1', 'A2'], 'all three reached the receiver, in order');
+  t.notOk(socket.destroyed, 'the connection stays open');
+  t.notMatch(gwlog.join('\n'), /unsolicited|does not acknowledge/, 'the late application ACK was relayed, not dropped');
 });
 
 t.test('loose MLLP framing from real senders', async (t) => {

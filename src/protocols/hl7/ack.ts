@@ -115,6 +115,15 @@ export function isEnhancedMode(msh: Msh): boolean {
   return (msh.fields[15] ?? '') !== '' || (msh.fields[16] ?? '') !== '';
 }
 
+/**
+ * Whether the receiver answers every message at once on the connection: original mode (the ACK,
+ * §2.9.2) or enhanced mode with MSH-15 AL (the accept ACK, §2.9.3). With ER, SU or NE an accept ACK
+ * comes only on error, on success or never, and an application ACK (MSH-16) may follow at any time.
+ */
+export function expectsAcceptAcknowledgment(msh: Msh): boolean {
+  return !isEnhancedMode(msh) || condition(msh.fields[15]) === 'AL';
+}
+
 /** Enhanced mode with MSH-15 and MSH-16 both NE: the sender waits for no acknowledgment at all. */
 export function wantsNoAcknowledgment(msh: Msh): boolean {
   return isEnhancedMode(msh) && condition(msh.fields[15]) === 'NE' && condition(msh.fields[16]) === 'NE';
