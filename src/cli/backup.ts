@@ -4,14 +4,29 @@ import { caPassphrase } from '../config/passphrase.ts';
 import { dataDirLayout } from '../config/data-dir.ts';
 import { readBackup, restoreBackup, writeBackup } from '../store/backup.ts';
 import { SqliteStore } from '../store/sqlite/sqlite-store.ts';
+import type { Store } from '../store/store.ts';
 import { verifyAuditChain } from '../store/audit-chain.ts';
 import { existsSync } from 'node:fs';
 import { readCaMeta } from '../pki/ca-meta.ts';
-import { withDataDir } from './common.ts';
+import { openCa, withDataDir } from './common.ts';
 
 /** Backups use WARDGATE_BACKUP_PASSPHRASE when set, else the CA passphrase. */
 function backupPassphrase(dev: boolean): string {
   return process.env.WARDGATE_BACKUP_PASSPHRASE || caPassphrase({ dev });
+}
+
+/**
+ * The store to back up. An archive under the CA passphrase is made only after that passphrase has opened
+ * a CA key: a mistyped one would otherwise give an archive that the right passphrase cannot restore.
+ */
+async function openForBackup(dataDir: string): Promise<{ store: Store; close: () => void }> {
+  if (process.env.WARDGATE_BACKUP_PASSPHRASE) {
+    readCaMeta(dataDirLayout(dataDir).caMeta);
+    const store = new SqliteStore(dataDirLayout(dataDir).store);
+    return { store, close: () => store.close() };
+  }
+  const ca = await openCa(dataDir);
+  return { store: ca.store, close: () => ca.close() };
 }
 
 export function register(program: Command): void {
@@ -20,14 +35,13 @@ export function register(program: Command): void {
     .requiredOption('--out <file>', 'archive to write')
     .action(async (o) => {
       const layout = dataDirLayout(resolve(o.dataDir));
-      readCaMeta(layout.caMeta);
-      const store = new SqliteStore(layout.store);
+      const { store, close } = await openForBackup(layout.root);
       try {
         const r = await writeBackup({ dataDir: layout.root, caDir: layout.ca, store, storeFile: layout.store, passphrase: backupPassphrase(existsSync(layout.devMarker)), out: o.out });
         store.appendAudit({ event: 'ca.backup', actor: 'cli', data: { out: resolve(o.out), files: r.files } });
         console.log(`backup written to ${o.out}: ${r.files} files, ${r.bytes} bytes, AES-256-GCM`);
       } finally {
-        store.close();
+        close();
       }
     });
 
@@ -38,14 +52,17 @@ export function register(program: Command): void {
     .action(async (o) => {
       const layout = dataDirLayout(resolve(o.dataDir));
       const archive = readBackup(o.from, backupPassphrase(Boolean(o.dev)));
-      const r = restoreBackup(archive, layout.root);
-      const store = new SqliteStore(layout.store);
-      try {
-        store.checkIntegrity();
-        const chain = verifyAuditChain(store.readAudit(), store.auditHead());
-        console.log(`restored ${r.files} files into ${layout.root} (backup of ${archive.createdAt}); store intact, audit chain of ${chain.entries} entries verifies`);
-      } finally {
-        store.close();
-      }
+      let entries = 0;
+      // Checked before the restored files move into the data dir: a store that fails stays out of it.
+      const r = restoreBackup(archive, layout.root, (unpacked) => {
+        const store = new SqliteStore(dataDirLayout(unpacked).store);
+        try {
+          store.checkIntegrity();
+          entries = verifyAuditChain(store.readAudit(), store.auditHead()).entries;
+        } finally {
+          store.close();
+        }
+      });
+      console.log(`restored ${r.files} files into ${layout.root} (backup of ${archive.createdAt}); store intact, audit chain of ${entries} entries verifies`);
     });
 }

@@ -1,8 +1,10 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { caPassphrase } from '../config/passphrase.ts';
+import { dataDirLayout } from '../config/data-dir.ts';
 import { CertificateAuthority } from '../pki/ca.ts';
 import { parseKeyType } from '../pki/key-types.ts';
+import { DataDirStaging } from '../store/atomic-data-dir.ts';
 import { collect, withDataDir } from './common.ts';
 
 export function register(program: Command): void {
@@ -26,22 +28,35 @@ Example:
   WARDGATE_CA_PASSPHRASE=... wardgate init -d /var/lib/wardgate --name "Klinikum Nord" \\
     --permit-dns klinikum.internal --permit-ip 10.20.0.0/16`)
     .action(async (o) => {
-      const ca = await CertificateAuthority.init(resolve(o.dataDir), {
-        name: o.name,
-        policy: { permitDns: o.permitDns, permitIp: o.permitIp },
-        nameConstraintsCritical: !o.nonCriticalNameConstraints,
-        rootKeyType: parseKeyType(o.rootKeyType),
-        rsaKeyType: parseKeyType(o.rsaKeyType),
-        ecdsaKeyType: parseKeyType(o.ecdsaKeyType),
-        distributionBaseUrl: o.publicUrl,
-        passphrase: caPassphrase(),
-      });
-      console.log(`CA "${o.name}" created in ${ca.layout.root}`);
-      console.log(`  root:                 ${ca.layout.rootCert}`);
-      console.log(`  ECDSA intermediate:   ${ca.layout.intermediate}`);
-      console.log(`  RSA intermediate:     ${ca.layout.intermediateRsa}`);
-      console.log(`  permitted DNS:        ${ca.meta.policy.permitDns.join(', ') || '(none: all DNS names excluded)'}`);
-      console.log(`  permitted IP:         ${ca.meta.policy.permitIp.join(', ') || '(none: all addresses excluded)'}`);
-      ca.close();
+      const dir = resolve(o.dataDir);
+      const passphrase = caPassphrase();
+      // Built aside and moved in whole: a kill -9 midway leaves no CA rather than half of one.
+      const staging = DataDirStaging.begin(dir);
+      let meta;
+      try {
+        const ca = await CertificateAuthority.init(staging.path, {
+          name: o.name,
+          policy: { permitDns: o.permitDns, permitIp: o.permitIp },
+          nameConstraintsCritical: !o.nonCriticalNameConstraints,
+          rootKeyType: parseKeyType(o.rootKeyType),
+          rsaKeyType: parseKeyType(o.rsaKeyType),
+          ecdsaKeyType: parseKeyType(o.ecdsaKeyType),
+          distributionBaseUrl: o.publicUrl,
+          passphrase,
+        });
+        meta = ca.meta;
+        ca.close();
+        staging.commit();
+      } catch (err) {
+        staging.abandon();
+        throw err;
+      }
+      const layout = dataDirLayout(dir);
+      console.log(`CA "${o.name}" created in ${layout.root}`);
+      console.log(`  root:                 ${layout.rootCert}`);
+      console.log(`  ECDSA intermediate:   ${layout.intermediate}`);
+      console.log(`  RSA intermediate:     ${layout.intermediateRsa}`);
+      console.log(`  permitted DNS:        ${meta.policy.permitDns.join(', ') || '(none: all DNS names excluded)'}`);
+      console.log(`  permitted IP:         ${meta.policy.permitIp.join(', ') || '(none: all addresses excluded)'}`);
     });
 }

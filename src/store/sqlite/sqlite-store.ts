@@ -1,3 +1,4 @@
+import { closeSync, existsSync, openSync } from 'node:fs';
 import Database from 'better-sqlite3';
 import { WardgateError } from '../../errors.ts';
 import { GENESIS_HASH, hashAuditEntry } from '../audit-chain.ts';
@@ -47,6 +48,9 @@ export class SqliteStore implements Store {
   }
 
   constructor(path: string, options: { busyTimeoutMs?: number; readonly?: boolean } = {}) {
+    // The store holds EAB HMAC keys: create it 0600 (SQLite gives its -wal and -shm files the same mode),
+    // not SQLite's 0644, which leaks them when the data dir itself is readable by others.
+    if (!options.readonly && path && path !== ':memory:' && !existsSync(path)) closeSync(openSync(path, 'a', 0o600));
     this.db = new Database(path, { readonly: options.readonly ?? false, timeout: options.busyTimeoutMs ?? 10_000 });
     if (!options.readonly) {
       this.db.pragma('journal_mode = WAL');
@@ -220,8 +224,14 @@ export class SqliteStore implements Store {
     return row ?? { seq: 0, hash: GENESIS_HASH };
   }
 
+  /**
+   * VACUUM INTO copies the whole store inside one read transaction: a consistent snapshot of everything
+   * committed before it began, while other processes (serve) keep writing. The online backup API
+   * (db.backup) copies in steps and starts over whenever another connection commits, so under steady
+   * issuance a large store never finished.
+   */
   async backupTo(path: string): Promise<void> {
-    await this.db.backup(path);
+    this.db.prepare('VACUUM INTO ?').run(path);
   }
 
   checkIntegrity(): void {
