@@ -8,10 +8,23 @@ export function certIdOf(pem: string): string {
   const cert = new x509.X509Certificate(pem);
   const aki = cert.getExtension(x509.AuthorityKeyIdentifierExtension);
   if (!aki?.keyId) throw new Error('certificate has no Authority Key Identifier');
-  let serialHex = cert.serialNumber.toLowerCase();
+  return formatCertId(aki.keyId, cert.serialNumber);
+}
+
+/** The one spelling of a certID: the serial as DER INTEGER content octets (a 00 byte before a high bit). */
+function formatCertId(akiHex: string, serial: string): string {
+  let serialHex = normalizeSerial(serial);
   if (serialHex.length % 2) serialHex = `0${serialHex}`;
   if (parseInt(serialHex.slice(0, 2), 16) & 0x80) serialHex = `00${serialHex}`;
-  return `${Buffer.from(aki.keyId, 'hex').toString('base64url')}.${Buffer.from(serialHex, 'hex').toString('base64url')}`;
+  return `${Buffer.from(akiHex, 'hex').toString('base64url')}.${Buffer.from(serialHex, 'hex').toString('base64url')}`;
+}
+
+/**
+ * parseCertId also accepts a serial without its DER sign byte (mod_md 2.6.10 sends those) or with extra
+ * leading zeros; whatever is kept or compared must use this canonical form, or one certificate has several.
+ */
+export function canonicalCertId(id: ParsedCertId): string {
+  return formatCertId(id.akiHex, id.serial);
 }
 
 export interface ParsedCertId { akiHex: string; serial: string }
@@ -45,8 +58,10 @@ export function suggestedWindow(record: CertificateRecord, now = Date.now()): { 
     return { start: new Date(at - 3_600_000).toISOString(), end: new Date(at).toISOString(), explanation: 'revoked' };
   }
   if (record.renewAfter) {
+    // Clients renew at a random time inside the window (§4.2), so a window that merely opens now spreads
+    // "renew now" over its whole length (mod_md waited up to an hour): it must end when renew-early ran.
     const at = Date.parse(record.renewAfter);
-    return { start: new Date(at).toISOString(), end: new Date(at + 3_600_000).toISOString(), explanation: 'renew-early' };
+    return { start: new Date(at - 3_600_000).toISOString(), end: new Date(at).toISOString(), explanation: 'renew-early' };
   }
   const nb = Date.parse(record.notBefore);
   const na = Date.parse(record.notAfter);

@@ -5,7 +5,7 @@ import { assertPermitted, dnsWithin } from '../../pki/name-constraints.ts';
 import { cidrContains, parseCidr } from '../../pki/ip.ts';
 import { normalizeIdentifier } from '../../pki/names.ts';
 import type { AcmeAuthz, AcmeChallenge, AcmeIdentifier, AcmeOrder, EabKey } from '../../store/acme-types.ts';
-import { certIdMatches, parseCertId } from '../ari.ts';
+import { canonicalCertId, certIdMatches, parseCertId } from '../ari.ts';
 import { challengeTypesFor } from '../challenges/index.ts';
 import type { AcmeContext } from '../context.ts';
 import { AcmeProblem, type Subproblem } from '../problems.ts';
@@ -84,7 +84,8 @@ export function newOrder(app: FastifyInstance, ctx: AcmeContext): void {
       if (!old || !certIdMatches(replaced, old, ctx.ca.issuerKeyIdHex(old.issuerId))) throw new AcmeProblem('malformed', `"replaces" names no certificate issued by this CA (${p.replaces})`);
       if (old.accountId !== acct.id) throw new AcmeProblem('unauthorized', '"replaces" names a certificate of another account');
       if (!identifiers.some((i) => old.names.includes(i.value))) throw new AcmeProblem('malformed', '"replaces" names a certificate that shares no identifier with this order (RFC 9773 §5)');
-      replaces = p.replaces;
+      // RFC 9773 §5 "already replaced" is a unique index on this string: store the one spelling of the certID.
+      replaces = canonicalCertId(replaced);
     }
 
     const now = new Date(ctx.now());
