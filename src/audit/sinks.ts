@@ -144,6 +144,21 @@ export interface TlsSyslogOptions {
   maxReconnectMs?: number;
   /** A collector that does not complete the TLS handshake within this is given up and retried. */
   connectTimeoutMs?: number;
+  /**
+   * RFC 5425 has no acknowledgement (§4.3: the collector sends nothing back), so a collector that
+   * resets the connection (it refused our client certificate after the handshake, or it is
+   * restarting) discards what it had not read. Records handed to the connection within this time
+   * before it closed unexpectedly are sent again on the next one (the collector may see such a
+   * record twice; none is lost unnoticed). A connection that closes sooner than this after the
+   * handshake also keeps the reconnection back-off growing.
+   */
+  resendWindowMs?: number;
+}
+
+/** A frame on the current connection: `sentAt` is when the socket handed it to the kernel. */
+interface SentFrame {
+  frame: Buffer;
+  sentAt?: number;
 }
 
 export class TlsSyslogSink implements AuditSink {
@@ -154,6 +169,9 @@ export class TlsSyslogSink implements AuditSink {
   private closed = false;
   private timer: NodeJS.Timeout | undefined;
   private failures = 0;
+  private connectedAt = 0;
+  /** Frames written to the current connection that were not handed to the kernel long enough ago to count as read. */
+  private unsettled: SentFrame[] = [];
   private readonly loss: LossReporter;
 
   constructor(private readonly opts: TlsSyslogOptions, private readonly onError: (err: WardgateError) => void) {
@@ -179,6 +197,10 @@ export class TlsSyslogSink implements AuditSink {
     this.queue.push(octetFrame(message));
     this.queuedBytes += this.queue[this.queue.length - 1].length;
     this.flush();
+    this.trimQueue();
+  }
+
+  private trimQueue(): void {
     const max = this.opts.maxQueue ?? 10_000;
     while (this.queue.length > max) {
       this.queuedBytes -= this.queue.shift()!.length;
@@ -191,11 +213,32 @@ export class TlsSyslogSink implements AuditSink {
     const socket = this.socket;
     if (!this.isConnected || !socket) return;
     const limit = this.opts.maxBufferedBytes ?? 1024 * 1024;
+    const settledBefore = Date.now() - this.resendWindowMs;
+    // Callbacks run in write order, so settled frames are at the front.
+    while (this.unsettled.length > 0 && (this.unsettled[0].sentAt ?? Infinity) < settledBefore) this.unsettled.shift();
     while (this.queue.length > 0 && socket.writableLength < limit) {
       const frame = this.queue.shift()!;
       this.queuedBytes -= frame.length;
-      socket.write(frame);
+      const sent: SentFrame = { frame };
+      this.unsettled.push(sent);
+      socket.write(frame, (err) => { if (!err) sent.sentAt = Date.now(); });
     }
+  }
+
+  private get resendWindowMs(): number {
+    return this.opts.resendWindowMs ?? 2000;
+  }
+
+  /** After an unexpected close: frames the collector may not have read go back to the front of the queue. */
+  private requeueUnsettled(): void {
+    const closedAt = Date.now();
+    const again = this.unsettled.filter((s) => s.sentAt === undefined || closedAt - s.sentAt < this.resendWindowMs).map((s) => s.frame);
+    this.unsettled = [];
+    if (again.length === 0) return;
+    this.queue.unshift(...again);
+    for (const frame of again) this.queuedBytes += frame.length;
+    this.onError(new WardgateError('AUDIT_SINK_FAILED', `syslog collector ${this.opts.host}:${this.opts.port}: connection closed; ${again.length} audit record(s) it may not have read will be sent again`));
+    this.trimQueue();
   }
 
   private connect(): void {
@@ -210,7 +253,7 @@ export class TlsSyslogSink implements AuditSink {
     socket.once('secureConnect', () => {
       socket.setTimeout(0);
       this.isConnected = true;
-      this.failures = 0;
+      this.connectedAt = Date.now();
       this.flush();
     });
     socket.on('drain', () => this.flush());
@@ -220,6 +263,11 @@ export class TlsSyslogSink implements AuditSink {
       this.isConnected = false;
       this.socket = undefined;
       if (this.closed) return;
+      this.requeueUnsettled();
+      // A collector that drops us right after the handshake (e.g. it refuses our certificate) is a
+      // failed attempt too: only a connection that lasted resets the back-off.
+      if (this.connectedAt > 0 && Date.now() - this.connectedAt >= this.resendWindowMs) this.failures = 0;
+      this.connectedAt = 0;
       // Back off so that a collector that stays down is not hammered (nor the log flooded) every few seconds.
       const first = this.opts.reconnectMs ?? 2000;
       const delay = Math.min(first * 2 ** this.failures, Math.max(first, this.opts.maxReconnectMs ?? 60_000));
