@@ -107,6 +107,7 @@ export class CertificateAuthority {
     const ca = new CertificateAuthority(layout, meta, keys, new SqliteStore(layout.store), ProfileRegistry.load(opts.profilesDir, opts.defaultProfile));
     // Decrypt one key now so that a wrong passphrase fails at start, not at the first issuance.
     await ca.activeIssuer('ecdsa');
+    ca.syncActiveIntermediates();
     return ca;
   }
 
@@ -302,6 +303,22 @@ export class CertificateAuthority {
   private writeActiveIntermediates(): void {
     writeFileAtomic(this.layout.intermediate, this.issuerPem(this.activeIssuerInfo('ecdsa').id));
     writeFileAtomic(this.layout.intermediateRsa, this.issuerPem(this.activeIssuerInfo('rsa').id));
+  }
+
+  /**
+   * ca.json is the commit point of a rollover; intermediate.pem and intermediate-rsa.pem are copies of the
+   * active issuers written after it. A rollover killed between the two left copies naming the old issuers,
+   * which admins hand to devices as "the intermediate": bring them in line whenever the CA is opened.
+   */
+  private syncActiveIntermediates(): void {
+    for (const [file, kind] of [[this.layout.intermediate, 'ecdsa'], [this.layout.intermediateRsa, 'rsa']] as const) {
+      const want = this.issuerPem(this.activeIssuerInfo(kind).id);
+      let have: string | undefined;
+      try {
+        have = readFileSync(file, 'utf8');
+      } catch { /* missing: written below */ }
+      if (have !== want) writeFileAtomic(file, want);
+    }
   }
 
   /** Every issuer certificate ever used, for trust bundles and chain building. */

@@ -1,6 +1,6 @@
 import t from 'tap';
 import { spawn } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync } from 'node:fs';
 import { get } from 'node:https';
 import { join } from 'node:path';
 import { BIN, wardgate } from '../helpers/cli.ts';
@@ -35,6 +35,48 @@ t.test('npm start (wardgate dev): makes a dev CA on first run and serves ACME ov
   t.equal(directory.newOrder, `https://127.0.0.1:${port}/acme/new-order`, 'the server certificate verifies against the dev root');
   child.kill('SIGTERM');
   await new Promise((r) => child.once('exit', r));
+});
+
+/** Every file under `dir`, as relative paths (staging dirs included). */
+function filesUnder(dir: string): string[] {
+  if (!existsSync(dir)) return [];
+  return readdirSync(dir, { recursive: true, encoding: 'utf8' });
+}
+
+t.test('npm start killed -9 while it creates the dev CA: the next npm start still serves', async (t) => {
+  // A first `npm start` interrupted midway (a closed terminal, an OOM kill) must not leave a data dir the
+  // next start cannot use: the dev CA is made in place, and open() completes what init had not written.
+  const triggers: Array<[string, (dir: string) => () => boolean]> = [
+    ['the first key is written', (dir) => () => filesUnder(dir).some((f) => f.endsWith('.key.pem'))],
+    ['ca.json is written', (dir) => () => filesUnder(dir).some((f) => f.endsWith('ca.json'))],
+    ['the store is created', (dir) => () => filesUnder(dir).some((f) => f.endsWith('wardgate.db'))],
+  ];
+  for (const [label, trigger] of triggers) {
+    const dir = join(tempDir(t), 'dev');
+    const [port, httpPort] = [await freePort(), await freePort()];
+    const args = [BIN, 'dev', '-d', dir, '--listen', `127.0.0.1:${port}`, '--http-listen', `127.0.0.1:${httpPort}`];
+    const first = spawn(process.execPath, args, { stdio: 'ignore' });
+    const when = trigger(dir);
+    const watch = setInterval(() => { if (when()) first.kill('SIGKILL'); }, 1);
+    await new Promise((r) => first.once('exit', r));
+    clearInterval(watch);
+    const second = spawn(process.execPath, args, { stdio: ['ignore', 'pipe', 'pipe'] });
+    t.teardown(() => { second.kill('SIGKILL'); });
+    let out = '';
+    const started = await new Promise<boolean>((resolve) => {
+      second.stdout.on('data', (d) => { out += d; if (out.includes('root certificate:')) resolve(true); });
+      second.stderr.on('data', (d) => { out += d; });
+      second.on('exit', () => resolve(false));
+    });
+    t.ok(started, `killed when ${label}: the next npm start serves (${out.trim().split('\n').pop()})`);
+    if (started) {
+      const directory = await fetchJson(`https://127.0.0.1:${port}/acme/directory`, readFileSync(join(dir, 'ca', 'root.pem'), 'utf8'));
+      t.equal(directory.newOrder, `https://127.0.0.1:${port}/acme/new-order`, `killed when ${label}: its TLS chain verifies against the dev root`);
+      t.ok(existsSync(join(dir, 'ca', 'intermediate.pem')), `killed when ${label}: the CA is complete`);
+    }
+    second.kill('SIGTERM');
+    await new Promise((r) => second.once('exit', r));
+  }
 });
 
 t.test('npm run dev:certs makes device certificates that verify', async (t) => {
