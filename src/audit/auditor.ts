@@ -4,6 +4,7 @@
  */
 import { hostname } from 'node:os';
 import type { WardgateError } from '../errors.ts';
+import { fitAuditMessage } from './fit.ts';
 import { type AuditMessage, renderAuditMessage } from './message.ts';
 import { formatSyslog } from './rfc5424.ts';
 import type { AuditSink } from './sinks.ts';
@@ -25,13 +26,24 @@ export class Auditor {
 
   record(message: AuditMessage): void {
     if (this.sinks.length === 0) return;
-    const line = formatSyslog(renderAuditMessage(message), message.time);
+    const render = (m: AuditMessage) => formatSyslog(renderAuditMessage(m), m.time);
+    const whole = render(message);
+    // A sink with a size limit (a syslog collector, RFC 5425 §4.3.1) gets the event as records within
+    // it; the others keep it as one record.
+    const fitted = new Map<number, string[]>();
+    const recordsFor = (limit: number | undefined): string[] => {
+      if (limit === undefined || Buffer.byteLength(whole, 'utf8') <= limit) return [whole];
+      if (!fitted.has(limit)) fitted.set(limit, fitAuditMessage(message, limit, render));
+      return fitted.get(limit)!;
+    };
     this.count++;
     for (const sink of this.sinks) {
-      try {
-        sink.write(line);
-      } catch {
-        // Sinks report their own failures through onError; an audit problem must not stop traffic.
+      for (const line of recordsFor(sink.maxMessageBytes)) {
+        try {
+          sink.write(line);
+        } catch {
+          // Sinks report their own failures through onError; an audit problem must not stop traffic.
+        }
       }
     }
   }

@@ -10,11 +10,11 @@
  * - DICOM Instances Transferred (A.5.3.5): one message per association, listing the SOP instances
  *   seen in C-STORE-RQ command sets. The Study Instance UID is in the data set, which the gateway does
  *   not parse, so the participant object is identified by SOP Class UID (110181) with the instances
- *   in ParticipantObjectDescription (PS3.15 A.5.2.4 SOPClass/Instance).
+ *   in ParticipantObjectDescription (PS3.15 A.5.2.4 SOPClass/Instance). A sink with a size limit (a
+ *   syslog collector) receives the event as several records, each with a share of the instances (fit.ts).
  */
 import { EVENT_ID, EVENT_TYPE, OUTCOME, type Outcome, ROLE } from './codes.ts';
 import type { AuditMessage, Participant } from './message.ts';
-import { element } from './xml.ts';
 
 export interface Endpoint {
   /** AE title, application name or certificate subject. */
@@ -109,7 +109,7 @@ export function instancesTransferred(id: GatewayIdentity, source: Endpoint, dest
       typeCode: 2,
       typeCodeRole: 3,
       idTypeCode: { csdCode: '110181', codeSystemName: 'DCM', originalText: 'SOP Class UID' },
-      descriptionXml: element('SOPClass', { UID: sopClass, NumberOfInstances: uids.length }, uids.map((u) => element('Instance', { UID: u })).join('')),
+      sopClass: { uid: sopClass, instances: uids },
     })),
   };
 }

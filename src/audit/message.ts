@@ -23,8 +23,12 @@ export interface ParticipantObject {
   typeCodeRole?: number;
   idTypeCode: Code;
   name?: string;
-  /** Raw XML placed inside ParticipantObjectDescription (already escaped by the builder). */
-  descriptionXml?: string;
+  /**
+   * PS3.15 A.5.2.4 SOPClass in ParticipantObjectDescription: the class and the instances of it this
+   * record lists (NumberOfInstances is their count). Kept as data, not XML, so that a record too large
+   * for a collector can be split by instances (see fit.ts).
+   */
+  sopClass?: { uid: string; instances: string[] };
   details?: Array<{ type: string; value: string }>;
 }
 
@@ -75,10 +79,14 @@ export function renderAuditMessage(m: AuditMessage): string {
     { ParticipantObjectID: o.id, ParticipantObjectTypeCode: o.typeCode, ParticipantObjectTypeCodeRole: o.typeCodeRole },
     code('ParticipantObjectIDTypeCode', o.idTypeCode) +
       (o.name ? `<ParticipantObjectName>${escapeText(o.name)}</ParticipantObjectName>` : '') +
-      (o.descriptionXml ? `<ParticipantObjectDescription>${o.descriptionXml}</ParticipantObjectDescription>` : '') +
+      (o.sopClass ? `<ParticipantObjectDescription>${sopClass(o.sopClass)}</ParticipantObjectDescription>` : '') +
       (o.details ?? []).map((d) => element('ParticipantObjectDetail', { type: d.type, value: Buffer.from(d.value).toString('base64') })).join(''),
   )).join('');
   return `<?xml version="1.0" encoding="UTF-8"?><AuditMessage>${event}${participants}${source}${objects}</AuditMessage>`;
+}
+
+function sopClass(c: { uid: string; instances: string[] }): string {
+  return element('SOPClass', { UID: c.uid, NumberOfInstances: c.instances.length }, c.instances.map((u) => element('Instance', { UID: u })).join(''));
 }
 
 function escapeText(s: string): string {

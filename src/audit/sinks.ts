@@ -6,6 +6,7 @@
 import { createWriteStream, fstat, stat, type WriteStream } from 'node:fs';
 import tls from 'node:tls';
 import { WardgateError } from '../errors.ts';
+import { MIN_MESSAGE_BYTES } from './fit.ts';
 import { octetFrame } from './rfc5424.ts';
 
 export interface AuditSink {
@@ -15,6 +16,8 @@ export interface AuditSink {
   reopen?(): void;
   /** Records discarded since start (the sink could not keep up or could not write). */
   readonly dropped: number;
+  /** The longest syslog message (octets) the receiver takes; the Auditor splits or cuts records to fit. None: no limit. */
+  readonly maxMessageBytes?: number;
 }
 
 /**
@@ -153,7 +156,15 @@ export interface TlsSyslogOptions {
    * handshake also keeps the reconnection back-off growing.
    */
   resendWindowMs?: number;
+  /** The longest syslog message the collector takes, in octets (DEFAULT_MESSAGE_BYTES); it truncates longer ones. */
+  maxMessageBytes?: number;
 }
+
+/**
+ * RFC 5425 §4.3.1 asks receivers to take 8192 octets, but rsyslog's "8k" default maxMessageSize is 8096
+ * (its iMaxLine): it truncates anything longer. The default fits that most common collector.
+ */
+export const DEFAULT_MESSAGE_BYTES = 8096;
 
 /** A frame on the current connection: `sentAt` is when the socket handed it to the kernel. */
 interface SentFrame {
@@ -174,7 +185,13 @@ export class TlsSyslogSink implements AuditSink {
   private unsettled: SentFrame[] = [];
   private readonly loss: LossReporter;
 
+  readonly maxMessageBytes: number;
+
   constructor(private readonly opts: TlsSyslogOptions, private readonly onError: (err: WardgateError) => void) {
+    this.maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MESSAGE_BYTES;
+    if (!Number.isInteger(this.maxMessageBytes) || this.maxMessageBytes < MIN_MESSAGE_BYTES) {
+      throw new WardgateError('CONFIG_INVALID', `syslog maxMessageBytes ${opts.maxMessageBytes}: must be a whole number of octets, at least ${MIN_MESSAGE_BYTES}`);
+    }
     this.loss = new LossReporter(`syslog collector ${opts.host}:${opts.port}`, onError);
     this.connect();
   }

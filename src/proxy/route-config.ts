@@ -71,6 +71,8 @@ export interface SyslogSettings {
   cert?: string;
   key?: string;
   serverName?: string;
+  /** Longest syslog message the collector accepts (octets); default 8096, rsyslog's default maxMessageSize. */
+  maxMessageBytes?: number;
 }
 
 export interface GatewayConfig {

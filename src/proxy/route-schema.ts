@@ -2,6 +2,8 @@
  * JSON schema of `wardgate proxy --config FILE`. Defaults are filled in by ajv (useDefaults), so the
  * loaded object is complete. Timeouts are milliseconds.
  */
+import { MIN_MESSAGE_BYTES } from '../audit/fit.ts';
+
 const address = { type: 'string', pattern: '^(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$', description: 'HOST:PORT or [IPv6]:PORT' };
 const stringList = { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } };
 
@@ -106,6 +108,8 @@ export const gatewaySchema = {
             cert: { type: 'string' },
             key: { type: 'string' },
             serverName: { type: 'string' },
+            // Longer records are split or cut to fit (audit/fit.ts); the default suits rsyslog's (audit/sinks.ts).
+            maxMessageBytes: { type: 'integer', minimum: MIN_MESSAGE_BYTES, maximum: 16777216, description: 'longest syslog message the collector accepts, in octets (default 8096, rsyslog\'s default maxMessageSize)' },
           },
         },
         sourceId: { type: 'string', minLength: 1, description: 'PS3.15 A.5 AuditSourceIdentification' },
