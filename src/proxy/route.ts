@@ -33,6 +33,9 @@ function isIp(host: string): boolean {
   return net.isIP(host) !== 0;
 }
 
+/** How long stop() waits for sessions to write their last audit records after their connections closed. */
+const SESSION_DRAIN_MS = 2000;
+
 export class Route {
   readonly listenAt: HostPort;
   readonly upstreamAt: HostPort;
@@ -54,6 +57,10 @@ export class Route {
    */
   private upstreamSession: Buffer | undefined;
   private readonly sockets = new Set<net.Socket>();
+  /** Upstream connections open, and sessions not yet closed (see stop()). */
+  private readonly upstreams = new Set<net.Socket>();
+  private openSessions = 0;
+  private drained: (() => void) | undefined;
   private lastLimitLog = 0;
 
   private readonly revocation?: RevocationList;
@@ -120,6 +127,16 @@ export class Route {
     if (!server) return;
     this.server = undefined;
     await closeServer(server, this.sockets);
+    // A session writes its last audit records (association closed, instances transferred) when both of
+    // its connections have closed: close the upstream ones too and wait for that, so the gateway's
+    // auditor is not closed under them (the records were lost with "write after end").
+    for (const s of this.upstreams) s.destroy();
+    if (this.openSessions > 0) {
+      await new Promise<void>((resolve) => {
+        const timer = setTimeout(resolve, SESSION_DRAIN_MS);
+        this.drained = () => { clearTimeout(timer); resolve(); };
+      });
+    }
   }
 
   /** Runs first for every TCP connection, before any TLS byte: per-route and per-peer limits. */
@@ -211,11 +228,16 @@ export class Route {
     deps.metrics.inc('wardgate_connections_total', this.labels);
     deps.metrics.inc('wardgate_connections_active', this.labels);
     let closed = false;
+    this.openSessions++;
     const ctx: SessionContext = {
       route: config,
       client,
       peer,
-      connectUpstream: () => this.connectUpstream(),
+      connectUpstream: () => this.connectUpstream().then((socket) => {
+        this.upstreams.add(socket);
+        socket.once('close', () => this.upstreams.delete(socket));
+        return socket;
+      }),
       upstreamHost: this.upstreamAt.host,
       metrics: deps.metrics,
       auditor: deps.auditor,
@@ -224,6 +246,7 @@ export class Route {
         if (closed) return;
         closed = true;
         deps.metrics.dec('wardgate_connections_active', this.labels);
+        if (--this.openSessions === 0) this.drained?.();
       },
     };
     try {
@@ -232,6 +255,7 @@ export class Route {
     } catch (err) {
       deps.log(`route ${config.name}: session failed to start: ${(err as Error).message}`);
       client.destroy();
+      ctx.onClose();
     }
   }
 

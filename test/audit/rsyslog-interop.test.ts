@@ -199,12 +199,14 @@ t.test('collector restart: the gateway reconnects and records from the outage ar
   await echo(); // association records while the collector is down
   await until('a failed reconnection attempt in the gateway log', () => /audit: syslog collector .*ECONNREFUSED/.test(log.join('\n')));
   await collector.start();
-  await until('the gateway reconnected and delivered the outage records', () => missingAtCollector(collector, emitted(auditFile)).length === 0);
+  // The gateway's reconnection back-off doubles while the collector is down (2, 4, 8, 16 s ...).
+  await until('the gateway reconnected and delivered the outage records', () => missingAtCollector(collector, emitted(auditFile)).length === 0, 45_000);
   const before = emitted(auditFile).length;
   await echo(); // and later records arrive too
+  await until('the records after the restart at rsyslog', () => missingAtCollector(collector, emitted(auditFile)).length === 0, 45_000).catch((err) => t.fail(`${(err as Error).message}: ${log.join('\n')}`));
   await gateway.stop();
+  t.ok(emitted(auditFile).length >= before + 3, `records after the restart (Attach, Detach, Application Stop): ${emitted(auditFile).length - before}`);
   const sent = emitted(auditFile);
-  t.ok(sent.length >= before + 3, `records after the restart (Attach, Detach, Application Stop): ${sent.length - before}`);
   await until('every record at rsyslog', () => missingAtCollector(collector, sent).length === 0).catch((err) => t.fail(`${(err as Error).message}: ${log.join('\n')}`));
   t.same(missingAtCollector(collector, sent), [], 'no record lost across the restart');
   t.match(gateway.metrics.render(), /wardgate_audit_records_dropped_total\{sink="syslog"\} 0\n/, 'no record dropped');
