@@ -6,7 +6,6 @@
  * records, each with the same participants and a share of the instances, and any record is bounded
  * (long peer text is cut with a visible marker) rather than left for the collector to truncate.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
@@ -21,6 +20,7 @@ import { SECONDARY_CAPTURE, writeDicomFile } from '../proxy/fixtures/dicom-file.
 import { freeLoopbackPort, peerOption, requireBinary, run, startGateway, startStorescp } from '../proxy/fixtures/peers.ts';
 import { proxyPki } from '../proxy/fixtures/pki.ts';
 import { RsyslogCollector } from './fixtures/rsyslog-collector.ts';
+import { type XmlNode, child, parseXml } from './fixtures/xml.ts';
 
 const GW = '127.30.47.1';
 const COLLECTOR = '127.30.47.2';
@@ -30,21 +30,6 @@ const ID = { sourceId: 'gw1.klinikum.internal', processId: 'wardgate@gw1' };
 const CT = '1.2.840.10008.5.1.4.1.1.2';
 const MR = '1.2.840.10008.5.1.4.1.1.4';
 
-interface XmlNode { name: string; attrs: Record<string, string>; text: string; children: XmlNode[] }
-
-/** Parse XML documents with a real XML parser (Python's expat-based ElementTree); throws on any invalid one. */
-function parseXml(docs: string[]): XmlNode[] {
-  const script = [
-    'import json, sys, xml.etree.ElementTree as ET',
-    'def node(e): return {"name": e.tag, "attrs": dict(e.attrib), "text": e.text or "", "children": [node(c) for c in e]}',
-    'print(json.dumps([node(ET.fromstring(d.encode("utf-8"))) for d in json.load(sys.stdin)]))',
-  ].join('\n');
-  const r = spawnSync(requireBinary('python3'), ['-c', script], { input: JSON.stringify(docs), encoding: 'utf8', maxBuffer: 64 * 1024 * 1024 });
-  if (r.status !== 0) throw new Error(`XML did not parse: ${r.stderr.slice(-2000)}`);
-  return JSON.parse(r.stdout) as XmlNode[];
-}
-
-const child = (n: XmlNode | undefined, name: string) => n?.children.filter((c) => c.name === name) ?? [];
 const eventId = (d: XmlNode) => child(child(d, 'EventIdentification')[0], 'EventID')[0]?.attrs.csd_code;
 
 /** The SOPClass elements of an Instances Transferred record: class UID, NumberOfInstances and the instance UIDs. */

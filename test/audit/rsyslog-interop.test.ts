@@ -6,7 +6,6 @@
  * The gateway's audit file is its own account of what it emitted; rsyslog must have each of them
  * with the RFC 5424 header fields as rsyslog parsed them and the XML byte for byte.
  */
-import { spawnSync } from 'node:child_process';
 import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
 import { hostname } from 'node:os';
 import { join } from 'node:path';
@@ -18,6 +17,7 @@ import { writeDicomFile } from '../proxy/fixtures/dicom-file.ts';
 import { freeLoopbackPort, peerOption, requireBinary, run, startGateway, startStorescp } from '../proxy/fixtures/peers.ts';
 import { type ProxyPki, proxyPki } from '../proxy/fixtures/pki.ts';
 import { type ReceivedRecord, RsyslogCollector } from './fixtures/rsyslog-collector.ts';
+import { type XmlNode, child, parseXml } from './fixtures/xml.ts';
 import { utf8SubjectPeer } from './fixtures/utf8-subject-peer.ts';
 
 const GW = '127.30.6.1';
@@ -47,22 +47,6 @@ function emitted(auditFile: string): EmittedRecord[] {
     return { pri, timestamp, hostname: host, appName, procId, msgId, structuredData, xml };
   });
 }
-
-interface XmlNode { name: string; attrs: Record<string, string>; text: string; children: XmlNode[] }
-
-/** Parse the XML bodies with a real XML parser (Python's expat-based ElementTree). */
-function parseXml(docs: string[]): XmlNode[] {
-  const script = [
-    'import json, sys, xml.etree.ElementTree as ET',
-    'def node(e): return {"name": e.tag, "attrs": dict(e.attrib), "text": e.text or "", "children": [node(c) for c in e]}',
-    'print(json.dumps([node(ET.fromstring(d.encode("utf-8"))) for d in json.load(sys.stdin)]))',
-  ].join('\n');
-  const r = spawnSync(requireBinary('python3'), ['-c', script], { input: JSON.stringify(docs), encoding: 'utf8' });
-  if (r.status !== 0) throw new Error(`XML did not parse: ${r.stderr}`);
-  return JSON.parse(r.stdout) as XmlNode[];
-}
-
-const child = (n: XmlNode, name: string) => n.children.filter((c) => c.name === name);
 
 async function until(what: string, ok: () => boolean, timeoutMs = 20_000): Promise<void> {
   await withTimeout(new Promise<void>((resolve) => {

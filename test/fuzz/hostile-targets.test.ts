@@ -178,14 +178,15 @@ async function dyingReceiver(t: Test, breakAfterMs: number): Promise<number> {
   });
 }
 
+/** A short HL7 campaign against HOST:port (probe timeout 300 ms). */
+function fuzzHl7(t: Test, port: number, durationMs: number) {
+  return runCampaign({ target: new AddressTarget('hl7', { host: HOST, port }), protocol: 'hl7', seed: 8, durationMs, outDir: outDir(t), concurrency: 2, hangTimeoutMs: 300, minimize: false });
+}
+
 t.test('a listener whose service dies (connections taken, closed unanswered): reported as a hang of that kind', async (t) => {
   // Found in review: a probe connection closed without an answer was neither an exit nor a hang, so a
   // target whose accept loop outlived the service behind it was fuzzed on with no finding.
-  const port = await dyingReceiver(t, 800);
-  const r = await runCampaign({
-    target: new AddressTarget('hl7', { host: HOST, port }), protocol: 'hl7', seed: 8, durationMs: 3000, outDir: outDir(t),
-    concurrency: 2, hangTimeoutMs: 300, minimize: false,
-  });
+  const r = await fuzzHl7(t, await dyingReceiver(t, 800), 3000);
   t.equal(r.reproducers.length, 1, JSON.stringify(r.reproducers.map((x) => x.location)));
   t.equal(r.reproducers[0]?.oracle, 'hang');
   t.equal(r.reproducers[0]?.location, 'hl7: connections closed without an answer');
@@ -195,11 +196,7 @@ t.test('a listener whose service dies (connections taken, closed unanswered): re
 t.test('a target that never answered the probe is not reported for closing it', async (t) => {
   // The oracle needs a baseline: a receiver that closes every connection from the start (e.g. it does
   // not accept the fuzzer's identity) is how that target is, not a break the execs caused.
-  const port = await dyingReceiver(t, 0);
-  const r = await runCampaign({
-    target: new AddressTarget('hl7', { host: HOST, port }), protocol: 'hl7', seed: 8, durationMs: 1500, outDir: outDir(t),
-    concurrency: 2, hangTimeoutMs: 300, minimize: false,
-  });
+  const r = await fuzzHl7(t, await dyingReceiver(t, 0), 1500);
   t.equal(r.reproducers.length, 0, JSON.stringify(r.reproducers.map((x) => x.location)));
 });
 

@@ -27,7 +27,7 @@ import { tempDir } from '../helpers/tmp.ts';
 import { itemQueue, spawnPeer } from '../protocols/fixtures/helpers.ts';
 import { SECONDARY_CAPTURE, datasetOf, writeDicomFile } from './fixtures/dicom-file.ts';
 import { freeLoopbackPort, peerOption, requireBinary, run, startGateway, waitForPort } from './fixtures/peers.ts';
-import { proxyPki } from './fixtures/pki.ts';
+import { type ProxyPki, proxyPki } from './fixtures/pki.ts';
 
 type T = Parameters<Parameters<typeof t.test>[0]>[0];
 
@@ -123,11 +123,30 @@ async function scriptedScp(t: T, maxLength: number, onData?: (socket: net.Socket
   return { port: (server.address() as net.AddressInfo).port, pdataLengths };
 }
 
-t.test('storescu: 128 contexts, user identity, Maximum Length 4096 on a route limited to 4096; the password is never logged', peerOption('storescu', 'storescp'), async (t) => {
+/** A requestor scripted with our codec over mTLS to the inbound route: sends an A-ASSOCIATE-RQ (CT1 -> STORESCP), returns the PDU queue. */
+async function scriptedRequestor(t: T, gwPort: number, pki: ProxyPki, device: { cert: string; key: string }) {
+  const socket = tls.connect({ host: GW_IN, port: gwPort, servername: GW_IN, ca: readFileSync(pki.trust), cert: readFileSync(device.cert), key: readFileSync(device.key) });
+  t.teardown(() => socket.destroy());
+  socket.on('error', () => undefined);
+  await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
+  const reader = new PduReader();
+  const pdus = itemQueue(socket, (c) => reader.push(c).map((raw) => decodePdu(raw)), 10_000);
+  socket.write(encodeAssociateRq({
+    calledAeTitle: 'STORESCP', callingAeTitle: 'CT1',
+    presentationContexts: [{ id: 1, abstractSyntax: SECONDARY_CAPTURE, transferSyntaxes: [TRANSFER_SYNTAX.ExplicitVrLittleEndian] }],
+    userInformation: { maxLength: 16384, implementationClassUid: '1.2.826.0.1.3680043.10.1234.6' },
+  }));
+  return { socket, pdus };
+}
+
+/** The test PKI, a work dir, the gateway's inbound certificate and the modality's client certificate. */
+async function inboundParties(t: T) {
   const pki = await proxyPki(t);
-  const work = tempDir(t);
-  const gw = await pki.issue('gw', [GW_IN]);
-  const device = await pki.issue('ct1', ['ct1.rad.klinikum.internal']);
+  return { pki, work: tempDir(t), gw: await pki.issue('gw', [GW_IN]), device: await pki.issue('ct1', ['ct1.rad.klinikum.internal']) };
+}
+
+t.test('storescu: 128 contexts, user identity, Maximum Length 4096 on a route limited to 4096; the password is never logged', peerOption('storescu', 'storescp'), async (t) => {
+  const { pki, work, gw, device } = await inboundParties(t);
   const stored = join(work, 'stored');
   mkdirSync(stored);
   const scpPort = await freeLoopbackPort();
@@ -227,10 +246,7 @@ t.test('C-STORE, C-FIND with C-CANCEL, C-MOVE and C-GET through outbound -> inbo
 });
 
 t.test('a C-STORE the SCP refuses is audited as not transferred', peerOption('storescu', 'storescp'), async (t) => {
-  const pki = await proxyPki(t);
-  const work = tempDir(t);
-  const gw = await pki.issue('gw', [GW_IN]);
-  const device = await pki.issue('ct1', ['ct1.rad.klinikum.internal']);
+  const { pki, work, gw, device } = await inboundParties(t);
   const gone = join(work, 'gone');
   mkdirSync(gone);
   const scpPort = await freeLoopbackPort();
@@ -255,10 +271,7 @@ t.test('a C-STORE the SCP refuses is audited as not transferred', peerOption('st
 });
 
 t.test('Maximum Length: what each side announced bounds what the other sends; 0 means no limit', peerOption('storescu', 'storescp'), async (t) => {
-  const pki = await proxyPki(t);
-  const work = tempDir(t);
-  const gw = await pki.issue('gw', [GW_IN]);
-  const device = await pki.issue('ct1', ['ct1.rad.klinikum.internal']);
+  const { pki, work, gw, device } = await inboundParties(t);
   const stored = join(work, 'stored');
   mkdirSync(stored);
   const scpPort = await freeLoopbackPort();
@@ -273,16 +286,7 @@ t.test('Maximum Length: what each side announced bounds what the other sends; 0 
   const gateway = await startGateway(t, { routes: [route('small-pdu', gwPort, scpPort), route('no-limit', zeroPort, zero.port)] }, log);
 
   // A requestor ignoring storescp's 4096: a P-DATA-TF of 8,000 bytes must not reach the SCP.
-  const socket = tls.connect({ host: GW_IN, port: gwPort, servername: GW_IN, ca: readFileSync(pki.trust), cert: readFileSync(device.cert), key: readFileSync(device.key) });
-  t.teardown(() => socket.destroy());
-  await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
-  const reader = new PduReader();
-  const pdus = itemQueue(socket, (c) => reader.push(c).map((raw) => decodePdu(raw)), 10_000);
-  socket.write(encodeAssociateRq({
-    calledAeTitle: 'STORESCP', callingAeTitle: 'CT1',
-    presentationContexts: [{ id: 1, abstractSyntax: SECONDARY_CAPTURE, transferSyntaxes: [TRANSFER_SYNTAX.ExplicitVrLittleEndian] }],
-    userInformation: { maxLength: 16384, implementationClassUid: '1.2.826.0.1.3680043.10.1234.6' },
-  }));
+  const { socket, pdus } = await scriptedRequestor(t, gwPort, pki, device);
   const ac = await pdus.next('A-ASSOCIATE-AC');
   t.equal(ac.kind === 'A-ASSOCIATE-AC' && ac.value.userInformation.maxLength, 4096, 'storescp announced 4096');
   const command = encodeCStoreRq({ messageId: 1, affectedSopClassUid: SECONDARY_CAPTURE, affectedSopInstanceUid: '1.2.826.0.1.3680043.10.1234.21.4' });
@@ -307,10 +311,7 @@ t.test('Maximum Length: what each side announced bounds what the other sends; 0 
 });
 
 t.test('A-ABORT from the acceptor mid-transfer reaches storescu and is audited as the acceptor\'s', peerOption('storescu'), async (t) => {
-  const pki = await proxyPki(t);
-  const work = tempDir(t);
-  const gw = await pki.issue('gw', [GW_IN]);
-  const device = await pki.issue('ct1', ['ct1.rad.klinikum.internal']);
+  const { pki, work, gw, device } = await inboundParties(t);
   let aborted = false;
   // Aborts at the first data set fragment and keeps reading: storescu's PDUs keep arriving at the gateway.
   const scp = await scriptedScp(t, 16384, (socket, pdu) => {
@@ -337,10 +338,7 @@ t.test('A-ABORT from the acceptor mid-transfer reaches storescu and is audited a
 });
 
 t.test('PDUs the requestor had in flight when storescp aborted are dropped, not taken for a violation', peerOption('storescp'), async (t) => {
-  const pki = await proxyPki(t);
-  const work = tempDir(t);
-  const gw = await pki.issue('gw', [GW_IN]);
-  const device = await pki.issue('ct1', ['ct1.rad.klinikum.internal']);
+  const { pki, work, gw, device } = await inboundParties(t);
   const scpPort = await freeLoopbackPort();
   // dcmtk's test switch: A-ABORT once the C-STORE-RQ is received, before its response.
   await storescp(t, scpPort, work, ['--abort-after']);
@@ -355,17 +353,7 @@ t.test('PDUs the requestor had in flight when storescp aborted are dropped, not 
   const uid = '1.2.826.0.1.3680043.10.1234.21.7';
   writeDicomFile(file, { sopInstanceUid: uid });
 
-  const socket = tls.connect({ host: GW_IN, port: gwPort, servername: GW_IN, ca: readFileSync(pki.trust), cert: readFileSync(device.cert), key: readFileSync(device.key) });
-  t.teardown(() => socket.destroy());
-  socket.on('error', () => undefined);
-  await new Promise<void>((resolve, reject) => socket.once('secureConnect', resolve).once('error', reject));
-  const reader = new PduReader();
-  const pdus = itemQueue(socket, (c) => reader.push(c).map((raw) => decodePdu(raw)), 10_000);
-  socket.write(encodeAssociateRq({
-    calledAeTitle: 'STORESCP', callingAeTitle: 'CT1',
-    presentationContexts: [{ id: 1, abstractSyntax: SECONDARY_CAPTURE, transferSyntaxes: [TRANSFER_SYNTAX.ExplicitVrLittleEndian] }],
-    userInformation: { maxLength: 16384, implementationClassUid: '1.2.826.0.1.3680043.10.1234.6' },
-  }));
+  const { socket, pdus } = await scriptedRequestor(t, gwPort, pki, device);
   t.equal((await pdus.next('A-ASSOCIATE-AC')).kind, 'A-ASSOCIATE-AC', 'accepted');
   const storeRq = (messageId: number) => encodePDataTf([{ contextId: 1, command: true, last: true,
     data: encodeCStoreRq({ messageId, affectedSopClassUid: SECONDARY_CAPTURE, affectedSopInstanceUid: uid }) }]);
