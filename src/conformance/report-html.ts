@@ -1,11 +1,11 @@
-import { printable } from '../printable.ts';
+import { printableLines } from '../printable.ts';
 import type { Report } from './report.ts';
 
 const ESCAPES: Record<string, string> = { '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' };
 
-/** Control and bidi characters from the product are shown as visible escapes, then HTML-escaped. */
+/** Control and bidi characters from the product are shown as visible escapes (line breaks kept), then HTML-escaped. */
 function esc(text: string): string {
-  return printable(text).replace(/[&<>"']/g, (c) => ESCAPES[c]);
+  return printableLines(text).replace(/[&<>"']/g, (c) => ESCAPES[c]);
 }
 
 const STYLE = `body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
