@@ -91,8 +91,12 @@ export interface TransferredInstances {
   bySopClass: Map<string, string[]>;
 }
 
-/** PS3.15 A.5.3.5 DICOM Instances Transferred, one message per association. */
-export function instancesTransferred(id: GatewayIdentity, source: Endpoint, destination: Endpoint, instances: TransferredInstances, outcome: Outcome = OUTCOME.Success, now = new Date()): AuditMessage {
+/**
+ * PS3.15 A.5.3.5 DICOM Instances Transferred, one message per association and direction.
+ * `sourceIsRequestor`: false when the instances came from the association's acceptor (C-GET
+ * sub-operations, PS3.4 C.4.3): then the destination requested the association (A.5.2.1 UserIsRequestor).
+ */
+export function instancesTransferred(id: GatewayIdentity, source: Endpoint, destination: Endpoint, instances: TransferredInstances, outcome: Outcome = OUTCOME.Success, now = new Date(), sourceIsRequestor = true): AuditMessage {
   return {
     eventId: EVENT_ID.DicomInstancesTransferred,
     action: 'R',
@@ -100,8 +104,8 @@ export function instancesTransferred(id: GatewayIdentity, source: Endpoint, dest
     time: now,
     sourceId: id.sourceId,
     participants: [
-      { userId: source.userId, userName: source.userName, userIsRequestor: true, role: ROLE.Source, networkAccessPointId: source.address },
-      { userId: destination.userId, userName: destination.userName, userIsRequestor: false, role: ROLE.Destination, networkAccessPointId: destination.address },
+      { userId: source.userId, userName: source.userName, userIsRequestor: sourceIsRequestor, role: ROLE.Source, networkAccessPointId: source.address },
+      { userId: destination.userId, userName: destination.userName, userIsRequestor: !sourceIsRequestor, role: ROLE.Destination, networkAccessPointId: destination.address },
       gateway(id, false),
     ],
     objects: [...instances.bySopClass].map(([sopClass, uids]) => ({

@@ -389,12 +389,7 @@ class DicomRelay {
       const [from, to] = sender === 'requestor' ? [this.source(), this.destination()] : [this.destination(), this.source()];
       for (const [bySopClass, outcome] of [[result.stored, OUTCOME.Success], [result.notStored, failed]] as const) {
         if (bySopClass.size === 0) continue;
-        const message = instancesTransferred(auditor.identity, from, to, { bySopClass }, outcome);
-        if (sender === 'acceptor') {
-          message.participants[0].userIsRequestor = false;
-          message.participants[1].userIsRequestor = true;
-        }
-        auditor.record(message);
+        auditor.record(instancesTransferred(auditor.identity, from, to, { bySopClass }, outcome, new Date(), sender === 'requestor'));
       }
     }
   }

@@ -11,8 +11,8 @@
 import { securityAlert } from '../audit/events.ts';
 import { WardgateError, isWardgateError } from '../errors.ts';
 import {
-  HL7_ERROR, MllpDecoder, buildAck, decodedViews, encodeFrame, expectsAcceptAcknowledgment, headerSegments, parseAck, parseMsh,
-  refusalAckCode, splitComponents, structureOf, wantsNoAcknowledgment,
+  HL7_ERROR, MllpDecoder, buildAck, encodeFrame, expectsAcceptAcknowledgment, headerSegments, hierarchicDesignator, parseAck, parseMsh,
+  receiverReading, refusalAckCode, wantsNoAcknowledgment,
 } from '../protocols/hl7/index.ts';
 import type { Msh } from '../protocols/hl7/index.ts';
 import { decideMessage } from './policy.ts';
@@ -113,14 +113,8 @@ class Hl7Relay {
       ctx.metrics.inc('wardgate_protocol_errors_total', this.labels);
       throw new Error(`message without a valid MSH from ${ctx.peer.address}: ${isWardgateError(err) ? err.message : String(err)}`);
     }
-    // MSH-3/MSH-4 are HD: the namespace ID (first component) and the whole HD, split once.
-    const hd = (v: string, from: Msh) => {
-      const parts = splitComponents(v, from.encoding);
-      while (parts.length > 1 && parts[parts.length - 1] === '') parts.pop();
-      return { first: parts[0] ?? '', full: parts.join('^') };
-    };
-    let app = hd(msh.sendingApplication, msh);
-    let facility = hd(msh.sendingFacility, msh);
+    let app = hierarchicDesignator(msh.sendingApplication, msh.encoding);
+    let facility = hierarchicDesignator(msh.sendingFacility, msh.encoding);
     const refuse = (reason: string, label: string, text: string, errorCode: string) => {
       ctx.metrics.inc('wardgate_denials_total', { ...this.labels, reason: label });
       ctx.auditor.record(securityAlert(ctx.auditor.identity, 'restricted-function',
@@ -142,39 +136,14 @@ class Hl7Relay {
       return refuse(`the frame holds ${headers.length} header segments (${headers.join(', ')}), not one MSH: one MLLP frame must carry one message`, 'ambiguous',
         'one MLLP frame must carry exactly one message', HL7_ERROR.SegmentSequenceError);
     }
-    // HL7 v2.5 §2.14.9.18: a receiver decodes by MSH-18 before it splits. Where a multi-byte set puts
-    // delimiter bytes inside characters the decoded message has other fields than the bytes, so the
-    // rules would judge a different MSH than the receiver reads: such a frame is refused. Otherwise
-    // the rules see the fields as decoded (the receiver's reading, also for non-ASCII names).
-    const views = decodedViews(payload, msh);
-    const structure = views.length > 0 ? structureOf(bytes, msh.encoding) : '';
-    const split = views.find((v) => structureOf(v.text, msh.encoding) !== structure || headerSegments(v.text).length !== 1);
-    if (split) {
-      return refuse(`read as ${split.charset} the message splits into other segments or fields than its bytes do`, 'ambiguous',
-        `delimiters inside ${split.charset} characters`, HL7_ERROR.DataTypeError);
-    }
-    let routing = msh;
-    if (views.length > 0 && views[0].charset !== 'ESC') {
-      try {
-        routing = parseMsh(views[0].text);
-      } catch (err) {
-        return refuse(`read as ${views[0].charset} the MSH is invalid: ${(err as Error).message}`, 'ambiguous', `MSH invalid in ${views[0].charset}`, HL7_ERROR.DataTypeError);
-      }
-      const decodedApp = hd(routing.sendingApplication, routing);
-      const decodedFacility = hd(routing.sendingFacility, routing);
-      // A receiver that ignores MSH-18 reads the bytes. Where one reading of a rule field is plain ASCII
-      // and the other differs (ISO 2022 escapes vanish when decoded: `L ESC ( B AB` is LAB to one
-      // receiver and not to another), the two could name different senders: refused rather than judged
-      // by one of them. Non-ASCII names (UTF-8, BIG-5) read as bytes are no rule's ASCII name.
-      const ascii = (v: string) => /^[\x00-\x7f]*$/.test(v);
-      const pairs: Array<[string, string]> = [[app.full, decodedApp.full], [facility.full, decodedFacility.full],
-        [msh.messageType.code, routing.messageType.code], [msh.messageType.trigger, routing.messageType.trigger]];
-      if (pairs.some(([bytes, decoded]) => bytes !== decoded && (ascii(bytes) || ascii(decoded)))) {
-        return refuse(`read as ${views[0].charset} the routing fields (MSH-3/4/9) name other values than their bytes`, 'ambiguous',
-          `routing fields differ in ${views[0].charset}`, HL7_ERROR.DataTypeError);
-      }
-      app = decodedApp;
-      facility = decodedFacility;
+    // HL7 v2.5 §2.14.9.18: the rules judge the MSH as the receiver decodes it; a message that reads
+    // differently decoded and as bytes is refused (see receiverReading).
+    const reading = receiverReading(payload, bytes, msh);
+    if (!('msh' in reading)) return refuse(reading.reason, 'ambiguous', reading.text, HL7_ERROR.DataTypeError);
+    const routing = reading.msh;
+    if (routing !== msh) {
+      app = hierarchicDesignator(routing.sendingApplication, routing.encoding);
+      facility = hierarchicDesignator(routing.sendingFacility, routing.encoding);
     }
     const decision = decideMessage(ctx.route.allow, ctx.peer, {
       sendingApplication: app.first,
@@ -191,9 +160,7 @@ class Hl7Relay {
       // all, so waiting would only end in the ACK timeout closing the connection. What it does send for
       // this message (an error accept ACK, an application ACK per MSH-16) is relayed when it comes.
       if (!wantsNoAcknowledgment(msh)) this.rememberUnanswered(msh.controlId);
-      const frame = encodeFrame(payload);
-      upstream.write(frame);
-      ctx.metrics.inc('wardgate_bytes_total', { ...this.labels, direction: 'upstream' }, frame.length);
+      this.toUpstream(upstream, payload);
       ctx.metrics.inc('wardgate_messages_total', this.labels);
       // No ACK paces this sender: hold its next message until the upstream has read this one.
       if (upstream.writableLength > FORWARD_HIGH_WATER) {
@@ -206,14 +173,21 @@ class Hl7Relay {
       const timer = setTimeout(() => reject(new Error(`no acknowledgment from the upstream within ${ms} ms`)), ms);
       this.awaitingAck = { controlId: msh.controlId, resolve, reject, timer };
     });
+    this.toUpstream(upstream, payload);
+    this.toClient(await ack);
+    ctx.metrics.inc('wardgate_messages_total', this.labels);
+  }
+
+  private toUpstream(upstream: net.Socket, payload: Buffer): void {
     const frame = encodeFrame(payload);
     upstream.write(frame);
-    ctx.metrics.inc('wardgate_bytes_total', { ...this.labels, direction: 'upstream' }, frame.length);
-    const reply = await ack;
-    const out = encodeFrame(reply);
-    ctx.client.write(out);
-    ctx.metrics.inc('wardgate_bytes_total', { ...this.labels, direction: 'downstream' }, out.length);
-    ctx.metrics.inc('wardgate_messages_total', this.labels);
+    this.ctx.metrics.inc('wardgate_bytes_total', { ...this.labels, direction: 'upstream' }, frame.length);
+  }
+
+  private toClient(payload: Buffer): void {
+    const frame = encodeFrame(payload);
+    this.ctx.client.write(frame);
+    this.ctx.metrics.inc('wardgate_bytes_total', { ...this.labels, direction: 'downstream' }, frame.length);
   }
 
   private ensureUpstream(): Promise<net.Socket> {
@@ -257,9 +231,7 @@ class Hl7Relay {
       } catch { /* not an acknowledgment */ }
       if (referenced !== undefined && referenced !== waiting?.controlId && this.unanswered.has(referenced)) {
         // A late acknowledgment of an enhanced-mode message relayed without waiting (§2.9.3).
-        const out = encodeFrame(frame);
-        this.ctx.client.write(out);
-        this.ctx.metrics.inc('wardgate_bytes_total', { ...this.labels, direction: 'downstream' }, out.length);
+        this.toClient(frame);
         continue;
       }
       if (!waiting) {

@@ -10,8 +10,8 @@
  * character to the receiver, so the two would see different fields. (UTF-16/UTF-32, "UNICODE",
  * cannot be read as bytes at all: such a payload has no MSH the gateway accepts.)
  */
-import type { Msh } from './msh.ts';
-import { type EncodingCharacters, splitComponents } from './segments.ts';
+import { type Msh, parseMsh } from './msh.ts';
+import { type EncodingCharacters, headerSegments, splitComponents } from './segments.ts';
 
 /** HL7 Table 0211 value -> WHATWG encoding label (TextDecoder). */
 const TABLE_0211: Record<string, string> = {
@@ -29,15 +29,22 @@ const TABLE_0211: Record<string, string> = {
 
 const ESC = 0x1b;
 
+/** Decoders by label, made once: only labels TextDecoder knows are kept, so peers cannot grow it. */
+const decoders = new Map<string, TextDecoder>();
+
 function decoderFor(value: string): TextDecoder | undefined {
   const label = TABLE_0211[value.trim().toUpperCase()] ?? value.trim();
   if (!label) return undefined;
+  let decoder = decoders.get(label);
+  if (decoder) return decoder;
   try {
-    return new TextDecoder(label);
+    decoder = new TextDecoder(label);
   } catch {
     // Neither an HL7 Table 0211 value nor a label TextDecoder knows: only the byte view exists.
     return undefined;
   }
+  decoders.set(label, decoder);
+  return decoder;
 }
 
 export interface DecodedView {
@@ -65,7 +72,7 @@ export function decodedViews(payload: Buffer, msh: Msh): DecodedView[] {
     const name = splitComponents(value, msh.encoding)[0];
     add(name, decoderFor(name));
   }
-  if (payload.includes(ESC)) add('ESC', new TextDecoder('iso-2022-jp'));
+  if (payload.includes(ESC)) add('ESC', decoderFor('ISO IR87'));
   return views;
 }
 
@@ -80,4 +87,45 @@ export function structureOf(text: string, encoding: EncodingCharacters): string 
   let out = '';
   for (const ch of text) if (delimiters.has(ch)) out += ch;
   return out;
+}
+
+/** MSH-3/MSH-4 are HD (HL7 v2.5 §2.A.33): the namespace ID (first component) and the whole HD, `^`-joined. */
+export function hierarchicDesignator(value: string, encoding: EncodingCharacters): { first: string; full: string } {
+  const parts = splitComponents(value, encoding);
+  while (parts.length > 1 && parts[parts.length - 1] === '') parts.pop();
+  return { first: parts[0] ?? '', full: parts.join('^') };
+}
+
+/** Why a message reads differently to a receiver that honours MSH-18 and to one that reads bytes. */
+export interface AmbiguousReading { reason: string; text: string }
+
+/**
+ * The MSH a receiver reads (HL7 v2.5 §2.14.9.18: it decodes by MSH-18 before it splits), or why the
+ * message is ambiguous: where a multi-byte set puts delimiter bytes inside characters the decoded
+ * message has other fields than the bytes; and where one reading of a routing field (MSH-3/4/9) is
+ * plain ASCII and the other differs (ISO 2022 escapes vanish when decoded: `L ESC ( B AB` is LAB to
+ * one receiver and not to another), the two readings could name different senders. Non-ASCII names
+ * (UTF-8, BIG-5) read as bytes are no rule's ASCII name, so those are judged decoded.
+ */
+export function receiverReading(payload: Buffer, bytes: string, msh: Msh): { msh: Msh } | AmbiguousReading {
+  const views = decodedViews(payload, msh);
+  if (views.length === 0) return { msh };
+  const structure = structureOf(bytes, msh.encoding);
+  const split = views.find((v) => structureOf(v.text, msh.encoding) !== structure || headerSegments(v.text).length !== 1);
+  if (split) return { reason: `read as ${split.charset} the message splits into other segments or fields than its bytes do`, text: `delimiters inside ${split.charset} characters` };
+  const declared = views[0];
+  if (declared.charset === 'ESC') return { msh };
+  let decoded: Msh;
+  try {
+    decoded = parseMsh(declared.text);
+  } catch (err) {
+    return { reason: `read as ${declared.charset} the MSH is invalid: ${(err as Error).message}`, text: `MSH invalid in ${declared.charset}` };
+  }
+  const routing = (m: Msh) => [hierarchicDesignator(m.sendingApplication, m.encoding).full, hierarchicDesignator(m.sendingFacility, m.encoding).full, m.messageType.code, m.messageType.trigger];
+  const ascii = (v: string) => /^[\x00-\x7f]*$/.test(v);
+  const fromBytes = routing(msh);
+  if (routing(decoded).some((v, i) => v !== fromBytes[i] && (ascii(v) || ascii(fromBytes[i])))) {
+    return { reason: `read as ${declared.charset} the routing fields (MSH-3/4/9) name other values than their bytes`, text: `routing fields differ in ${declared.charset}` };
+  }
+  return { msh: decoded };
 }
