@@ -89,9 +89,17 @@ export class SqliteStore implements Store {
   /** Durable writes of the current event-loop turn share one commit (see GroupCommit). */
   private groupCommit?: GroupCommit;
 
-  /** Runs `fn` in a durable (FULL) commit shared with the other writes queued in this turn. */
+  /**
+   * Runs `fn` in a durable commit shared with the other writes queued in this turn; it settles once the
+   * commit is on disk, the fsync run off the event loop when the store is a WAL file (see GroupCommit).
+   */
   durable<T>(fn: () => T): Promise<T> {
-    return (this.groupCommit ??= new GroupCommit(this.db)).run(fn);
+    return (this.groupCommit ??= new GroupCommit(this.db, this.walPath())).run(fn);
+  }
+
+  private walPath(): string | undefined {
+    if (this.db.memory || this.db.readonly) return undefined;
+    return this.db.pragma('journal_mode', { simple: true }) === 'wal' ? `${this.db.name}-wal` : undefined;
   }
 
   /**
@@ -241,7 +249,7 @@ export class SqliteStore implements Store {
 
   close(): void {
     if (!this.db.open) return;
-    this.groupCommit?.flush();
+    this.groupCommit?.close();
     this.db.close();
   }
 }
