@@ -82,9 +82,17 @@ await new Promise<void>((r) => device.listen(cfg.http01Port, cfg.ip, r)).catch((
 let done = 0; let errors = 0; let lastError = '';
 await Promise.all(Array.from({ length: cfg.concurrency }, async () => {
   // One account per loop: nonces are per client object, so loops never share one.
-  const c = await new TestAcmeClient(send, cfg.directory, await newAccountKey('ES256')).init();
-  const reg = await c.register();
-  if (reg.status >= 300) throw new Error(`newAccount ${reg.text}`);
+  let c: TestAcmeClient;
+  try {
+    c = await new TestAcmeClient(send, cfg.directory, await newAccountKey('ES256')).init();
+    const reg = await c.register();
+    if (reg.status >= 300) throw new Error(`newAccount ${reg.text}`);
+  } catch (err) {
+    // A server that stalls during sign-up (pebble 2.4 does under load) fails this loop, not the bench.
+    errors++;
+    lastError = (err as Error).message.slice(0, 300);
+    return;
+  }
   while (Date.now() < cfg.deadline) {
     try {
       await issueOnce(c);

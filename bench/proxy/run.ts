@@ -89,6 +89,14 @@ function workerPids(pid: number): number[] {
   }
 }
 
+const TICKS_PER_SECOND = 100; // USER_HZ: /proc times are in 1/100 s on Linux
+
+/** CPU seconds (user + system, all threads) of a process and its child processes, from /proc. */
+function cpuSeconds(pid: number): number {
+  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(f[11]) + Number(f[12])) / TICKS_PER_SECOND + workerPids(pid).reduce((sum, child) => sum + cpuSeconds(child), 0);
+}
+
 function peakRssMb(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));
   return m ? Number(m[1]) / 1024 : NaN;
@@ -243,14 +251,17 @@ async function main(): Promise<void> {
   // run; interleaving spreads the drift over all three instead of penalising whichever ran last.
   const kinds = ['wardgate', 'wardgate2w', 'stunnel', 'haproxy'] as const;
   const directs: Array<{ p50: number; p99: number }> = [];
-  const results = Object.fromEntries(kinds.map((k) => [k, { mibs: 0, aps: 0, p50: Infinity, p99: Infinity, rss: 0 }])) as Record<(typeof kinds)[number], { mibs: number; aps: number; p50: number; p99: number; rss: number }>;
+  const results = Object.fromEntries(kinds.map((k) => [k, { mibs: 0, cpuPerGib: Infinity, aps: 0, p50: Infinity, p99: Infinity, rss: 0 }])) as Record<(typeof kinds)[number], { mibs: number; cpuPerGib: number; aps: number; p50: number; p99: number; rss: number }>;
   await echoLatency(hosts.wardgate, ports.wardgate[1], creds, echoPort); // warm-up (JIT, backend)
   for (let round = 1; round <= ROUNDS; round++) {
     for (const k of kinds) {
+      const cpu0 = cpuSeconds(procs[k].pid!);
       const r = await run(bin('storescu'), ['+tls', client.key, client.cert, '+cf', trust, '-pdu', '131072', '-aec', 'STORESCP', hosts[k], String(ports[k][0]), file]);
       if (r.code !== 0) throw new Error(`storescu via ${k} failed: ${r.out}`);
       const res = results[k];
       res.mibs = Math.max(res.mibs, MIB / (r.ms / 1000));
+      // The proxy's own CPU for the stream: what it costs, less exposed to the host's load than MiB/s.
+      res.cpuPerGib = Math.min(res.cpuPerGib, (cpuSeconds(procs[k].pid!) - cpu0) / (MIB / 1024));
       res.aps = Math.max(res.aps, await associationsPerSecond(hosts[k], ports[k][1], creds));
       const { proxied, direct } = await echoLatency(hosts[k], ports[k][1], creds, echoPort);
       directs.push(direct);
@@ -263,13 +274,14 @@ async function main(): Promise<void> {
   // The multi-process gateway's memory is its primary plus its workers.
   results.wardgate2w.rss += workerPids(procs.wardgate2w.pid!).reduce((sum, pid) => sum + peakRssMb(pid), 0);
   const f = (n: number, d = 1) => n.toFixed(d).padStart(9);
-  process.stdout.write(`\nbest of ${ROUNDS} interleaved rounds; latency = proxied minus direct, alternating echoes on the same host load\nwardgate2w = wardgate --workers 2 (RSS: primary + workers)\nproxy       MiB/s  assoc/s  +p50 µs  +p99 µs  peak RSS MB\n`);
-  for (const [k, r] of Object.entries(results)) process.stdout.write(`${k.padEnd(11)}${f(r.mibs)}${f(r.aps)}${f(r.p50, 0)}${f(r.p99, 0)}${f(r.rss, 0)}\n`);
+  process.stdout.write(`\nbest of ${ROUNDS} interleaved rounds; latency = proxied minus direct, alternating echoes on the same host load\nwardgate2w = wardgate --workers 2 (RSS: primary + workers)\nproxy       MiB/s  CPU s/GiB  assoc/s  +p50 µs  +p99 µs  peak RSS MB\n`);
+  for (const [k, r] of Object.entries(results)) process.stdout.write(`${k.padEnd(11)}${f(r.mibs)}${f(r.cpuPerGib, 2).padStart(11)}${f(r.aps)}${f(r.p50, 0)}${f(r.p99, 0)}${f(r.rss, 0)}\n`);
   const median = (xs: number[]) => xs.sort((a, b) => a - b)[Math.floor(xs.length / 2)];
   process.stdout.write(`direct echo latency (median of ${directs.length} measurements): p50 ${median(directs.map((d) => d.p50)).toFixed(0)} µs, p99 ${median(directs.map((d) => d.p99)).toFixed(0)} µs\n`);
   for (const k of ['wardgate', 'wardgate2w'] as const) {
     const w = results[k];
     process.stdout.write(`ratios ${k}: throughput /stunnel ${(w.mibs / results.stunnel.mibs).toFixed(2)} (goal >= 1.0), /haproxy ${(w.mibs / results.haproxy.mibs).toFixed(2)}; `
+      + `CPU per GiB /stunnel ${(w.cpuPerGib / results.stunnel.cpuPerGib).toFixed(2)}, /haproxy ${(w.cpuPerGib / results.haproxy.cpuPerGib).toFixed(2)}; `
       + `assoc/s /haproxy ${(w.aps / results.haproxy.aps).toFixed(2)} (goal >= 0.8), /stunnel ${(w.aps / results.stunnel.aps).toFixed(2)}\n`);
   }
 }
