@@ -10,6 +10,7 @@ export const ERROR_CODES = {
   PASSPHRASE_WRONG: 'a CA key or backup could not be decrypted with the given passphrase',
   DATA_DIR_EXISTS: 'init or restore was pointed at a data dir that already holds a CA',
   DATA_DIR_MISSING: 'the data dir holds no CA (run `wardgate init` first)',
+  DATA_DIR_LOCKED: 'another wardgate process holds the data dir (a running serve, or an init, restore or ca rollover in progress); the message names it when known',
   ROOT_KEY_OFFLINE: 'the operation needs the root key, which has been taken offline',
   KEY_NOT_FOUND: 'a key named by the key store does not exist',
   CSR_INVALID: 'the CSR cannot be parsed or its signature does not verify',

@@ -1,4 +1,4 @@
-import { resolve } from 'node:path';
+import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'node:path';
 import type { Command } from 'commander';
 import { caPassphrase } from '../config/passphrase.ts';
 import { dataDirLayout } from '../config/data-dir.ts';
@@ -6,9 +6,9 @@ import { readBackup, restoreBackup, writeBackup } from '../store/backup.ts';
 import { SqliteStore } from '../store/sqlite/sqlite-store.ts';
 import type { Store } from '../store/store.ts';
 import { verifyAuditChain } from '../store/audit-chain.ts';
-import { existsSync } from 'node:fs';
+import { existsSync, realpathSync } from 'node:fs';
 import { readCaMeta } from '../pki/ca-meta.ts';
-import { openCa, withDataDir } from './common.ts';
+import { assertOutputDir, fail, openCa, withDataDir } from './common.ts';
 
 /** Backups use WARDGATE_BACKUP_PASSPHRASE when set, else the CA passphrase. */
 function backupPassphrase(dev: boolean): string {
@@ -29,12 +29,25 @@ async function openForBackup(dataDir: string): Promise<{ store: Store; close: ()
   return { store: ca.store, close: () => ca.close() };
 }
 
+/**
+ * Refuses an archive path inside the data dir: it would be lost together with what it backs up, and
+ * `restore` needs an empty data dir, so it could not be restored from there anyway.
+ */
+function assertOutsideDataDir(out: string, dataDir: string): void {
+  const real = (p: string) => existsSync(p) ? realpathSync(p) : resolve(p);
+  const target = join(real(dirname(resolve(out))), basename(out));
+  const inside = relative(real(dataDir), target);
+  if (inside !== '..' && !inside.startsWith(`..${sep}`) && !isAbsolute(inside)) fail(`--out ${out} lies inside the data dir ${dataDir}; write backups outside it (another disk, ideally)`);
+}
+
 export function register(program: Command): void {
   withDataDir(program.command('backup'))
     .description('write an encrypted, consistent archive of keys and store (safe while the CA is running)')
     .requiredOption('--out <file>', 'archive to write')
     .action(async (o) => {
       const layout = dataDirLayout(resolve(o.dataDir));
+      assertOutputDir('--out', o.out);
+      assertOutsideDataDir(o.out, layout.root);
       const { store, close } = await openForBackup(layout.root);
       try {
         const r = await writeBackup({ dataDir: layout.root, caDir: layout.ca, store, storeFile: layout.store, passphrase: backupPassphrase(existsSync(layout.devMarker)), out: o.out });

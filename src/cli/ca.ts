@@ -2,7 +2,7 @@ import { existsSync, readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { IssuerKind } from '../pki/ca-meta.ts';
 import { writeFileAtomic } from '../store/atomic-file.ts';
-import { fail, openCa, withDataDir } from './common.ts';
+import { assertOutputDir, fail, openCa, readArgumentFile, withDataDir, withDataDirLock } from './common.ts';
 
 export function register(program: Command): void {
   const ca = program.command('ca').description('root key handling and intermediate rollover');
@@ -13,17 +13,21 @@ export function register(program: Command): void {
     .addHelpText('after', '\nThe exported key stays encrypted with WARDGATE_CA_PASSPHRASE. It is needed again only for `wardgate ca rollover --root-key FILE`.')
     .action(async (o) => {
       if (existsSync(o.out)) fail(`${o.out} exists; refusing to overwrite it`);
-      const authority = await openCa(o.dataDir);
-      try {
-        const wrapped = await authority.exportRootKey();
-        writeFileAtomic(o.out, wrapped, 0o600);
-        // Read back before deleting: the export must be complete and identical.
-        if (readFileSync(o.out, 'utf8') !== wrapped) fail(`could not verify ${o.out}; the root key was NOT removed`);
-        authority.commitRootOffline();
-        console.log(`root key written to ${o.out} and removed from ${authority.layout.keys}`);
-      } finally {
-        authority.close();
-      }
+      assertOutputDir('--out', o.out);
+      // It rewrites ca.json: a rollover (or a serve starting) must not write its own copy over it.
+      await withDataDirLock(o.dataDir, 'wardgate ca root-offline', async () => {
+        const authority = await openCa(o.dataDir);
+        try {
+          const wrapped = await authority.exportRootKey();
+          writeFileAtomic(o.out, wrapped, 0o600);
+          // Read back before deleting: the export must be complete and identical.
+          if (readFileSync(o.out, 'utf8') !== wrapped) fail(`could not verify ${o.out}; the root key was NOT removed`);
+          authority.commitRootOffline();
+          console.log(`root key written to ${o.out} and removed from ${authority.layout.keys}`);
+        } finally {
+          authority.close();
+        }
+      });
     });
 
   withDataDir(ca.command('rollover'))
@@ -32,13 +36,17 @@ export function register(program: Command): void {
     .option('--root-key <file>', 'the exported root key, when the root is offline')
     .action(async (o) => {
       const kinds: IssuerKind[] = o.kind === 'both' ? ['ecdsa', 'rsa'] : o.kind === 'ecdsa' || o.kind === 'rsa' ? [o.kind] : fail(`--kind must be ecdsa, rsa or both, not "${o.kind}"`);
-      const authority = await openCa(o.dataDir);
-      try {
-        const created = await authority.rollover(kinds, { offlineRootKeyPem: o.rootKey ? readFileSync(o.rootKey, 'utf8') : undefined });
-        for (const c of created) console.log(`new ${c.kind} issuing intermediate ${c.id} (${c.keyType}), valid until ${c.notAfter}; now active`);
-        console.log('consider `wardgate renew-early --all` so that devices move to the new intermediate');
-      } finally {
-        authority.close();
-      }
+      const offlineRootKeyPem = o.rootKey ? readArgumentFile('--root-key', o.rootKey) : undefined;
+      // A running serve would go on issuing from the intermediates it loaded at start: stop it first.
+      await withDataDirLock(o.dataDir, 'wardgate ca rollover', async () => {
+        const authority = await openCa(o.dataDir);
+        try {
+          const created = await authority.rollover(kinds, { offlineRootKeyPem });
+          for (const c of created) console.log(`new ${c.kind} issuing intermediate ${c.id} (${c.keyType}), valid until ${c.notAfter}; now active`);
+          console.log('consider `wardgate renew-early --all` so that devices move to the new intermediate');
+        } finally {
+          authority.close();
+        }
+      });
     });
 }

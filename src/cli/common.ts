@@ -1,10 +1,11 @@
-import { existsSync } from 'node:fs';
-import { resolve } from 'node:path';
+import { existsSync, readFileSync, statSync } from 'node:fs';
+import { dirname, resolve } from 'node:path';
 import { Option, type Command } from 'commander';
 import { caPassphrase } from '../config/passphrase.ts';
 import { dataDirLayout } from '../config/data-dir.ts';
 import { CertificateAuthority } from '../pki/ca.ts';
 import { WardgateError, isWardgateError } from '../errors.ts';
+import { DataDirLock } from '../store/data-dir-lock.ts';
 
 export const DEFAULT_DATA_DIR = 'wardgate-data';
 
@@ -23,6 +24,34 @@ export async function openCa(dataDir: string): Promise<CertificateAuthority> {
   const dev = existsSync(dataDirLayout(dir).devMarker);
   if (dev && !process.env.WARDGATE_CA_PASSPHRASE) process.stderr.write(`warning: ${dir} is a DEV-MODE data dir; its keys use a public passphrase\n`);
   return CertificateAuthority.open(dir, { passphrase: caPassphrase({ dev }) });
+}
+
+/**
+ * Runs `fn` holding the data dir's lock: for the commands that rewrite CA files (see DataDirLock). `command`
+ * names this process in the refusal others get ("wardgate ca rollover").
+ */
+export async function withDataDirLock<T>(dataDir: string, command: string, fn: () => Promise<T>): Promise<T> {
+  const lock = DataDirLock.acquire(resolve(dataDir), command);
+  try {
+    return await fn();
+  } finally {
+    lock.release();
+  }
+}
+
+/** Reads a file named by an option; a missing or unreadable one is a one-line CLI_ARGUMENT naming both. */
+export function readArgumentFile(option: string, file: string): string {
+  try {
+    return readFileSync(file, 'utf8');
+  } catch (err) {
+    throw new WardgateError('CLI_ARGUMENT', `cannot read ${option} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
+  }
+}
+
+/** The directory an output file goes to must exist: checked before any work, so a typo costs nothing. */
+export function assertOutputDir(option: string, file: string): void {
+  const dir = dirname(resolve(file));
+  if (!existsSync(dir) || !statSync(dir).isDirectory()) fail(`cannot write ${option} ${file}: directory ${dir} does not exist`);
 }
 
 /** Commander collector for repeatable options. */

@@ -4,6 +4,7 @@ import type { Command } from 'commander';
 import { DEV_PASSPHRASE } from '../config/passphrase.ts';
 import { dataDirLayout } from '../config/data-dir.ts';
 import { CertificateAuthority } from '../pki/ca.ts';
+import { DataDirLock } from '../store/data-dir-lock.ts';
 import { closeOnSignal, serveWith, withServeOptions } from './serve.ts';
 
 export const DEV_DATA_DIR = '.wardgate-dev';
@@ -28,21 +29,30 @@ without DNS and connects to http-01 port ${DEV_HTTP01_PORT} (unless --http01-por
     .action(async (o) => {
       const dir = resolve(o.dataDir);
       const layout = dataDirLayout(dir);
-      let ca: CertificateAuthority;
-      if (!existsSync(layout.caMeta)) {
-        process.stdout.write(`creating a dev CA in ${dir} ...\n`);
-        ca = await CertificateAuthority.init(dir, { name: 'wardgate DEV', policy: DEV_POLICY, passphrase: DEV_PASSPHRASE, dev: true });
-      } else {
-        if (!existsSync(layout.devMarker)) throw new Error(`${dir} is not a dev data dir; use \`wardgate serve\` for real CAs`);
-        ca = await CertificateAuthority.open(dir, { passphrase: DEV_PASSPHRASE });
+      // Held for the server's lifetime, like serve's; taken before the first run's CA is made.
+      const lock = DataDirLock.acquire(dir, 'wardgate dev', { create: true });
+      let ca: CertificateAuthority | undefined;
+      let server;
+      try {
+        if (!existsSync(layout.caMeta)) {
+          process.stdout.write(`creating a dev CA in ${dir} ...\n`);
+          ca = await CertificateAuthority.init(dir, { name: 'wardgate DEV', policy: DEV_POLICY, passphrase: DEV_PASSPHRASE, dev: true });
+        } else {
+          if (!existsSync(layout.devMarker)) throw new Error(`${dir} is not a dev data dir; use \`wardgate serve\` for real CAs`);
+          ca = await CertificateAuthority.open(dir, { passphrase: DEV_PASSPHRASE });
+        }
+        server = await serveWith(ca, o, { staticHosts: DEV_HOSTS });
+      } catch (err) {
+        ca?.close();
+        lock.release();
+        throw err;
       }
-      const server = await serveWith(ca, o, { staticHosts: DEV_HOSTS });
       console.log('wardgate DEV MODE (keys under a public passphrase; not for real devices)');
       console.log(`ACME directory:           ${server.directoryUrl}`);
       console.log(`CRL/OCSP/CA certificates: ${server.distributionUrl}`);
       console.log(`root certificate:         ${layout.rootCert}`);
       console.log(`try:                      LEGO_CA_CERTIFICATES=${layout.rootCert} \\`);
       console.log(`                            lego --server ${server.directoryUrl} --email you@wardgate.test --domains dev.wardgate.test --http --http.port :${o.http01Port} --accept-tos run`);
-      closeOnSignal(server, ca);
+      closeOnSignal(server, ca, lock);
     });
 }

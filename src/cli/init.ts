@@ -31,7 +31,7 @@ Example:
       const dir = resolve(o.dataDir);
       const passphrase = caPassphrase();
       // Built aside and moved in whole: a kill -9 midway leaves no CA rather than half of one.
-      const staging = DataDirStaging.begin(dir);
+      const staging = DataDirStaging.begin(dir, { command: 'wardgate init' });
       let meta;
       try {
         const ca = await CertificateAuthority.init(staging.path, {

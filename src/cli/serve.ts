@@ -1,3 +1,4 @@
+import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { parseListenAddress, type ListenAddress } from '../config/listen-address.ts';
 import { startServer, type RunningServer } from '../acme/serve.ts';
@@ -6,6 +7,7 @@ import { DISTRIBUTION_DEFAULTS } from '../acme/distribution/options.ts';
 import { DEFAULT_ACME_OPTIONS } from '../acme/options.ts';
 import { parseCidr } from '../pki/ip.ts';
 import type { CertificateAuthority } from '../pki/ca.ts';
+import { DataDirLock } from '../store/data-dir-lock.ts';
 import { collect, fail, openCa, withDataDir } from './common.ts';
 
 export interface ServeCliOptions {
@@ -91,11 +93,12 @@ export async function serveWith(ca: CertificateAuthority, o: ServeCliOptions, va
   });
 }
 
-/** Keeps the process alive until SIGINT/SIGTERM, then closes listeners and the store cleanly. */
-export function closeOnSignal(server: RunningServer, ca: CertificateAuthority): void {
+/** Keeps the process alive until SIGINT/SIGTERM, then closes listeners and the store cleanly and frees the data dir. */
+export function closeOnSignal(server: RunningServer, ca: CertificateAuthority, lock: DataDirLock): void {
   const stop = async () => {
     await server.close();
     ca.close();
+    lock.release();
     process.exit(0);
   };
   process.once('SIGINT', stop);
@@ -113,11 +116,21 @@ Example:
   wardgate serve -d /var/lib/wardgate --listen 10.20.0.2:443 --name acme.klinikum.internal \\
     --dns-resolver 10.20.0.53:53 --eab-required`)
     .action(async (o) => {
-      const ca = await openCa(o.dataDir);
-      const server = await serveWith(ca, o);
+      // Held for the server's lifetime: no second serve, and no init/restore/rollover under it.
+      const lock = DataDirLock.acquire(resolve(o.dataDir), 'wardgate serve');
+      let ca: CertificateAuthority | undefined;
+      let server: RunningServer;
+      try {
+        ca = await openCa(o.dataDir);
+        server = await serveWith(ca, o);
+      } catch (err) {
+        ca?.close();
+        lock.release();
+        throw err;
+      }
       console.log(`ACME directory: ${server.directoryUrl}`);
       console.log(`CRL/OCSP/CA certificates: ${server.distributionUrl}`);
       console.log(`trust anchor (root): ${ca.layout.rootCert}`);
-      closeOnSignal(server, ca);
+      closeOnSignal(server, ca, lock);
     });
 }

@@ -1,8 +1,9 @@
-import { existsSync, mkdirSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync } from 'node:fs';
+import { existsSync, mkdtempSync, readdirSync, readFileSync, renameSync, rmdirSync, rmSync } from 'node:fs';
 import { basename, join } from 'node:path';
 import { dataDirLayout } from '../config/data-dir.ts';
 import { WardgateError } from '../errors.ts';
 import { fsyncDir, writeFileAtomic } from './atomic-file.ts';
+import { DataDirLock, isLockFile } from './data-dir-lock.ts';
 
 const PREFIX = '.wardgate-staging-';
 /** Written into a staging dir once its content is complete, listing what is about to move out of it. */
@@ -19,23 +20,32 @@ function isStagingName(name: string): boolean {
  * then moved in with `ca/` last: every command finds a CA through ca/ca.json, so until that rename the
  * data dir holds no CA. A staging dir left by a killed run is cleared by the next `begin`: one still being
  * built is deleted; one whose moves had begun is rolled back (what it had moved in is removed again).
+ * All of it happens under the data dir's lock (DataDirLock): a second init or restore, or a running serve,
+ * must never see, roll back or replace a staging dir that is still being built.
  */
 export class DataDirStaging {
-  private constructor(readonly dir: string, readonly path: string, private readonly createdDir: boolean) {}
+  private constructor(readonly dir: string, readonly path: string, private readonly createdDir: boolean, private readonly lock: DataDirLock) {}
 
   /**
    * Refuses (DATA_DIR_EXISTS) a data dir that holds CA files, or with `empty` any file: nothing here ever
-   * overwrites them.
+   * overwrites them. Refuses (DATA_DIR_LOCKED) a data dir another process holds; `command` names this one
+   * to others ("wardgate init").
    */
-  static begin(dir: string, opts: { empty?: boolean } = {}): DataDirStaging {
+  static begin(dir: string, opts: { command: string; empty?: boolean }): DataDirStaging {
     const createdDir = !existsSync(dir);
-    mkdirSync(dir, { recursive: true, mode: 0o700 });
-    for (const name of readdirSync(dir).filter(isStagingName)) rollBack(dir, join(dir, name));
-    assertNoCaFiles(dir);
-    if (opts.empty && readdirSync(dir).length > 0) {
-      throw new WardgateError('DATA_DIR_EXISTS', `${dir} is not empty; restore only into an empty or new directory`);
+    const lock = DataDirLock.acquire(dir, opts.command, { create: true });
+    try {
+      for (const name of readdirSync(dir).filter(isStagingName)) rollBack(dir, join(dir, name));
+      assertNoCaFiles(dir);
+      if (opts.empty && readdirSync(dir).some((name) => !isLockFile(name))) {
+        throw new WardgateError('DATA_DIR_EXISTS', `${dir} is not empty; restore only into an empty or new directory`);
+      }
+      return new DataDirStaging(dir, mkdtempSync(join(dir, PREFIX)), createdDir, lock);
+    } catch (err) {
+      lock.release();
+      removeIfMadeEmpty(dir, createdDir);
+      throw err;
     }
-    return new DataDirStaging(dir, mkdtempSync(join(dir, PREFIX)), createdDir);
   }
 
   /** Moves the staged content into the data dir; the rename of `ca/` is the commit point. */
@@ -50,12 +60,24 @@ export class DataDirStaging {
     renameSync(join(this.path, 'ca'), join(this.dir, 'ca'));
     fsyncDir(this.dir);
     rmSync(this.path, { recursive: true, force: true });
+    this.lock.release();
   }
 
   /** After a failure before `commit`: removes the staged content (and the data dir if `begin` made it). */
   abandon(): void {
     rmSync(this.path, { recursive: true, force: true });
-    if (this.createdDir && existsSync(this.dir) && readdirSync(this.dir).length === 0) rmdirSync(this.dir);
+    this.lock.release();
+    removeIfMadeEmpty(this.dir, this.createdDir);
+  }
+}
+
+function removeIfMadeEmpty(dir: string, createdDir: boolean): void {
+  if (!createdDir || !existsSync(dir) || readdirSync(dir).length > 0) return;
+  try {
+    rmdirSync(dir);
+  } catch (err) {
+    // Another command has begun to use the directory since: it is theirs now.
+    if ((err as NodeJS.ErrnoException).code !== 'ENOTEMPTY') throw err;
   }
 }
 

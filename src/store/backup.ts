@@ -1,10 +1,11 @@
 import { createCipheriv, createDecipheriv, createHmac, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
 import { closeSync, existsSync, fstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, rmSync, statSync } from 'node:fs';
-import { dirname, join, relative, sep } from 'node:path';
+import { basename, dirname, join, relative, sep } from 'node:path';
 import { tmpdir } from 'node:os';
 import { gunzipSync, gzipSync } from 'node:zlib';
 import { WardgateError } from '../errors.ts';
 import { DataDirStaging } from './atomic-data-dir.ts';
+import { isLockFile } from './data-dir-lock.ts';
 import { writeFileAtomic } from './atomic-file.ts';
 import type { Store } from './store.ts';
 
@@ -56,8 +57,11 @@ export async function writeBackup(opts: { dataDir: string; caDir: string; store:
     const snapshot = join(scratch, 'store.db');
     await opts.store.backupTo(snapshot);
     const files: ArchiveFile[] = walk(opts.dataDir)
-      .filter((p) => p.startsWith(opts.caDir + sep) || dirname(p) === opts.dataDir && !relative(opts.dataDir, p).startsWith('wardgate.db'))
-      .map((p) => ({ path: relative(opts.dataDir, p), mode: statSync(p).mode & 0o777, data: readFileSync(p).toString('base64') }));
+      .filter((p) => p.startsWith(opts.caDir + sep) || dirname(p) === opts.dataDir && !basename(p).startsWith('wardgate.db') && !isLockFile(basename(p)))
+      .map((p) => ({ p, data: readFileSync(p) }))
+      // An archive left in the data dir (an older wardgate allowed --out there) would nest in every backup.
+      .filter(({ data }) => !data.subarray(0, FAMILY.length).equals(FAMILY))
+      .map(({ p, data }) => ({ path: relative(opts.dataDir, p), mode: statSync(p).mode & 0o777, data: data.toString('base64') }));
     files.push({ path: relative(opts.dataDir, opts.storeFile), mode: 0o600, data: readFileSync(snapshot).toString('base64') });
     const archive: Archive = { format: 'wardgate-backup', version: 1, createdAt: new Date().toISOString(), storeFile: relative(opts.dataDir, opts.storeFile), files };
     const plain = gzipSync(Buffer.from(JSON.stringify(archive)));
@@ -166,7 +170,7 @@ function decryptV1(file: string, buf: Buffer, passphrase: string): Buffer {
  * runs on the unpacked copy before it moves into place, and a failure leaves the data dir as it was.
  */
 export function restoreBackup(archive: Archive, dataDir: string, check?: (unpackedDir: string) => void): { files: number } {
-  const staging = DataDirStaging.begin(dataDir, { empty: true });
+  const staging = DataDirStaging.begin(dataDir, { empty: true, command: 'wardgate restore' });
   try {
     for (const f of archive.files) {
       const target = join(staging.path, f.path);

@@ -165,7 +165,7 @@ t.test('next to a running serve: restore into its data dir is refused, revoke an
 
   const restore = wardgate(['restore', '-d', dir, '--from', archive], env);
   t.equal(restore.status, 1);
-  t.match(restore.stderr, ONE_LINE('DATA_DIR_EXISTS', /.*data (already holds a CA|is not empty)/), 'refused with one line');
+  t.match(restore.stderr, ONE_LINE('DATA_DIR_LOCKED', new RegExp(`data dir .*data is in use by wardgate serve, pid ${server.child.pid}\\b`)), 'refused with one line naming the serve');
   t.same(Object.keys(snapshot(dir)).filter((p) => !before[p]), [], 'no file added to the live data dir');
   t.same(Object.fromEntries(Object.entries(snapshot(dir)).filter(([p]) => !p.endsWith('wardgate.db'))), Object.fromEntries(Object.entries(before).filter(([p]) => !p.endsWith('wardgate.db'))), 'no file changed');
 

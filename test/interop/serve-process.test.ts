@@ -60,6 +60,15 @@ t.test('wardgate serve as a process', { skip: skipUnlessPeers(...PEERS) }, async
     t.ok((JSON.parse(list.stdout) as { serial: string }[]).some((c) => c.serial === info.serial), '`wardgate list --json` shows it');
   });
 
+  await t.test('SIGTERM stops the server cleanly', async (t) => {
+    server.child.kill('SIGTERM');
+    const { code } = await server.exited;
+    t.equal(code, 0, 'exit 0');
+    const audit = wardgate(['audit', 'verify', '-d', dir], env);
+    t.equal(audit.status, 0, `audit chain intact after shutdown: ${audit.stdout}${audit.stderr}`);
+  });
+
+  // After the first serve stopped: a data dir has one serve at a time (its lock refuses a second).
   await t.test('--distribution-rate limits the plain-HTTP listener per client address', async (t) => {
     const port2 = await freePort(HOST);
     const httpPort = await freePort(HOST);
@@ -71,14 +80,6 @@ t.test('wardgate serve as a process', { skip: skipUnlessPeers(...PEERS) }, async
     t.same(statuses, [200, 200, 429], 'two requests pass, the third is refused within the same second');
     limited.child.kill('SIGTERM');
     t.equal((await limited.exited).code, 0);
-  });
-
-  await t.test('SIGTERM stops the server cleanly', async (t) => {
-    server.child.kill('SIGTERM');
-    const { code } = await server.exited;
-    t.equal(code, 0, 'exit 0');
-    const audit = wardgate(['audit', 'verify', '-d', dir], env);
-    t.equal(audit.status, 0, `audit chain intact after shutdown: ${audit.stdout}${audit.stderr}`);
   });
 
   await t.test('a name outside the permits stops serve with one clear line', async (t) => {

@@ -9,6 +9,13 @@ export function addressBudget(perSecond: number, now: () => number): (ip: string
   return (ip) => limiter.take(rateLimitKey(ip), now());
 }
 
+/** One token bucket shared by every client (`perSecond` 0 admits everything): for work no address may take alone. */
+export function sharedBudget(perSecond: number, now: () => number): () => number {
+  if (perSecond <= 0) return () => 0;
+  const limiter = new RateLimiter(perSecond, 1_000);
+  return () => limiter.take('all', now());
+}
+
 /** The answer once an address is over its budget: an OCSP `tryLater` for OCSP paths, else 429. */
 export function sendOverLimit(req: FastifyRequest, reply: FastifyReply, retryAfterSeconds: number): FastifyReply {
   reply.header('Retry-After', String(retryAfterSeconds)).header('Cache-Control', 'no-store');

@@ -20,7 +20,9 @@ export function crlRoutes(ca: CertificateAuthority, cache: CrlCache, cacheMs: nu
         .type('application/pkix-crl')
         .header('Last-Modified', crl.thisUpdate.toUTCString())
         .header('Expires', crl.nextUpdate.toUTCString())
-        .header('Cache-Control', `public, max-age=${Math.floor(cacheMs / 1000)}, no-transform`)
+        // must-revalidate: past max-age a cache must not serve this CRL without asking (RFC 9111 §5.2.2.2),
+        // not even while wardgate is unreachable, so a revocation reaches relying parties within max-age.
+        .header('Cache-Control', `public, max-age=${Math.floor(cacheMs / 1000)}, no-transform, must-revalidate`)
         .send(Buffer.from(crl.der));
     });
   };

@@ -22,13 +22,20 @@ export interface DistributionOptions {
    * cached the answer is `tryLater`. Default 10; 0 turns the limit off.
    */
   ocspSignaturesPerAddressPerSecond?: number;
+  /**
+   * OCSP signatures per second, all clients together, for queries naming a serial the issuer never issued
+   * (random serials cost a signature each, since the answer echoes the CertID). Such answers are kept apart
+   * (at most 1,000), so they never push answers for real certificates out of the cache. Over the budget the
+   * answer is an unsigned `unauthorized` (RFC 5019 §2.2.3). Default 5; 0 turns the limit off.
+   */
+  ocspUnknownSignaturesPerSecond?: number;
   /** Injected clock for tests. */
   now?: () => number;
 }
 
 export const DISTRIBUTION_DEFAULTS = {
   crlValidityHours: 24, crlCacheMs: 5 * 60_000, ocspValidityMs: 3_600_000, ocspCacheEntries: 10_000,
-  requestsPerAddressPerSecond: 50, ocspSignaturesPerAddressPerSecond: 10,
+  requestsPerAddressPerSecond: 50, ocspSignaturesPerAddressPerSecond: 10, ocspUnknownSignaturesPerSecond: 5, ocspUnknownCacheEntries: 1_000,
 } as const;
 
 /** Issuer ids as the key store names them (`ecdsa-1`, `rsa-2`); anything else is not a file of ours. */

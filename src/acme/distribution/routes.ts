@@ -27,6 +27,8 @@ export function distributionRoutes(ca: CertificateAuthority, opts: DistributionO
       validityMs: opts.ocspValidityMs ?? DISTRIBUTION_DEFAULTS.ocspValidityMs,
       cacheEntries: opts.ocspCacheEntries ?? DISTRIBUTION_DEFAULTS.ocspCacheEntries,
       signaturesPerAddressPerSecond: opts.ocspSignaturesPerAddressPerSecond ?? DISTRIBUTION_DEFAULTS.ocspSignaturesPerAddressPerSecond,
+      unknownSignaturesPerSecond: opts.ocspUnknownSignaturesPerSecond ?? DISTRIBUTION_DEFAULTS.ocspUnknownSignaturesPerSecond,
+      unknownCacheEntries: DISTRIBUTION_DEFAULTS.ocspUnknownCacheEntries,
       now,
     }));
     await app.register(caCertRoutes(ca));

@@ -8,6 +8,7 @@ import type {
 } from '../types.ts';
 import { GroupCommit } from './group-commit.ts';
 import { migrate } from './migrations.ts';
+import { makeStoreFilesPrivate } from './private-store-files.ts';
 import { SqliteAcmeStore } from './sqlite-acme-store.ts';
 
 interface CertRow {
@@ -26,6 +27,14 @@ function toRecord(r: CertRow): CertificateRecord {
     accountId: r.account_id ?? undefined, orderId: r.order_id ?? undefined, pem: r.pem, renewAfter: r.renew_after ?? undefined, createdAt: r.created_at,
   };
 }
+
+/** Rows per write transaction of a bulk update: a few ms of write lock each (setRenewAfterAll). */
+const BULK_ROWS = 2_000;
+/** Pause between those transactions: longer than the first busy-handler sleeps (1+2+5 ms) of a waiting writer. */
+const BULK_PAUSE_MS = 10;
+const sleeper = new Int32Array(new SharedArrayBuffer(4));
+/** A synchronous pause, for the bulk updates the CLI runs (the store's API is synchronous). */
+const pauseSync = (ms: number) => Atomics.wait(sleeper, 0, 0, ms);
 
 function toAudit(r: AuditRow): AuditEntry {
   return { seq: r.seq, at: r.at, event: r.event, actor: r.actor, data: JSON.parse(r.data), prevHash: r.prev_hash, hash: r.hash };
@@ -51,6 +60,8 @@ export class SqliteStore implements Store {
     // The store holds EAB HMAC keys: create it 0600 (SQLite gives its -wal and -shm files the same mode),
     // not SQLite's 0644, which leaks them when the data dir itself is readable by others.
     if (!options.readonly && path && path !== ':memory:' && !existsSync(path)) closeSync(openSync(path, 'a', 0o600));
+    // ... and tighten a store made before that (by an older wardgate) before SQLite opens its -wal/-shm.
+    if (path && path !== ':memory:') makeStoreFilesPrivate(path);
     this.db = new Database(path, { readonly: options.readonly ?? false, timeout: options.busyTimeoutMs ?? 10_000 });
     if (!options.readonly) {
       this.db.pragma('journal_mode = WAL');
@@ -81,7 +92,8 @@ export class SqliteStore implements Store {
       readAudit: db.prepare('SELECT * FROM audit_log WHERE seq >= ? ORDER BY seq LIMIT ?'),
       counter: db.prepare(`INSERT INTO counters (name, value) VALUES (?, 1)
         ON CONFLICT(name) DO UPDATE SET value = value + 1 RETURNING value`),
-      renewAfterAll: db.prepare(`UPDATE certificates SET renew_after = ? WHERE status = 'valid' AND not_after > ?`),
+      renewAfterRange: db.prepare(`UPDATE certificates SET renew_after = ? WHERE rowid > ? AND rowid <= ? AND status = 'valid' AND not_after > ?`),
+      maxRowid: db.prepare('SELECT max(rowid) AS m FROM certificates'),
       renewAfterOne: db.prepare(`UPDATE certificates SET renew_after = ? WHERE serial = ? AND status = 'valid'`),
     };
   }
@@ -193,13 +205,45 @@ export class SqliteStore implements Store {
   }
 
   setRenewAfter(serials: string[] | 'all', at: string, audit?: NewAuditEntry): number {
+    if (serials === 'all') return this.setRenewAfterAll(at, audit);
     return this.db.transaction(() => {
       let n = 0;
-      if (serials === 'all') n = this.stmts.renewAfterAll.run(at, new Date().toISOString()).changes;
-      else for (const s of serials) n += this.stmts.renewAfterOne.run(at, s).changes;
+      for (const s of serials) n += this.stmts.renewAfterOne.run(at, s).changes;
       if (audit) this.appendAuditInTx(audit);
       return n;
     }).immediate();
+  }
+
+  /**
+   * Found in review: one UPDATE of every certificate held SQLite's write lock for 135-380 ms at 100,000
+   * certificates (linear in the store), and a `serve` on the same file blocks its event loop on that lock
+   * (better-sqlite3 is synchronous) whenever it writes meanwhile: another connection writing every 2 ms
+   * waited up to 130-355 ms for one write, 40-140 ms with these batches (bench numbers in docs/acme.md). So: `BULK_ROWS` rowids per transaction
+   * (a few ms each), with a pause between them long enough for a waiting writer's busy handler, which
+   * retries after 1, 2, 5, 10 ... ms, to find the lock free. The audit entry commits with the first
+   * batch, so no change is ever unaudited; a run cut short leaves a prefix done, and running it again
+   * finishes it (the update is idempotent).
+   */
+  private setRenewAfterAll(at: string, audit?: NewAuditEntry): number {
+    const now = new Date().toISOString();
+    const batches = Math.max(1, Math.ceil(((this.stmts.maxRowid.get() as { m: number | null }).m ?? 0) / BULK_ROWS));
+    let n = 0;
+    for (let b = 0; b < batches; b++) {
+      const batch = this.db.transaction(() => {
+        if (b === 0 && audit) this.appendAuditInTx(audit);
+        return this.stmts.renewAfterRange.run(at, b * BULK_ROWS, (b + 1) * BULK_ROWS, now).changes;
+      });
+      if (b === batches - 1) {
+        n += batch.immediate();
+      } else {
+        // Relaxed (no fsync, which would make each batch as long as the disk's sync): the last commit is
+        // FULL and syncs the WAL with every batch before it, so what a power cut leaves is a prefix of
+        // the run that starts with its audit entry.
+        n += this.relaxed(() => batch.immediate());
+        pauseSync(BULK_PAUSE_MS);
+      }
+    }
+    return n;
   }
 
   nextCounter(name: string): number {
