@@ -9,6 +9,8 @@ import { collect, fail } from './common.ts';
 
 /** Exit status when the report was written but at least one SHALL requirement failed. */
 export const EXIT_NONCONFORMANT = 3;
+/** Exit status when the report was written, no SHALL requirement failed, but the run was incomplete. */
+export const EXIT_INCOMPLETE = 4;
 
 function readPem(file: string | undefined, flag: string): string | undefined {
   if (file === undefined) return undefined;
@@ -31,7 +33,10 @@ function emit(report: Report, format: string, out: string | undefined): void {
   else process.stdout.write(text);
   const s = report.summary;
   process.stderr.write(`${report.kit} ${printable(report.target)}: ${s.pass} pass, ${s.fail} fail, ${s['not-applicable']} not applicable, ${s.inconclusive} inconclusive; ${report.manual.length} for manual assessment${out ? ` (report: ${out})` : ''}\n`);
+  if (report.incomplete) process.stderr.write(`incomplete run: ${printable(report.incomplete)}\n`);
+  // A failed SHALL is a verdict the rest of the run cannot undo, so it outranks an incomplete run.
   if (!report.conformant) process.exitCode = EXIT_NONCONFORMANT;
+  else if (report.incomplete) process.exitCode = EXIT_INCOMPLETE;
 }
 
 function formatOption(): Option {
@@ -59,7 +64,9 @@ export function register(program: Command): void {
     .option('--timeout <ms>', 'per-probe timeout', '5000')
     .option('--settle <ms>', 'how long an accepted handshake is kept open to see a late refusal (TLS 1.3 client auth)', '800')
     .addHelpText('after', `
-Exit status: 0 when no SHALL requirement failed, ${EXIT_NONCONFORMANT} when one did, 1 or 2 on errors.
+Exit status: 0 when no SHALL requirement failed, ${EXIT_NONCONFORMANT} when one did, ${EXIT_INCOMPLETE} when none did but the
+endpoint stopped answering mid-run (the report is written; checks it could not finish are inconclusive),
+1 or 2 on errors.
 
 Examples:
   wardgate conformance tls-node 10.20.4.17:2762 --ca root.pem --client-cert pacs.pem --client-key pacs.key
@@ -125,7 +132,9 @@ Placeholders and environment variables given to the command:
   {stateDir}    WARDGATE_STATE_DIR        a directory kept across phases (also the working directory)
   {phase}       WARDGATE_CONFORMANCE_PHASE  enroll, renew, order-not-ready or untrusted-server
 
-Exit status: 0 when no SHALL requirement failed, ${EXIT_NONCONFORMANT} when one did, 1 or 2 on errors.
+Exit status: 0 when no SHALL requirement failed, ${EXIT_NONCONFORMANT} when one did, ${EXIT_INCOMPLETE} when none did but the
+run was incomplete (a run of the client hung and was killed at --timeout, or died of a signal, or a
+phase could not run; the report is written and says why), 1 or 2 on errors.
 
 Examples:
   wardgate conformance acme-client --claim http-01 \\

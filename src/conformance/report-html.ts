@@ -11,7 +11,7 @@ function esc(text: string): string {
 const STYLE = `body{font:14px/1.4 system-ui,sans-serif;margin:2em;color:#222}
 table{border-collapse:collapse;width:100%}th,td{border:1px solid #ccc;padding:.35em .5em;text-align:left;vertical-align:top}
 th{background:#f3f3f3}.pass{background:#e6f4ea}.fail{background:#fce8e6}.not-applicable{background:#f1f3f4}.inconclusive{background:#fef7e0}
-td.status{font-weight:600;white-space:nowrap}code{font-size:12px}.summary span{margin-right:1.5em}`;
+td.status{font-weight:600;white-space:nowrap}.incomplete{background:#fef7e0;padding:.5em}code{font-size:12px}.summary span{margin-right:1.5em}`;
 
 /** A self-contained HTML page (no scripts, no external resources) for people; same content as the JSON. */
 export function reportHtml(report: Report): string {
@@ -24,7 +24,8 @@ export function reportHtml(report: Report): string {
 <h1>ICM conformance report — ${esc(report.kit)} ${esc(report.target)}</h1>
 <p>Profile ${esc(report.profile.id)} ${esc(report.profile.version)} (draft). Run ${esc(report.startedAt)} to ${esc(report.finishedAt)}.
 Claimed options: ${report.claimedOptions.length ? esc(report.claimedOptions.join(', ')) : 'none'}.</p>
-<p class="summary"><strong>${report.conformant ? 'No SHALL requirement failed' : 'At least one SHALL requirement failed'}.</strong>
+${report.incomplete ? `<p class="incomplete"><strong>Incomplete run:</strong> ${esc(report.incomplete)}. Rows that needed what did not run are inconclusive.</p>
+` : ''}<p class="summary"><strong>${report.conformant ? 'No SHALL requirement failed' : 'At least one SHALL requirement failed'}.</strong>
 <span>pass ${s.pass}</span><span>fail ${s.fail}</span><span>not applicable ${s['not-applicable']}</span><span>inconclusive ${s.inconclusive}</span></p>
 <table><thead><tr><th>Requirement</th><th>Level</th><th>Summary</th><th>Result</th><th>Evidence</th><th>Check</th></tr></thead>
 <tbody>

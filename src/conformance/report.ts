@@ -37,6 +37,12 @@ export interface Report {
   summary: Record<Status, number>;
   /** True when no SHALL requirement failed. */
   conformant: boolean;
+  /**
+   * Why the run ended before every probe or phase ran (the product stopped answering, or a run of the
+   * client was cut off); absent when the run was complete. Rows that needed the missing part are
+   * inconclusive; the others keep their verdicts.
+   */
+  incomplete?: string;
   rows: ReportRow[];
   /** Requirements of the actors under test that need an assessor (check "manual"). */
   manual: ManualRow[];
@@ -50,6 +56,8 @@ export interface ReportInput {
   actors: string[];
   verdicts: ReadonlyMap<string, Verdict>;
   claimedOptions: string[];
+  /** Why the run ended early, if it did (Report.incomplete). */
+  incomplete?: string;
   startedAt: Date;
   finishedAt: Date;
 }
@@ -77,6 +85,7 @@ export function buildReport(input: ReportInput): Report {
     claimedOptions: input.claimedOptions,
     summary,
     conformant: !rows.some((row) => row.status === 'fail' && row.level === 'SHALL'),
+    ...(input.incomplete ? { incomplete: input.incomplete } : {}),
     rows,
     manual,
   };

@@ -2,7 +2,8 @@
  * `conformance tls-node` against endpoints that misbehave on purpose: silent or hanging-up endpoints
  * (which prove nothing about TLS versions), a front that answers legacy ClientHellos with garbage and
  * passes everything else to a real openssl s_server (one bad probe must not end the run), and a server
- * whose Certificate message carries PEM text instead of DER (RFC 5246 §7.4.2). Fakes listen on 127.30.1.x.
+ * whose Certificate message carries PEM text instead of DER (RFC 5246 §7.4.2). Fakes listen on 127.30.1.x
+ * (127.30.2.5 for the hang-up after an answered hello).
  */
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
@@ -80,6 +81,20 @@ t.test('a TLS 1.2+ node that hangs up on legacy hellos without an alert still pa
   t.equal(legacy.status, 'pass', legacy.evidence);
   t.match(legacy.evidence, /TLSv1: connection closed without a ServerHello/);
   t.equal(row(report, 'tls-node:tls12-supported').status, 'pass');
+});
+
+t.test('a hang-up after the endpoint answered an earlier hello is still a refusal when the endpoint keeps answering', peerOption('openssl'), async (t) => {
+  // The kit repeats the last hello the endpoint answered (here SSL 3.0, with an alert) to tell a product
+  // that stopped answering from one that refuses TLS 1.0/1.1 by hanging up; this one is alive.
+  const host = '127.30.2.5';
+  const pki = await makePki(tempDir(t), host);
+  const { port: backend } = await startSServer(t, host, ['-cert', pki.nodeEc.cert, '-key', pki.nodeEc.key, '-cert_chain', pki.inter]);
+  const port = await fakeNode(t, host, (v) => (v === 0x0300 ? PROTOCOL_VERSION_ALERT : v < 0x0303 ? 'close' : 'pipe'), backend);
+  const { report } = await runTlsNode({ endpoint: { host, port }, caPem: readFileSync(pki.root, 'utf8'), timeoutMs: 5000, settleMs: 100 });
+  t.equal(report.incomplete, undefined, 'the run is complete');
+  const legacy = row(report, 'tls-node:legacy-versions-refused');
+  t.equal(legacy.status, 'pass', legacy.evidence);
+  t.match(legacy.evidence, /SSLv3: refused with alert protocol_version; TLSv1: connection closed without a ServerHello; TLSv1\.1: connection closed without a ServerHello/);
 });
 
 t.test('garbage answers to some probes fail only the checks that depend on them, with a printable reason', peerOption('openssl'), async (t) => {

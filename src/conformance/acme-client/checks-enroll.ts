@@ -199,7 +199,9 @@ export function ipIdentifier(r: ExchangeRecord): Verdict {
   if (ipsAsDns.length) return fail(`IP addresses ordered as "dns" identifiers: ${list(ipsAsDns.map((i) => i.value))} (RFC 8738 §3 requires type "ip").`);
   if (bad.length) return fail(`"ip" identifiers not in RFC 8738 textual form: ${list(bad.map((i) => i.value))}.`);
   if (dns01ForIp.length) return fail('dns-01 was answered for an IP identifier (RFC 8738 §7 forbids it).');
-  if (ips.length === 0) return fail(`the client claims IP identifiers but ordered none (${requested.map(idKey).join(', ') || 'no orders'}).`);
+  // A client that crashed or hung before its first newOrder showed nothing about its identifiers.
+  if (r.orders.length === 0) return inconclusive(`the client created no order (${commandSummary(r)}).`);
+  if (ips.length === 0) return fail(`the client claims IP identifiers but ordered none (${requested.map(idKey).join(', ')}).`);
   return pass(`${ips.length} "ip" identifier(s) in canonical form (${list([...new Set(ips.map((i) => i.value))])}); no dns-01 answered for them.`);
 }
 

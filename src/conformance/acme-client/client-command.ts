@@ -47,7 +47,8 @@ export function substitute(argv: string[], values: Record<string, string>): stri
   return argv.map((a) => a.replace(/\{([A-Za-z0-9]+)\}/g, (m, k: string) => values[k] ?? m));
 }
 
-export interface CommandResult { exitCode: number | null; signal?: string; ms: number; outputTail: string }
+/** `timedOut`: the kit killed the client's group at `timeoutMs` (a hung client), so `signal` is the kit's. */
+export interface CommandResult { exitCode: number | null; signal?: string; timedOut?: boolean; ms: number; outputTail: string }
 
 const TAIL_BYTES = 4000;
 /** How long output pipes may stay open after the client itself exited before the kit stops reading them. */
@@ -92,7 +93,9 @@ export function runClient(argv: string[], env: NodeJS.ProcessEnv, timeoutMs: num
     process.once('SIGTERM', onSignal);
     child.stdout.on('data', keep);
     child.stderr.on('data', keep);
+    let timedOut = false;
     const timer = setTimeout(() => {
+      timedOut = true;
       out += `\n[conformance kit: killed after ${timeoutMs} ms]`;
       killGroup();
     }, timeoutMs);
@@ -108,7 +111,7 @@ export function runClient(argv: string[], env: NodeJS.ProcessEnv, timeoutMs: num
       process.removeListener('SIGTERM', onSignal);
       child.stdout.destroy();
       child.stderr.destroy();
-      resolve({ exitCode, ...(signal ? { signal } : {}), ms: Date.now() - started, outputTail: out.slice(-TAIL_BYTES) });
+      resolve({ exitCode, ...(signal ? { signal } : {}), ...(timedOut ? { timedOut } : {}), ms: Date.now() - started, outputTail: out.slice(-TAIL_BYTES) });
     };
     child.once('error', (e) => {
       out += `\n[conformance kit: cannot start ${argv[0]}: ${e.message}]`;

@@ -148,6 +148,8 @@ export interface RecordedCommand {
   ms: number;
   exitCode: number | null;
   signal?: string;
+  /** True when the kit killed the run at --timeout (the client hung); `signal` is then the kit's SIGKILL. */
+  timedOut?: boolean;
   outputTail: string;
 }
 

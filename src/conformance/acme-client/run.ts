@@ -50,6 +50,24 @@ function checkOptions(o: AcmeClientRunOptions): void {
 
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
 
+const NO_CERTIFICATE = 'the client obtained no certificate in the enroll phase';
+
+/**
+ * Why the run did not exercise everything it set out to (Report.incomplete): runs of the client the
+ * kit had to kill at --timeout (a hung client), runs that died of a signal (a crash), and phases that
+ * could not run. The verdicts reached stay; the judges report what is missing as inconclusive.
+ */
+export function incompleteReason(record: ExchangeRecord, requested: readonly Phase[]): string | undefined {
+  const parts: string[] = [];
+  for (const c of record.commands) {
+    if (c.timedOut) parts.push(`run ${c.invocation} of the client (${c.phase}) did not exit and was killed at the timeout after ${c.ms} ms`);
+    else if (c.signal) parts.push(`run ${c.invocation} of the client (${c.phase}) died of ${c.signal}`);
+  }
+  const skipped = requested.filter((p) => !record.phases.includes(p));
+  if (skipped.length) parts.push(`phase${skipped.length > 1 ? 's' : ''} ${skipped.join(', ')} did not run: ${NO_CERTIFICATE}`);
+  return parts.length ? parts.join('; ') : undefined;
+}
+
 /** True when an order created in `phase` (from invocation `since` on) got a certificate. */
 function renewedIn(t: TestCa, phase: Phase, since = 0): boolean {
   return t.session.orderIds.some((id) => {
@@ -95,8 +113,8 @@ export async function recordAcmeClient(opts: AcmeClientRunOptions): Promise<Exch
       const startedAt = t.session.now();
       say(`${phase}: run ${invocation}: ${argv.join(' ')}`);
       const r = await runClient(argv, clientEnv(ctxValues), opts.timeoutMs, stateDir, opts.echo);
-      t.session.commands.push({ phase, invocation, argv, startedAt, ms: r.ms, exitCode: r.exitCode, ...(r.signal ? { signal: r.signal } : {}), outputTail: r.outputTail });
-      say(`${phase}: run ${invocation} exited ${r.exitCode ?? r.signal} after ${r.ms} ms`);
+      t.session.commands.push({ phase, invocation, argv, startedAt, ms: r.ms, exitCode: r.exitCode, ...(r.signal ? { signal: r.signal } : {}), ...(r.timedOut ? { timedOut: true } : {}), outputTail: r.outputTail });
+      say(`${phase}: run ${invocation} ${r.timedOut ? 'killed at the timeout' : 'exited'} ${r.exitCode ?? r.signal} after ${r.ms} ms`);
       t.session.invocation = 0;
       return invocation;
     };
@@ -104,7 +122,7 @@ export async function recordAcmeClient(opts: AcmeClientRunOptions): Promise<Exch
       t.session.phase = phase;
       const haveCert = renewedIn(t, 'enroll');
       if (phase !== 'enroll' && !haveCert) {
-        t.session.notes.push(`phase ${phase} skipped: the client obtained no certificate in the enroll phase`);
+        t.session.notes.push(`phase ${phase} skipped: ${NO_CERTIFICATE}`);
         continue;
       }
       ran.push(phase);
@@ -144,9 +162,10 @@ export async function runAcmeClient(opts: AcmeClientRunOptions): Promise<{ repor
   const requirements = opts.requirements ?? loadRequirements();
   const startedAt = new Date();
   const record = await recordAcmeClient(opts);
+  const incomplete = incompleteReason(record, PHASES.filter((p) => (opts.phases ?? PHASES).includes(p)));
   const report = buildReport({
     kit: 'acme-client', target: opts.command.join(' '), requirements, actors: ['Enrolling Node'],
-    verdicts: judgeExchange(record), claimedOptions: opts.claims, startedAt, finishedAt: new Date(),
+    verdicts: judgeExchange(record), claimedOptions: opts.claims, ...(incomplete ? { incomplete } : {}), startedAt, finishedAt: new Date(),
   });
   return { report, record };
 }

@@ -1,8 +1,8 @@
 import { isIP } from 'node:net';
 import { x509 } from '../../pki/x509.ts';
 import { RECOMMENDED_TLS12, type CipherSuite } from '../tls/cipher-suites.ts';
-import { fail, inconclusive, notApplicable, pass, type Verdict } from '../verdict.ts';
-import type { ClientAuthProbe, TlsNodeEvidence } from './evidence.ts';
+import { fail, inconclusive, pass, type Verdict } from '../verdict.ts';
+import type { ClientAuthProbe, ProbeStage, TlsNodeEvidence } from './evidence.ts';
 
 /** Options a TLS endpoint can claim (ITI TF-1: X.2). */
 export const TLS_NODE_OPTIONS = ['rsa-baseline'] as const;
@@ -14,6 +14,13 @@ export interface TlsNodeContext {
 
 export interface TlsNodeCheck {
   description: string;
+  /** The option without whose claim the verdict is not-applicable. */
+  option?: TlsNodeOption;
+  /**
+   * The probe stages whose evidence the verdict rests on: when the endpoint stopped answering before
+   * one of them finished, the check is inconclusive instead of judged on placeholders (run.ts).
+   */
+  needs: readonly ProbeStage[] | ((e: TlsNodeEvidence) => readonly ProbeStage[]);
   judge: (e: TlsNodeEvidence, ctx: TlsNodeContext) => Verdict;
 }
 
@@ -45,7 +52,11 @@ function noServerCert(e: TlsNodeEvidence): Verdict | undefined {
  * ClientHello a refusal of that version, rather than an endpoint that answers nothing at all.
  */
 function speaksTls(e: TlsNodeEvidence): boolean {
-  return Object.values(e.versions).some((v) => v.answer === 'server-hello' || v.answer === 'alert') || e.tls13.accepted;
+  return rawAnswered(e) || e.tls13.accepted;
+}
+
+function rawAnswered(e: TlsNodeEvidence): boolean {
+  return Object.values(e.versions).some((v) => v.answer === 'server-hello' || v.answer === 'alert');
 }
 
 /** The TLS 1.2 answer was not parseable TLS: checks that need the TLS 1.2 ServerHello fail with it. */
@@ -76,10 +87,14 @@ function mustRefuse(e: TlsNodeEvidence, probe: ClientAuthProbe | undefined, miss
   return pass(`${outcomeText(probe)}; ${outcomeText(e.clientAuth.valid)}`);
 }
 
+/** The server's certificates come from the plaintext flight (versions) or, failing that, the TLS 1.3 handshake. */
+const SERVER_CHAIN = (e: TlsNodeEvidence): ProbeStage[] => (e.serverChain.length > 0 || e.serverChainProblem ? ['versions'] : ['versions', 'tls13']);
+
 /** Judging rules of `wardgate conformance tls-node`, keyed by check name (requirements.json `check`). */
 export const TLS_NODE_CHECKS: Record<string, TlsNodeCheck> = {
   'tls-node:legacy-versions-refused': {
     description: 'raw ClientHellos capped at SSL 3.0, TLS 1.0 and TLS 1.1 (all suites, incl. SECLEVEL-0 ones) must not get a ServerHello of that version, nor an answer that is not TLS; a close or silence is a refusal only from an endpoint that answered some ClientHello as TLS',
+    needs: (e) => (rawAnswered(e) ? ['versions'] : ['versions', 'tls13']),
     judge: (e) => {
       const accepted = LEGACY.filter((v) => e.versions[v].accepted);
       const text = LEGACY.map((v) => `${v}: ${e.versions[v].detail}`).join('; ');
@@ -97,14 +112,17 @@ export const TLS_NODE_CHECKS: Record<string, TlsNodeCheck> = {
   },
   'tls-node:tls12-supported': {
     description: 'a raw TLS 1.2 ClientHello with every suite gets a TLS 1.2 ServerHello',
+    needs: ['versions'],
     judge: (e) => (e.versions['TLSv1.2'].accepted ? pass : fail)(`TLSv1.2: ${e.versions['TLSv1.2'].detail}`),
   },
   'tls-node:tls13-supported': {
     description: 'a TLS 1.3-only handshake completes, and TLS 1.3 is chosen when 1.2 and 1.3 are offered',
+    needs: ['tls13'],
     judge: (e) => (e.tls13.accepted && e.tls13.preferred !== false ? pass : fail)(e.tls13.detail),
   },
   'tls-node:forbidden-ciphers-refused': {
     description: 'no NULL, anonymous, export, RC4, DES or 3DES suite is chosen in any accepted version',
+    needs: ['versions', 'suites'],
     judge: (e) => {
       const all = allSuites(e);
       const bad = all.filter((i) => i.suite.cls === 'forbidden');
@@ -117,6 +135,7 @@ export const TLS_NODE_CHECKS: Record<string, TlsNodeCheck> = {
   },
   'tls-node:recommended-cipher': {
     description: 'at least one RFC 9325 §4.2 suite is chosen in TLS 1.2',
+    needs: ['versions', 'suites'],
     judge: (e) => {
       if (!e.versions['TLSv1.2'].accepted) return fail('TLS 1.2 is not supported, so no RFC 9325 §4.2 suite can be negotiated');
       const list = e.suites['TLSv1.2'] ?? [];
@@ -127,6 +146,7 @@ export const TLS_NODE_CHECKS: Record<string, TlsNodeCheck> = {
   },
   'tls-node:discouraged-ciphers-refused': {
     description: 'no RSA key transport, finite-field DHE or CBC suite is chosen in TLS 1.2',
+    needs: ['versions', 'suites'],
     judge: (e) => {
       if (!e.versions['TLSv1.2'].accepted) return inconclusive('TLS 1.2 is not supported; nothing to judge');
       const list = (e.suites['TLSv1.2'] ?? []).map((suite) => ({ version: 'TLSv1.2', suite }));
@@ -138,6 +158,7 @@ export const TLS_NODE_CHECKS: Record<string, TlsNodeCheck> = {
   },
   'tls-node:chain-to-ca': {
     description: 'the certificates the server sends build a valid path to a --ca trust anchor (signatures, CA flags, validity)',
+    needs: SERVER_CHAIN,
     judge: (e) => {
       if (e.serverChainProblem) return fail(e.serverChainProblem);
       if (!e.chain) return inconclusive(e.missing.ca ?? 'no trust anchor');
@@ -147,6 +168,7 @@ export const TLS_NODE_CHECKS: Record<string, TlsNodeCheck> = {
   },
   'tls-node:server-name-match': {
     description: 'the end-entity certificate subjectAltName covers the address or --name the peer connects to',
+    needs: SERVER_CHAIN,
     judge: (e) => {
       const none = noServerCert(e);
       if (none) return none;
@@ -158,6 +180,7 @@ export const TLS_NODE_CHECKS: Record<string, TlsNodeCheck> = {
   },
   'tls-node:server-key-strength': {
     description: 'end-entity key RSA ≥ 2048 or ECDSA P-256/P-384, signature not SHA-1/MD5',
+    needs: SERVER_CHAIN,
     judge: (e) => {
       const none = noServerCert(e);
       if (none) return none;
@@ -174,6 +197,7 @@ export const TLS_NODE_CHECKS: Record<string, TlsNodeCheck> = {
   },
   'tls-node:server-cert-validity': {
     description: 'the end-entity certificate is within notBefore..notAfter at the time of the run',
+    needs: SERVER_CHAIN,
     judge: (e) => {
       const none = noServerCert(e);
       if (none) return none;
@@ -186,6 +210,7 @@ export const TLS_NODE_CHECKS: Record<string, TlsNodeCheck> = {
   },
   'tls-node:revocation-pointers': {
     description: 'the end-entity certificate has a CRL Distribution Point or an AIA OCSP URL',
+    needs: SERVER_CHAIN,
     judge: (e) => {
       const none = noServerCert(e);
       if (none) return none;
@@ -200,6 +225,7 @@ export const TLS_NODE_CHECKS: Record<string, TlsNodeCheck> = {
   },
   'tls-node:requests-client-cert': {
     description: 'the plaintext server flight (highest version up to TLS 1.2) contains a CertificateRequest (TLS 1.3-only endpoints: inferred from refusing a client without a certificate)',
+    needs: (e) => (e.certificateRequested !== undefined ? ['versions'] : ['versions', 'client-auth:no-cert', 'client-auth:valid']),
     judge: (e) => {
       if (e.certificateRequested !== undefined) {
         if (!e.certificateRequested && e.plaintextProblem) return fail(`${e.plaintextProblem}, before a CertificateRequest or ServerHelloDone`);
@@ -211,10 +237,12 @@ export const TLS_NODE_CHECKS: Record<string, TlsNodeCheck> = {
   },
   'tls-node:refuses-no-client-cert': {
     description: 'a handshake without a client certificate is refused, while a valid client certificate is accepted',
+    needs: ['client-auth:no-cert', 'client-auth:valid'],
     judge: (e) => mustRefuse(e, e.clientAuth.noCert, undefined),
   },
   'tls-node:accepts-valid-client-cert': {
     description: 'a handshake with the given (or minted) valid client certificate completes and stays open',
+    needs: ['client-auth:valid'],
     judge: (e) => {
       const p = e.clientAuth.valid;
       if (!p) return inconclusive(e.missing.valid ?? 'probe not run');
@@ -223,26 +251,31 @@ export const TLS_NODE_CHECKS: Record<string, TlsNodeCheck> = {
   },
   'tls-node:refuses-foreign-client-cert': {
     description: 'a client certificate from a throwaway CA, same subject and SAN as the valid one, is refused',
+    needs: ['client-auth:foreign', 'client-auth:valid'],
     judge: (e) => mustRefuse(e, e.clientAuth.foreign, undefined),
   },
   'tls-node:refuses-expired-client-cert': {
     description: 'a client certificate from the trusted client CA that expired yesterday is refused',
+    needs: ['client-auth:expired', 'client-auth:valid'],
     judge: (e) => mustRefuse(e, e.clientAuth.expired, e.missing.expired),
   },
   'tls-node:refuses-revoked-client-cert': {
     description: 'the revoked client certificate given with --revoked-cert is refused',
+    needs: ['client-auth:revoked', 'client-auth:valid'],
     judge: (e) => mustRefuse(e, e.clientAuth.revoked, e.missing.revoked),
   },
   'tls-node:rsa-baseline': {
     description: 'offering only TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 and RSA signature algorithms yields an RSA ≥ 2048 certificate',
-    judge: (e, ctx) => {
-      if (!ctx.options.has('rsa-baseline')) return notApplicable('the RSA baseline option is not claimed (--claim rsa-baseline)');
+    option: 'rsa-baseline',
+    needs: ['versions', 'rsa-baseline'],
+    judge: (e) => {
       if (!e.rsaBaseline) return fail('TLS 1.2 is not supported, so TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 cannot be negotiated');
       return (e.rsaBaseline.accepted && (e.rsaBaseline.rsaBits ?? 0) >= 2048 ? pass : fail)(e.rsaBaseline.detail);
     },
   },
   'tls-node:secure-renegotiation': {
     description: 'the TLS 1.2 ServerHello answers renegotiation_info (RFC 5746 §3.6)',
+    needs: ['versions'],
     judge: (e) => {
       const broken = tls12NotTls(e);
       if (broken) return broken;
@@ -253,6 +286,7 @@ export const TLS_NODE_CHECKS: Record<string, TlsNodeCheck> = {
   },
   'tls-node:extended-master-secret': {
     description: 'the TLS 1.2 ServerHello answers extended_master_secret (RFC 7627 §5.2)',
+    needs: ['versions'],
     judge: (e) => {
       const broken = tls12NotTls(e);
       if (broken) return broken;

@@ -5,10 +5,11 @@ import { alertName } from '../tls/alerts.ts';
 import { verifyChain } from '../tls/chain.ts';
 import { CIPHER_SUITES, suiteByCode, type CipherSuite } from '../tls/cipher-suites.ts';
 import { decodeDerCertificate } from '../tls/der-certificate.ts';
-import { handshakeProbe, type HandshakeOptions } from '../tls/handshake-probe.ts';
-import { rawProbe, type Endpoint, type RawOutcome } from '../tls/raw-probe.ts';
+import type { HandshakeOptions } from '../tls/handshake-probe.ts';
+import type { Endpoint } from '../tls/raw-probe.ts';
 import { TLS_VERSIONS, versionName } from '../tls/versions.ts';
-import type { ClientAuthProbe, TlsNodeEvidence, VersionProbe } from './evidence.ts';
+import { PROBE_STAGES, type ClientAuthProbe, type ProbeStage, type TlsNodeEvidence, type VersionProbe } from './evidence.ts';
+import { EndpointStopped, ProbeRun, type AnsweredRaw } from './probe-run.ts';
 import { importSigningKey, mintExpired, mintForeign, mintValid, namingOf, parseCertificate, type ClientCredential } from './test-certificates.ts';
 
 export interface TlsNodeInputs {
@@ -35,7 +36,7 @@ const ALL_SUITES = CIPHER_SUITES.map((s) => s.code);
 /** RSA-PSS and PKCS#1 signature algorithms only, for the RSA baseline probe. */
 const RSA_SIGALGS = [0x0804, 0x0805, 0x0806, 0x0401, 0x0501, 0x0601];
 
-function describeRaw(offered: number, r: RawOutcome): VersionProbe {
+function describeRaw(offered: number, r: AnsweredRaw): VersionProbe {
   const hello = r.flight.hello;
   if (hello) {
     const suite = suiteByCode(hello.cipherSuite).name;
@@ -46,7 +47,7 @@ function describeRaw(offered: number, r: RawOutcome): VersionProbe {
   if (r.kind === 'not-tls') return { accepted: false, answer: 'not-tls', detail: `answer is not TLS (${r.error})` };
   if (r.flight.alert) return { accepted: false, answer: 'alert', detail: `refused with alert ${alertName(r.flight.alert.description)}` };
   if (r.kind === 'timeout') return { accepted: false, answer: 'timeout', detail: 'no answer to the ClientHello before the timeout' };
-  return { accepted: false, answer: 'closed', detail: 'connection closed without a ServerHello' };
+  return { accepted: false, answer: 'closed', detail: r.kind === 'closed' && r.reset ? `connection reset (${r.reset}) without a ServerHello` : 'connection closed without a ServerHello' };
 }
 
 /**
@@ -67,11 +68,12 @@ function sentCertificates(ders: Buffer[], where: string): { certs: X509Certifica
  * sslscan's method: offer every suite, remove the one the server picks, repeat until it refuses.
  * `problem` is set when the enumeration stopped at an answer that is not TLS, so the list may be short.
  */
-async function enumerateSuites(endpoint: Endpoint, version: number, timeoutMs: number): Promise<{ chosen: CipherSuite[]; problem?: string }> {
+async function enumerateSuites(run: ProbeRun, name: LegacyOrTls12): Promise<{ chosen: CipherSuite[]; problem?: string }> {
+  const version = TLS_VERSIONS[name];
   const remaining = [...ALL_SUITES];
   const chosen: CipherSuite[] = [];
   while (remaining.length > 0) {
-    const r = await rawProbe(endpoint, { version, suites: remaining }, timeoutMs);
+    const r = await run.raw(`${name} suite enumeration, offer ${chosen.length + 1}`, { version, suites: remaining });
     const hello = r.flight.hello;
     if (!hello || hello.version !== version) {
       if (r.kind === 'not-tls') return { chosen, problem: `enumeration stopped after ${chosen.length} suite(s): answer is not TLS (${r.error})` };
@@ -104,40 +106,67 @@ function parseAnchors(pem: string): X509Certificate[] {
   }
 }
 
+const NOT_RUN: VersionProbe = { accepted: false, answer: 'not-run', detail: 'not probed: the endpoint had stopped answering' };
+
 export async function collectTlsNodeEvidence(inputs: TlsNodeInputs): Promise<TlsNodeEvidence> {
   const { endpoint, timeoutMs } = inputs;
-  const progress = inputs.progress ?? (() => {});
   const anchors = inputs.caPem ? parseAnchors(inputs.caPem) : undefined;
   const missing: TlsNodeEvidence['missing'] = {};
   if (!anchors) missing.ca = 'no trust anchor given (--ca)';
 
-  progress('protocol versions');
-  const versions = {} as TlsNodeEvidence['versions'];
-  const raw: Partial<Record<LegacyOrTls12, RawOutcome>> = {};
-  for (const name of RAW_VERSIONS) {
-    raw[name] = await rawProbe(endpoint, { version: TLS_VERSIONS[name], suites: ALL_SUITES }, timeoutMs);
-    versions[name] = describeRaw(TLS_VERSIONS[name], raw[name]!);
-  }
+  // A product that stops answering mid-run keeps the verdicts its finished stages support; the rest
+  // are reported as not run (evidence.ts `interrupted`), instead of the run ending without a report.
+  const run = new ProbeRun(endpoint, timeoutMs);
+  const done: ProbeStage[] = [];
+  let interrupted: TlsNodeEvidence['interrupted'];
+  const stage = async (name: ProbeStage, body: () => Promise<void>): Promise<void> => {
+    if (interrupted) return;
+    try {
+      await body();
+      done.push(name);
+    } catch (err) {
+      if (!(err instanceof EndpointStopped)) throw err;
+      interrupted = { reason: err.reason, notRun: PROBE_STAGES.filter((s) => !done.includes(s)) };
+    }
+  };
+  const progress = (step: string) => { if (!interrupted) inputs.progress?.(step); };
 
-  const tls13Probe = await handshakeProbe(endpoint, { minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', settleMs: 0, timeoutMs });
-  const tls13: TlsNodeEvidence['tls13'] = tls13Probe.protocol === 'TLSv1.3'
-    ? { accepted: true, detail: `TLS 1.3 handshake completed with ${tls13Probe.cipher}` }
-    : { accepted: false, detail: `TLS 1.3 refused: ${tls13Probe.error ?? 'no TLS 1.3 handshake'}` };
-  if (tls13.accepted) {
-    const open = await handshakeProbe(endpoint, { settleMs: 0, timeoutMs });
-    tls13.preferred = open.protocol === 'TLSv1.3';
-    tls13.detail += `; offered TLS 1.2 and 1.3, the server chose ${open.protocol ?? 'neither'}`;
-  }
+  progress('protocol versions');
+  const versions = Object.fromEntries(RAW_VERSIONS.map((v) => [v, NOT_RUN])) as TlsNodeEvidence['versions'];
+  const raw: Partial<Record<LegacyOrTls12, AnsweredRaw>> = {};
+  await stage('versions', async () => {
+    for (const name of RAW_VERSIONS) {
+      raw[name] = await run.raw(`${name} ClientHello`, { version: TLS_VERSIONS[name], suites: ALL_SUITES });
+      versions[name] = describeRaw(TLS_VERSIONS[name], raw[name]!);
+    }
+  });
+
+  let tls13Chain: X509Certificate[] = [];
+  let tls13: TlsNodeEvidence['tls13'] = { accepted: false, detail: 'not probed: the endpoint had stopped answering' };
+  await stage('tls13', async () => {
+    const tls13Probe = await run.handshake('TLS 1.3 handshake', { minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3', settleMs: 0, timeoutMs });
+    tls13Chain = tls13Probe.peerChain;
+    tls13 = tls13Probe.protocol === 'TLSv1.3'
+      ? { accepted: true, detail: `TLS 1.3 handshake completed with ${tls13Probe.cipher}` }
+      : { accepted: false, detail: `TLS 1.3 refused: ${tls13Probe.error ?? 'no TLS 1.3 handshake'}` };
+    if (tls13.accepted) {
+      const open = await run.handshake('TLS 1.2 and 1.3 handshake', { settleMs: 0, timeoutMs });
+      tls13.preferred = open.protocol === 'TLSv1.3';
+      tls13.detail += `; offered TLS 1.2 and 1.3, the server chose ${open.protocol ?? 'neither'}`;
+    }
+  });
 
   progress('cipher suites');
   const suites: TlsNodeEvidence['suites'] = {};
   const suiteProblems: TlsNodeEvidence['suiteProblems'] = {};
-  for (const name of RAW_VERSIONS) {
-    if (!versions[name].accepted) continue;
-    const found = await enumerateSuites(endpoint, TLS_VERSIONS[name], timeoutMs);
-    suites[name] = found.chosen;
-    if (found.problem) suiteProblems[name] = found.problem;
-  }
+  await stage('suites', async () => {
+    for (const name of RAW_VERSIONS) {
+      if (!versions[name].accepted) continue;
+      const found = await enumerateSuites(run, name);
+      suites[name] = found.chosen;
+      if (found.problem) suiteProblems[name] = found.problem;
+    }
+  });
 
   const flight12 = versions['TLSv1.2'].accepted ? raw['TLSv1.2']!.flight : undefined;
   // The highest version up to TLS 1.2 the endpoint accepts: its flight is plaintext, so it shows the
@@ -155,16 +184,17 @@ export async function collectTlsNodeEvidence(inputs: TlsNodeInputs): Promise<Tls
   } else if (plaintextProblem) {
     serverChainProblem = `${plaintextProblem}, before a complete Certificate message`;
     serverChainSource = `${plainVersion} server flight`;
-  } else if (tls13Probe.peerChain.length > 0) {
-    serverChain = tls13Probe.peerChain;
+  } else if (tls13Chain.length > 0) {
+    serverChain = tls13Chain;
     serverChainSource = 'TLS 1.3 handshake';
   }
   const chain = anchors ? verifyChain(serverChain, anchors) : undefined;
 
   let rsaBaseline: TlsNodeEvidence['rsaBaseline'];
-  if (versions['TLSv1.2'].accepted) {
+  await stage('rsa-baseline', async () => {
+    if (!versions['TLSv1.2'].accepted) return;
     progress('RSA baseline');
-    const r = await rawProbe(endpoint, { version: TLS_VERSIONS['TLSv1.2'], suites: [0xc02f], signatureAlgorithms: RSA_SIGALGS }, timeoutMs);
+    const r = await run.raw('RSA baseline ClientHello', { version: TLS_VERSIONS['TLSv1.2'], suites: [0xc02f], signatureAlgorithms: RSA_SIGALGS });
     const sent = sentCertificates(r.flight.certificates.slice(0, 1), 'RSA baseline TLSv1.2');
     const leaf = sent.certs[0];
     const rsaBits = leaf?.publicKey.asymmetricKeyType === 'rsa' ? leaf.publicKey.asymmetricKeyDetails?.modulusLength : undefined;
@@ -176,7 +206,7 @@ export async function collectTlsNodeEvidence(inputs: TlsNodeInputs): Promise<Tls
         ? `TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 negotiated with an RSA-${rsaBits} certificate`
         : `offering only TLS_ECDHE_RSA_WITH_AES_128_GCM_SHA256 and RSA signatures: ${describeRaw(TLS_VERSIONS['TLSv1.2'], r).detail}${sent.problem ? `; ${sent.problem}` : ''}${leaf ? ` (certificate key ${leaf.publicKey.asymmetricKeyType})` : ''}`,
     };
-  }
+  });
 
   progress('client authentication');
   // With TLS ≤ 1.2 the server decides on the client certificate inside the handshake, so a refusal is
@@ -186,9 +216,9 @@ export async function collectTlsNodeEvidence(inputs: TlsNodeInputs): Promise<Tls
   const authTls: Pick<HandshakeOptions, 'minVersion' | 'maxVersion' | 'ciphers'> = versions['TLSv1.2'].accepted ? { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' }
     : tls13.accepted ? { minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' }
       : { minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT:@SECLEVEL=0' };
-  const attempt = async (cred: ClientCredential | undefined, description: string): Promise<ClientAuthProbe> => ({
+  const attempt = async (cred: ClientCredential | undefined, description: string, label: string): Promise<ClientAuthProbe> => ({
     description,
-    outcome: await handshakeProbe(endpoint, { ...authTls, cert: cred?.certPem, key: cred?.keyPem, settleMs: inputs.settleMs, timeoutMs }),
+    outcome: await run.handshake(`client certificate: ${label}`, { ...authTls, cert: cred?.certPem, key: cred?.keyPem, settleMs: inputs.settleMs, timeoutMs }),
   });
 
   const clientCa = inputs.clientCaCertPem && inputs.clientCaKeyPem
@@ -203,21 +233,28 @@ export async function collectTlsNodeEvidence(inputs: TlsNodeInputs): Promise<Tls
   else if (clientCa) valid = await mintValid(clientCa, naming, kind);
   else missing.valid = 'no client certificate given (--client-cert/--client-key) and no client CA to mint one (--client-ca-cert/--client-ca-key)';
 
-  const clientAuth: TlsNodeEvidence['clientAuth'] = { noCert: await attempt(undefined, 'no client certificate') };
-  if (valid) clientAuth.valid = await attempt(valid, valid.description);
-  const foreign = await mintForeign(naming, kind);
-  clientAuth.foreign = await attempt(foreign, foreign.description);
-  if (clientCa) {
+  const clientAuth: TlsNodeEvidence['clientAuth'] = { noCert: { description: 'no client certificate', outcome: { accepted: false, error: 'not probed: the endpoint had stopped answering', peerChain: [] } } };
+  await stage('client-auth:no-cert', async () => {
+    clientAuth.noCert = await attempt(undefined, 'no client certificate', 'none');
+  });
+  await stage('client-auth:valid', async () => {
+    if (valid) clientAuth.valid = await attempt(valid, valid.description, 'valid');
+  });
+  await stage('client-auth:foreign', async () => {
+    const foreign = await mintForeign(naming, kind);
+    clientAuth.foreign = await attempt(foreign, foreign.description, 'from a foreign CA');
+  });
+  if (!clientCa) missing.expired = 'no client CA given (--client-ca-cert/--client-ca-key), so the kit cannot make an expired certificate the endpoint would otherwise trust';
+  await stage('client-auth:expired', async () => {
+    if (!clientCa) return;
     const expired = await mintExpired(clientCa, naming, kind);
-    clientAuth.expired = await attempt(expired, expired.description);
-  } else {
-    missing.expired = 'no client CA given (--client-ca-cert/--client-ca-key), so the kit cannot make an expired certificate the endpoint would otherwise trust';
-  }
-  if (inputs.revokedCertPem && inputs.revokedKeyPem) {
-    clientAuth.revoked = await attempt({ certPem: inputs.revokedCertPem, keyPem: inputs.revokedKeyPem, description: '' }, 'given with --revoked-cert (revoked by its CA)');
-  } else {
-    missing.revoked = 'no revoked client certificate given (--revoked-cert/--revoked-key)';
-  }
+    clientAuth.expired = await attempt(expired, expired.description, 'expired');
+  });
+  const revoked = inputs.revokedCertPem && inputs.revokedKeyPem ? { certPem: inputs.revokedCertPem, keyPem: inputs.revokedKeyPem, description: '' } : undefined;
+  if (!revoked) missing.revoked = 'no revoked client certificate given (--revoked-cert/--revoked-key)';
+  await stage('client-auth:revoked', async () => {
+    if (revoked) clientAuth.revoked = await attempt(revoked, 'given with --revoked-cert (revoked by its CA)', 'revoked');
+  });
 
   return {
     endpoint, at: new Date(), versions, tls13, suites, suiteProblems,
@@ -226,5 +263,6 @@ export async function collectTlsNodeEvidence(inputs: TlsNodeInputs): Promise<Tls
     plaintextVersion: plainVersion,
     ...(plaintextProblem ? { plaintextProblem } : {}),
     serverChain, serverChainSource, ...(serverChainProblem ? { serverChainProblem } : {}), chain, rsaBaseline, clientAuth, missing,
+    ...(interrupted ? { interrupted } : {}),
   };
 }

@@ -7,9 +7,14 @@ import type { ServerHello } from '../tls/server-flight.ts';
 
 /**
  * What the server sent back to a raw ClientHello: a ServerHello or an alert shows a TLS speaker; a
- * close or silence shows nothing by itself; `not-tls` is an answer that is not parseable TLS.
+ * close or silence shows nothing by itself; `not-tls` is an answer that is not parseable TLS;
+ * `not-run` means the endpoint stopped answering before this probe (TlsNodeEvidence.interrupted).
  */
-export type RawAnswer = 'server-hello' | 'alert' | 'closed' | 'timeout' | 'not-tls';
+export type RawAnswer = 'server-hello' | 'alert' | 'closed' | 'timeout' | 'not-tls' | 'not-run';
+
+/** The probe groups of a run, in the order they run; checks name the ones their verdict needs. */
+export const PROBE_STAGES = ['versions', 'tls13', 'suites', 'rsa-baseline', 'client-auth:no-cert', 'client-auth:valid', 'client-auth:foreign', 'client-auth:expired', 'client-auth:revoked'] as const;
+export type ProbeStage = (typeof PROBE_STAGES)[number];
 
 /** What a version probe saw: the server's answer to a ClientHello capped at that version. */
 export interface VersionProbe {
@@ -66,4 +71,10 @@ export interface TlsNodeEvidence {
   };
   /** Why a probe could not run (missing input), keyed by probe. */
   missing: Partial<Record<'valid' | 'expired' | 'revoked' | 'ca', string>>;
+  /**
+   * Set when the endpoint stopped answering mid-run: why (a printable sentence naming the last probe
+   * it answered), and the stages that did not run to their end. Their evidence fields hold
+   * placeholders; checks that need them are inconclusive (run.ts).
+   */
+  interrupted?: { reason: string; notRun: ProbeStage[] };
 }

@@ -1,15 +1,29 @@
 import { loadRequirements, type RequirementSet } from '../requirements.ts';
 import { buildReport, type Report } from '../report.ts';
-import type { Verdict } from '../verdict.ts';
-import { TLS_NODE_CHECKS, type TlsNodeOption } from './checks.ts';
+import { inconclusive, notApplicable, type Verdict } from '../verdict.ts';
+import { TLS_NODE_CHECKS, type TlsNodeCheck, type TlsNodeOption } from './checks.ts';
 import { collectTlsNodeEvidence, type TlsNodeInputs } from './collect.ts';
 import type { TlsNodeEvidence } from './evidence.ts';
 
 /** Actors a TLS endpoint can be; their manual requirements go into the report for the assessor. */
 const TLS_ACTORS = ['Relying Node', 'TLS Gateway'];
 
+/**
+ * One check's verdict. A check whose probe stages did not finish (the endpoint stopped answering) is
+ * inconclusive with the reason; every other check keeps the verdict its evidence gives.
+ */
+function judgeOne(c: TlsNodeCheck, e: TlsNodeEvidence, options: ReadonlySet<TlsNodeOption>): Verdict {
+  if (c.option && !options.has(c.option)) return notApplicable(`the ${c.option} option is not claimed (--claim ${c.option})`);
+  if (e.interrupted) {
+    const needs = typeof c.needs === 'function' ? c.needs(e) : c.needs;
+    const notRun = needs.filter((s) => e.interrupted!.notRun.includes(s));
+    if (notRun.length) return inconclusive(`${e.interrupted.reason}; the probes this check needs (${notRun.join(', ')}) did not run`);
+  }
+  return c.judge(e, { options });
+}
+
 export function judgeTlsNode(evidence: TlsNodeEvidence, options: ReadonlySet<TlsNodeOption>): Map<string, Verdict> {
-  return new Map(Object.entries(TLS_NODE_CHECKS).map(([name, c]) => [name, c.judge(evidence, { options })]));
+  return new Map(Object.entries(TLS_NODE_CHECKS).map(([name, c]) => [name, judgeOne(c, evidence, options)]));
 }
 
 /** Probes one TLS endpoint and reports every requirement judged by a tls-node check. */
@@ -26,6 +40,7 @@ export async function runTlsNode(inputs: TlsNodeInputs & { options?: TlsNodeOpti
     actors: TLS_ACTORS,
     verdicts: judgeTlsNode(evidence, options),
     claimedOptions: [...options],
+    ...(evidence.interrupted ? { incomplete: evidence.interrupted.reason } : {}),
     startedAt,
     finishedAt: new Date(),
   });

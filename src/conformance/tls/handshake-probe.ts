@@ -1,7 +1,6 @@
 import { X509Certificate } from 'node:crypto';
 import { isIP } from 'node:net';
 import tls from 'node:tls';
-import { WardgateError } from '../../errors.ts';
 import type { Endpoint } from './raw-probe.ts';
 
 export interface HandshakeOptions {
@@ -27,6 +26,14 @@ export interface HandshakeOutcome {
   cipher?: string;
   /** Set when the handshake failed or the server closed the connection during the settle time. */
   error?: string;
+  /**
+   * True when the connection ended with neither a completed handshake nor a TLS error or alert from
+   * the server: a reset, a close or silence. Such an outcome says nothing unless the endpoint is
+   * still answering (tls-node/probe-run.ts checks that).
+   */
+  abrupt?: boolean;
+  /** Set when no TCP connection could be made: the errno code, e.g. ECONNREFUSED. */
+  unreachable?: string;
   /** Peer certificate chain as Node reports it, end-entity first. */
   peerChain: X509Certificate[];
 }
@@ -60,7 +67,7 @@ function peerChain(socket: tls.TLSSocket): X509Certificate[] {
  * server's client-certificate decision when the server's own certificate is bad.
  */
 export function handshakeProbe(endpoint: Endpoint, opts: HandshakeOptions): Promise<HandshakeOutcome> {
-  return new Promise((resolve, reject) => {
+  return new Promise((resolve) => {
     let settled = false;
     let secure = false;
     let connected = false;
@@ -77,17 +84,16 @@ export function handshakeProbe(endpoint: Endpoint, opts: HandshakeOptions): Prom
       cert: opts.cert,
       key: opts.key,
     });
-    const finish = (result: HandshakeOutcome | Error) => {
+    const finish = (result: HandshakeOutcome) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       clearTimeout(settleTimer);
       socket.destroy();
-      if (result instanceof Error) reject(result);
-      else resolve(result);
+      resolve(result);
     };
     let settleTimer: NodeJS.Timeout | undefined;
-    const timer = setTimeout(() => finish({ ...outcome, accepted: false, error: `no answer within ${opts.timeoutMs} ms` }), opts.timeoutMs);
+    const timer = setTimeout(() => finish({ ...outcome, accepted: false, abrupt: !secure, error: `no answer within ${opts.timeoutMs} ms` }), opts.timeoutMs);
     socket.once('connect', () => { connected = true; });
     socket.once('secureConnect', () => {
       secure = true;
@@ -102,11 +108,13 @@ export function handshakeProbe(endpoint: Endpoint, opts: HandshakeOptions): Prom
     socket.on('data', () => { /* application data from the server: ignored, the connection stays accepted */ });
     socket.once('error', (err: NodeJS.ErrnoException) => {
       if (!connected) {
-        finish(new WardgateError('TLS_PROBE_FAILED', `cannot connect to ${endpoint.host}:${endpoint.port}: ${err.code ?? err.message}`, { cause: err }));
+        finish({ ...outcome, accepted: false, unreachable: err.code ?? err.message, error: `cannot connect: ${err.code ?? err.message}` });
         return;
       }
-      finish({ ...outcome, accepted: false, error: `${secure ? 'after the handshake: ' : ''}${describeTlsError(err)}` });
+      // OpenSSL's own errors (ERR_SSL_*) come from TLS bytes the server sent; a socket error does not.
+      const fromTls = secure || err.code?.startsWith('ERR_SSL') === true || /alert/i.test(err.message);
+      finish({ ...outcome, accepted: false, abrupt: !fromTls, error: `${secure ? 'after the handshake: ' : ''}${describeTlsError(err)}` });
     });
-    socket.once('close', () => finish({ ...outcome, accepted: false, error: outcome.error ?? `connection closed ${secure ? 'after the handshake' : 'during the handshake'}` }));
+    socket.once('close', () => finish({ ...outcome, accepted: false, abrupt: !secure, error: outcome.error ?? `connection closed ${secure ? 'after the handshake' : 'during the handshake'}` }));
   });
 }

@@ -1,5 +1,4 @@
 import net from 'node:net';
-import { WardgateError } from '../../errors.ts';
 import { buildClientHello, type ClientHelloOptions } from './client-hello.ts';
 import { ServerFlightParser, type ServerFlight } from './server-flight.ts';
 
@@ -12,31 +11,32 @@ export interface Endpoint {
 
 export type RawOutcome =
   | { kind: 'flight'; flight: ServerFlight }
-  | { kind: 'closed'; flight: ServerFlight }
+  | { kind: 'closed'; flight: ServerFlight; reset?: string }
   | { kind: 'timeout'; flight: ServerFlight }
   /** The answer is not parseable TLS; `flight` holds what was parsed before the defect, `error` names it. */
-  | { kind: 'not-tls'; flight: ServerFlight; error: string };
+  | { kind: 'not-tls'; flight: ServerFlight; error: string }
+  /** No TCP connection could be made (`error` is the errno code, e.g. ECONNREFUSED). */
+  | { kind: 'unreachable'; flight: ServerFlight; error: string };
 
 /**
- * Sends one raw ClientHello and reads the server's plaintext answer. Connection failures (refused,
- * unreachable) throw TLS_PROBE_FAILED: the target is down, which is no verdict on its TLS. A server
- * that closes, stays silent or answers with something that is not TLS has answered, and that answer
- * is the outcome: one malformed answer is evidence against the checks that need it, not the end of
- * the run.
+ * Sends one raw ClientHello and reads the server's plaintext answer. A server that closes, stays
+ * silent or answers with something that is not TLS has answered, and that answer is the outcome: one
+ * malformed answer is evidence against the checks that need it, not the end of the run. A connection
+ * that cannot be made is `unreachable`: the caller decides whether the target is down or stopped
+ * answering mid-run (tls-node/probe-run.ts). A reset is a close; `reset` names it for the evidence.
  */
 export function rawProbe(endpoint: Endpoint, hello: Omit<ClientHelloOptions, 'serverName'>, timeoutMs: number): Promise<RawOutcome> {
-  return new Promise((resolve, reject) => {
+  return new Promise((resolve) => {
     const parser = new ServerFlightParser();
     let connected = false;
     let settled = false;
     const socket = net.connect({ host: endpoint.host, port: endpoint.port });
-    const finish = (outcome: RawOutcome | Error) => {
+    const finish = (outcome: RawOutcome) => {
       if (settled) return;
       settled = true;
       clearTimeout(timer);
       socket.destroy();
-      if (outcome instanceof Error) reject(outcome);
-      else resolve(outcome);
+      resolve(outcome);
     };
     const timer = setTimeout(() => finish({ kind: 'timeout', flight: parser.flight }), timeoutMs);
     socket.once('connect', () => {
@@ -52,8 +52,8 @@ export function rawProbe(endpoint: Endpoint, hello: Omit<ClientHelloOptions, 'se
     });
     socket.once('close', () => finish({ kind: 'closed', flight: parser.flight }));
     socket.once('error', (err: NodeJS.ErrnoException) => {
-      if (!connected) finish(new WardgateError('TLS_PROBE_FAILED', `cannot connect to ${endpoint.host}:${endpoint.port}: ${err.code ?? err.message}`, { cause: err }));
-      else finish({ kind: 'closed', flight: parser.flight });
+      if (!connected) finish({ kind: 'unreachable', flight: parser.flight, error: err.code ?? err.message });
+      else finish({ kind: 'closed', flight: parser.flight, reset: err.code ?? err.message });
     });
   });
 }
