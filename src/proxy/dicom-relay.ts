@@ -2,8 +2,10 @@
  * DICOM-aware relay (PS3.8 upper layer): waits for the A-ASSOCIATE-RQ under the ARTIM timer, decides
  * it with the route's allow rules, answers a denied peer with A-ASSOCIATE-RJ without ever touching the
  * upstream, and otherwise connects, forwards the RQ and streams PDUs both ways through PduFramer,
- * following the association with protocols/dicom's AssociationTracker. Any framing or sequencing
- * violation aborts both sides with A-ABORT (PS3.8 §9.2.3, Table 9-10).
+ * following the association with protocols/dicom's AssociationTracker. While the AC is pending the
+ * requestor is still read, for its A-ABORT (PS3.8 Sta5). Any framing or sequencing violation aborts
+ * both sides with A-ABORT (PS3.8 §9.2.3, Table 9-10). C-MOVE-RQs from either side must name a move
+ * destination the route maps (see moveAllowed).
  */
 import { OUTCOME, type Outcome } from '../audit/codes.ts';
 import { associationEvent, instancesTransferred, securityAlert } from '../audit/events.ts';
@@ -46,6 +48,10 @@ class DicomRelay {
   private readonly fromUpstream: PduFramer;
   private artim: NodeJS.Timeout | undefined;
   private established = false;
+  /** The RQ passed policy: the gateway set out to reach the acceptor. */
+  private requested = false;
+  /** Answered with an A-ASSOCIATE-RJ, by the acceptor or the gateway. */
+  private rejected = false;
   private finished = false;
   /** Set once an A-ABORT was relayed or sent: whatever either side still sends is dropped (PS3.8 §9.2.3, AA-1/AA-2). */
   private stopped = false;
@@ -99,7 +105,6 @@ class DicomRelay {
     }
     if (buf.length < header.totalLength) return;
     this.ctx.client.removeListener('data', this.onRqData);
-    this.ctx.client.pause();
     this.rqParts = [];
     const raw = buf.subarray(0, header.totalLength);
     const leftover = buf.subarray(header.totalLength);
@@ -126,10 +131,16 @@ class DicomRelay {
       ctx.log(`route ${ctx.route.name}: ${err.code}: ${err.message}`);
       return this.reject(REJECTION.callingAeTitleNotRecognized);
     }
+    // From here on the requestor waits for the AC (PS3.8 §9.2, Sta5): keep reading it, for its A-ABORT.
+    this.requested = true;
+    ctx.client.on('data', this.onPendingData);
+    if (leftover.length > 0) this.onPendingData(leftover);
+    if (this.stopped) return;
     let upstream: net.Socket;
     try {
       upstream = await ctx.connectUpstream();
     } catch (err) {
+      if (this.stopped || this.finished) return;
       const reason = (err as Error).message;
       ctx.log(`route ${ctx.route.name}: upstream unavailable: ${reason}`);
       if (ctx.route.direction === 'outbound' && /certificate|self.signed|altnames|verify|handshake|alert/i.test(reason)) {
@@ -138,7 +149,8 @@ class DicomRelay {
       // PS3.8 Table 9-21: the provider's presentation layer could not get the association through.
       return this.reject(REJECTION.temporaryCongestion);
     }
-    if (this.finished) {
+    if (this.finished || this.stopped) {
+      // Aborted while connecting (the requestor's A-ABORT, ARTIM): the acceptor never gets the RQ.
       upstream.destroy();
       return;
     }
@@ -148,14 +160,50 @@ class DicomRelay {
     upstream.once('close', () => this.closed('acceptor', 'acceptor closed the connection'));
     upstream.write(raw);
     this.bytesUp.value += raw.length;
-    // The client stays paused until the AC arrives: PS3.8 allows it nothing but A-ABORT meanwhile.
-    if (leftover.length > 0) this.pendingLeftover = leftover;
   }
 
-  private pendingLeftover: Buffer | undefined;
+  /** Bytes of the requestor's A-ABORT, while the A-ASSOCIATE-AC is pending: at most one PDU header and body. */
+  private pendingBytes = Buffer.alloc(0);
+
+  /**
+   * PS3.8 §9.2.3, Table 9-10: while the requestor waits for the A-ASSOCIATE-AC (Sta5; the gateway's
+   * side facing it is in Sta3), an A-ABORT from it ends the association at once (AA-3): it is relayed
+   * to the acceptor if the RQ reached it, and both connections close, without waiting for the AC. Any
+   * other PDU is unexpected (AA-8): A-ABORT both ways. So nothing but one 10-byte A-ABORT is ever
+   * held here; the type is judged on the header, before any body is buffered.
+   */
+  private readonly onPendingData = (chunk: Buffer): void => {
+    if (this.stopped || this.finished) return;
+    this.bytesUp.value += chunk.length;
+    const buf = this.pendingBytes = Buffer.concat([this.pendingBytes, chunk]);
+    let header;
+    try {
+      header = peekHeader(buf, { maxPduLength: 0xffffffff });
+      if (header && header.type !== PDU_TYPE.Abort) {
+        throw new WardgateError('PDU_MALFORMED', `${PDU_TYPE_NAMES[header.type]} received while the A-ASSOCIATE-AC is pending; only A-ABORT may come (PS3.8 §9.2, Sta5)`);
+      }
+    } catch (err) {
+      return this.protocolError(err, 'requestor', { source: ABORT_SOURCE.ServiceProvider, reason: ABORT_REASON.UnexpectedPdu });
+    }
+    if (!header || buf.length < header.totalLength) return;
+    this.pendingBytes = Buffer.alloc(0);
+    let pdu: DecodedPdu;
+    try {
+      pdu = decodePdu(buf.subarray(0, header.totalLength));
+    } catch (err) {
+      return this.protocolError(err, 'requestor', { source: ABORT_SOURCE.ServiceProvider, reason: ABORT_REASON.InvalidPduParameterValue });
+    }
+    // Still connecting: the acceptor has seen nothing, the abort ends the association on this side only.
+    if (this.upstream) {
+      if (!this.observe(pdu, 'requestor')) return;
+      forward(this.ctx.client, this.upstream, buf.subarray(0, header.totalLength));
+    }
+    this.after(pdu, 'requestor');
+  };
 
   private reject(rj: AssociateRj): void {
     const { client } = this.ctx;
+    this.rejected = true;
     this.ending = describeRejection(rj);
     this.outcome = OUTCOME.MinorFailure;
     if (this.artim) clearTimeout(this.artim);
@@ -236,14 +284,16 @@ class DicomRelay {
       const idle = ctx.route.limits.idleTimeoutMs;
       ctx.client.setTimeout(idle, () => this.abortBoth(`no traffic for ${idle} ms`));
       this.upstream!.setTimeout(idle, () => this.abortBoth(`no traffic for ${idle} ms`));
+      ctx.client.removeListener('data', this.onPendingData);
       ctx.client.on('data', this.onClientData);
-      if (this.pendingLeftover) {
-        const rest = this.pendingLeftover;
-        this.pendingLeftover = undefined;
-        this.onClientData(rest);
+      // The first bytes of an A-ABORT sent as the AC crossed it: the established phase reads the rest.
+      if (this.pendingBytes.length > 0) {
+        const rest = this.pendingBytes;
+        this.pendingBytes = Buffer.alloc(0);
+        this.relay(rest, 'requestor');
       }
-      ctx.client.resume();
     } else if (pdu.kind === 'A-ASSOCIATE-RJ') {
+      this.rejected = true;
       this.ending = describeRejection(pdu.value);
       this.outcome = OUTCOME.MinorFailure;
       closeSoon(ctx.client);
@@ -293,32 +343,49 @@ class DicomRelay {
       try {
         const cmd = decodeCommand(raw);
         this.stores.observe(cmd, from);
-        const destinations = this.ctx.route.moveDestinations;
-        if (from === 'requestor' && cmd.commandField === COMMAND_FIELD.CMoveRq && destinations) {
-          const dest = (cmd.moveDestination ?? '').trim();
-          if (!Object.hasOwn(destinations, dest)) {
-            const { ctx } = this;
-            ctx.metrics.inc('wardgate_denials_total', { ...this.labels, reason: 'move-destination' });
-            ctx.auditor.record(securityAlert(ctx.auditor.identity, 'restricted-function', this.source(), `route ${ctx.route.name}: C-MOVE to "${dest}" refused: no route brings that destination back over TLS`));
-            this.abortBoth(`C-MOVE-RQ names move destination "${dest}", which has no reverse route`, { source: ABORT_SOURCE.ServiceProvider, reason: ABORT_REASON.NotSpecified });
-            return false;
-          }
-        }
+        if (cmd.commandField === COMMAND_FIELD.CMoveRq && this.ctx.route.moveDestinations && !this.moveAllowed(cmd.moveDestination, pdv.contextId, from)) return false;
       } catch (err) {
         // Command sets are forwarded as they are: the SCP judges DIMSE content, the gateway only audits it.
         // Except where the route's policy depends on that content: a command set the gateway cannot read
         // unambiguously (out-of-order elements, a wrong CommandGroupLength: PS3.5 §7.1, PS3.7 §6.3.1) may
         // be a C-MOVE-RQ to the SCP, whose parser (dcmtk's) reads both, so it is refused, not passed on.
-        if (from === 'requestor' && this.ctx.route.moveDestinations) {
+        // Both directions: a C-MOVE-RQ may come from the acceptor too (see moveAllowed).
+        if (this.ctx.route.moveDestinations) {
           const { ctx } = this;
           ctx.metrics.inc('wardgate_denials_total', { ...this.labels, reason: 'move-destination' });
-          ctx.auditor.record(securityAlert(ctx.auditor.identity, 'restricted-function', this.source(), `route ${ctx.route.name}: unreadable command set refused: its move destination cannot be checked`));
-          this.abortBoth(`command set from the requestor cannot be decoded, so its C-MOVE destination cannot be checked: ${(err as Error).message}`, { source: ABORT_SOURCE.ServiceProvider, reason: ABORT_REASON.NotSpecified });
+          ctx.auditor.record(securityAlert(ctx.auditor.identity, 'restricted-function', this.source(), `route ${ctx.route.name}: unreadable command set from the ${from} refused: its move destination cannot be checked`));
+          this.abortBoth(`command set from the ${from} cannot be decoded, so its C-MOVE destination cannot be checked: ${(err as Error).message}`, { source: ABORT_SOURCE.ServiceProvider, reason: ABORT_REASON.NotSpecified });
           return false;
         }
       }
     }
     return true;
+  }
+
+  /**
+   * The route's move-destination rule, for a C-MOVE-RQ from either side (PS3.7 §9.3.4.1: the C-MOVE
+   * SCP opens a sub-association to the named destination, which must map to a route that brings it
+   * back over TLS). PS3.7 D.3.3.4: the requestor is the SCU unless role selection says otherwise, so
+   * the acceptor may invoke C-MOVE only on a context whose SOP class it was negotiated the SCU role
+   * for (the requestor proposed the SCP role and the AC accepted it); then the requestor performs the
+   * move and the same rule applies to the destination it is asked to reach. Without that role the
+   * acceptor's C-MOVE-RQ is a misbehaving peer's, which a lenient requestor might still act on:
+   * refused like an unmapped destination. On refusal aborts both sides and returns false.
+   */
+  private moveAllowed(moveDestination: string | undefined, contextId: number, from: PduSender): boolean {
+    const { ctx } = this;
+    const dest = (moveDestination ?? '').trim();
+    let refusal: string | undefined;
+    if (from === 'acceptor' && !this.tracker.requestorActsAsScp(contextId)) {
+      refusal = `C-MOVE-RQ from the acceptor on presentation context ${contextId}, for whose SOP class it was not negotiated the SCU role (PS3.7 D.3.3.4)`;
+    } else if (!Object.hasOwn(ctx.route.moveDestinations ?? {}, dest)) {
+      refusal = `C-MOVE-RQ from the ${from} names move destination "${dest}", which has no reverse route`;
+    }
+    if (!refusal) return true;
+    ctx.metrics.inc('wardgate_denials_total', { ...this.labels, reason: 'move-destination' });
+    ctx.auditor.record(securityAlert(ctx.auditor.identity, 'restricted-function', this.source(), `route ${ctx.route.name}: C-MOVE to "${dest}" from the ${from} refused: ${refusal}`));
+    this.abortBoth(refusal, { source: ABORT_SOURCE.ServiceProvider, reason: ABORT_REASON.NotSpecified });
+    return false;
   }
 
   private protocolError(err: unknown, from: PduSender, abort: Abort = { source: ABORT_SOURCE.ServiceProvider, reason: ABORT_REASON.UnrecognizedPdu }): void {
@@ -337,7 +404,7 @@ class DicomRelay {
     this.outcome = OUTCOME.SeriousFailure;
     if (this.artim) clearTimeout(this.artim);
     this.rqParts = [];
-    this.pendingLeftover = undefined;
+    this.pendingBytes = Buffer.alloc(0);
     const pdu = encodeAbort(abort);
     for (const s of [this.ctx.client, this.upstream]) {
       if (s && !s.destroyed && s.writable) s.write(pdu);
@@ -347,11 +414,14 @@ class DicomRelay {
 
   private abortReason: string | undefined;
 
+  private firstClose: string | undefined;
   private clientClosed = false;
   private upstreamClosed = false;
 
   /** Either side closing ends the association: the other side is closed too; finish once both are. */
   private closed(side: PduSender, why: string): void {
+    // The side that closed first ended the association; the other only followed the gateway's close.
+    this.firstClose ??= why;
     if (side === 'requestor') {
       this.clientClosed = true;
       closeSoon(this.upstream, 500);
@@ -359,7 +429,7 @@ class DicomRelay {
       this.upstreamClosed = true;
       closeSoon(this.ctx.client, 500);
     }
-    if (this.clientClosed && (!this.upstream || this.upstreamClosed)) this.finish(why);
+    if (this.clientClosed && (!this.upstream || this.upstreamClosed)) this.finish(this.firstClose);
   }
 
   private finish(why: string): void {
@@ -367,10 +437,14 @@ class DicomRelay {
     this.finished = true;
     if (this.artim) clearTimeout(this.artim);
     const { ctx } = this;
-    if (this.established && ctx.auditor.enabled) {
+    // An association that ended while its AC was pending (an abort or a close in Sta5, PS3.8 §9.2.3)
+    // is audited as ended too; a rejection is an answer, and the policy's own is a security alert.
+    const pending = !this.established && this.requested && !this.rejected;
+    if ((this.established || pending) && ctx.auditor.enabled) {
       const detail = this.ending === 'aborted' ? `aborted: ${this.abortReason}` : this.ending ?? why;
       const outcome = this.ending === 'released' ? OUTCOME.Success : this.outcome === OUTCOME.Success ? OUTCOME.MinorFailure : this.outcome;
-      ctx.auditor.record(associationEvent(ctx.auditor.identity, 'closed', this.source(), this.destination(), `route ${ctx.route.name}: association ${detail}`, outcome));
+      const when = pending ? ' before the A-ASSOCIATE-AC' : '';
+      ctx.auditor.record(associationEvent(ctx.auditor.identity, 'closed', this.source(), this.destination(), `route ${ctx.route.name}: association ${detail}${when}`, outcome));
       if (this.stores.count > 0) this.auditStores(outcome);
     }
     ctx.onClose();

@@ -29,6 +29,12 @@ export class AssociationTracker {
   private current: AssociationPhase = 'awaiting-rq';
   private proposed = new Set<number>();
   private accepted = new Set<number>();
+  /** Presentation context ID -> abstract syntax (SOP class UID) the RQ proposed for it. */
+  private abstractSyntaxes = new Map<number, string>();
+  /** SOP classes whose SCP role the requestor proposed in its role selection sub-item (0x54). */
+  private requestorScpProposed = new Set<string>();
+  /** SOP classes for which the AC granted the requestor the SCP role. */
+  private requestorScp = new Set<string>();
   private releaseRequested = new Set<PduSender>();
   private releaseReplied = new Set<PduSender>();
 
@@ -39,6 +45,16 @@ export class AssociationTracker {
   /** Presentation context IDs the acceptor accepted (result 0). */
   get acceptedContexts(): ReadonlySet<number> {
     return this.accepted;
+  }
+
+  /**
+   * PS3.7 D.3.3.4: without SCP/SCU Role Selection the requestor is the SCU and the acceptor the SCP
+   * of every SOP class; the requestor performs operations (the acceptor invokes them) only on the
+   * context of a SOP class for which it proposed the SCP role and the AC accepted it.
+   */
+  requestorActsAsScp(contextId: number): boolean {
+    const sopClass = this.abstractSyntaxes.get(contextId);
+    return sopClass !== undefined && this.requestorScp.has(sopClass);
   }
 
   /**
@@ -67,7 +83,13 @@ export class AssociationTracker {
     switch (this.current) {
       case 'awaiting-rq':
         if (pdu.kind === 'A-ASSOCIATE-RQ' && from === 'requestor') {
-          for (const pc of pdu.value.presentationContexts) this.proposed.add(pc.id);
+          for (const pc of pdu.value.presentationContexts) {
+            this.proposed.add(pc.id);
+            this.abstractSyntaxes.set(pc.id, pc.abstractSyntax);
+          }
+          for (const role of pdu.value.userInformation.roleSelections ?? []) {
+            if (role.scpRole === 1) this.requestorScpProposed.add(role.sopClassUid);
+          }
           this.current = 'awaiting-ac';
           return undefined;
         }
@@ -80,6 +102,10 @@ export class AssociationTracker {
               return { message: `A-ASSOCIATE-AC answers presentation context ${pc.id}, which was never proposed`, abort: { source: ABORT_SOURCE.ServiceProvider, reason: ABORT_REASON.InvalidPduParameterValue } };
             }
             if (pc.result === PRESENTATION_CONTEXT_RESULT.Acceptance) this.accepted.add(pc.id);
+          }
+          // PS3.7 D.3.3.4: the acceptor can accept a proposed role, not grant one that was not proposed.
+          for (const role of pdu.value.userInformation.roleSelections ?? []) {
+            if (role.scpRole === 1 && this.requestorScpProposed.has(role.sopClassUid)) this.requestorScp.add(role.sopClassUid);
           }
           this.current = 'established';
           return undefined;
