@@ -5,10 +5,12 @@
  *
  * - A message listing SOP instances (DICOM Instances Transferred, PS3.15 A.5.3.5) becomes several
  *   records, each a complete message with the same event, participants and audit source and a run of
- *   the instances (NumberOfInstances counts those in that record), each as full as the limit allows.
+ *   the instances (NumberOfInstances counts those in that record), each as full as the limit allows,
+ *   and each marked as part k of n of one set (see partOf).
  * - Text that does not fit even so (a peer certificate subject of many KB) is cut: every field longer
  *   than a common cap keeps its start and ends with TRUNCATION_MARK, with the largest cap that fits.
  */
+import { createHash } from 'node:crypto';
 import type { AuditMessage, ParticipantObject } from './message.ts';
 
 /** Ends a text field that was cut to fit; visible to whoever reads the record. */
@@ -37,7 +39,26 @@ export function fitAuditMessage(m: AuditMessage, maxBytes: number, render: Rende
   // leaving the rest for instances instead of making one record per instance.
   const one = instances.slice(0, 1);
   const base = octets(render(one)) <= maxBytes / 2 ? m : withCap(m, largestCap(one, maxBytes / 2, render));
-  return new InstanceRuns(base).split(maxBytes, render);
+  // The set is named by a digest of the whole record: the same event always gets the same name, two events differ.
+  const set = createHash('sha256').update(whole).digest('hex').slice(0, 16);
+  return new InstanceRuns(base).split(maxBytes, render, set);
+}
+
+/** ParticipantObjectDetail types that mark a record as one part of a split event. */
+export const PART_DETAIL = 'Record Part';
+export const SET_DETAIL = 'Record Set';
+
+/**
+ * `m` marked as part `k` of `n` of the split event `set`. PS3.15 A.5 has no field for a record that
+ * continues another. EventTypeCode would change what the event is coded as (ATNA readers select on
+ * it) and EventOutcomeDescription describes the outcome; ParticipantObjectDetail is the schema's
+ * place for implementation-defined type/value pairs about a participant object (A.5.1 ValuePair),
+ * allowed any number of times, so the marker goes on each SOP class object of the record ("part 2 of 5"
+ * and the set name), where a reader that does not know it loses nothing and the record stays schema-valid.
+ */
+function partOf(m: AuditMessage, k: number, n: number, set: string): AuditMessage {
+  const marker = [{ type: PART_DETAIL, value: `${k} of ${n}` }, { type: SET_DETAIL, value: set }];
+  return { ...m, objects: m.objects?.map((o) => (o.sopClass ? { ...o, details: [...(o.details ?? []), ...marker] } : o)) };
 }
 
 /** The SOP instances of a message's participant objects, in order, and messages with a run of them. */
@@ -67,34 +88,36 @@ class InstanceRuns {
   }
 
   /**
-   * Records taking as many instances each as fit. The search for a run length starts at the previous
-   * one (records are alike), doubles its step up until a run does not fit, then bisects.
+   * Records taking as many instances each as fit, marked part k of n (partOf). The search for a run
+   * length starts at the previous one (records are alike), doubles its step up until a run does not
+   * fit, then bisects. Runs are measured with the widest marker (k = n = count), so the real one,
+   * known once every run is, never makes a record longer.
    */
-  split(maxBytes: number, render: Render): string[] {
-    const records: string[] = [];
+  split(maxBytes: number, render: Render, set: string): string[] {
+    const widest = (m: AuditMessage) => render(partOf(m, this.count, this.count, set));
+    const runs: Array<{ start: number; n: number; cut: boolean }> = [];
     let previous = 1;
     for (let start = 0; start < this.count;) {
       const left = this.count - start;
       let fits = 0; // longest run known to fit (0: none yet)
       let tooMany = left + 1; // shortest run known not to fit
-      let best = '';
       let probe = Math.min(previous, left);
       for (let step = 1; tooMany - fits > 1; step *= 2) {
-        const line = render(this.slice(start, probe));
-        if (octets(line) <= maxBytes) [fits, best] = [probe, line];
+        if (octets(widest(this.slice(start, probe))) <= maxBytes) fits = probe;
         else tooMany = probe;
         probe = tooMany > left ? Math.min(fits + step, left) : (fits + tooMany) >> 1;
       }
-      if (fits === 0) {
-        records.push(capped(this.slice(start, 1), maxBytes, render));
-        fits = 1;
-      } else {
-        records.push(best);
-      }
-      start += fits;
-      previous = fits;
+      // Not even one instance fits: that record gets its text cut (capped).
+      runs.push({ start, n: Math.max(fits, 1), cut: fits === 0 });
+      start += Math.max(fits, 1);
+      previous = Math.max(fits, 1);
     }
-    return records;
+    // One run holds every instance (long text was cut): one record, not a part of anything.
+    if (runs.length === 1 && !runs[0].cut) return [render(this.slice(0, this.count))];
+    return runs.map(({ start, n, cut }, i) => {
+      const part = partOf(this.slice(start, n), i + 1, runs.length, set);
+      return cut ? capped(part, maxBytes, render) : render(part);
+    });
   }
 }
 

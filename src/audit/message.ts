@@ -77,10 +77,11 @@ export function renderAuditMessage(m: AuditMessage): string {
   const objects = (m.objects ?? []).map((o) => element(
     'ParticipantObjectIdentification',
     { ParticipantObjectID: o.id, ParticipantObjectTypeCode: o.typeCode, ParticipantObjectTypeCodeRole: o.typeCodeRole },
+    // PS3.15 A.5.1 ParticipantObjectIdentificationContents: IDTypeCode, Name, Detail*, then Description*.
     code('ParticipantObjectIDTypeCode', o.idTypeCode) +
       (o.name ? `<ParticipantObjectName>${escapeText(o.name)}</ParticipantObjectName>` : '') +
-      (o.sopClass ? `<ParticipantObjectDescription>${sopClass(o.sopClass)}</ParticipantObjectDescription>` : '') +
-      (o.details ?? []).map((d) => element('ParticipantObjectDetail', { type: d.type, value: Buffer.from(d.value).toString('base64') })).join(''),
+      (o.details ?? []).map((d) => element('ParticipantObjectDetail', { type: d.type, value: Buffer.from(d.value).toString('base64') })).join('') +
+      (o.sopClass ? `<ParticipantObjectDescription>${sopClass(o.sopClass)}</ParticipantObjectDescription>` : ''),
   )).join('');
   return `<?xml version="1.0" encoding="UTF-8"?><AuditMessage>${event}${participants}${source}${objects}</AuditMessage>`;
 }

@@ -161,6 +161,17 @@ export interface TlsSyslogOptions {
 }
 
 /**
+ * Bounds on the first reconnection delay a config file may set (ms): faster hammers a collector that
+ * is down; slower than the back-off's cap (maxReconnectMs, 60 s by default) would not back off at all.
+ */
+export const SYSLOG_RECONNECT_MS = { min: 100, max: 60_000 } as const;
+/**
+ * Bounds on resendWindowMs in a config file (ms): frames stay in memory for the window after they
+ * were sent, so a long one holds many records at a high rate; a very short one resends nothing.
+ */
+export const SYSLOG_RESEND_WINDOW_MS = { min: 100, max: 30_000 } as const;
+
+/**
  * RFC 5425 §4.3.1 asks receivers to take 8192 octets, but rsyslog's "8k" default maxMessageSize is 8096
  * (its iMaxLine): it truncates anything longer. The default fits that most common collector.
  */
@@ -191,6 +202,10 @@ export class TlsSyslogSink implements AuditSink {
     this.maxMessageBytes = opts.maxMessageBytes ?? DEFAULT_MESSAGE_BYTES;
     if (!Number.isInteger(this.maxMessageBytes) || this.maxMessageBytes < MIN_MESSAGE_BYTES) {
       throw new WardgateError('CONFIG_INVALID', `syslog maxMessageBytes ${opts.maxMessageBytes}: must be a whole number of octets, at least ${MIN_MESSAGE_BYTES}`);
+    }
+    for (const name of ['reconnectMs', 'maxReconnectMs', 'resendWindowMs', 'connectTimeoutMs'] as const) {
+      const v = opts[name];
+      if (v !== undefined && !(Number.isFinite(v) && v > 0)) throw new WardgateError('CONFIG_INVALID', `syslog ${name} ${v}: must be a positive number of milliseconds`);
     }
     this.loss = new LossReporter(`syslog collector ${opts.host}:${opts.port}`, onError);
     this.connect();

@@ -45,7 +45,7 @@ export class Gateway {
     const sys = config.audit?.syslog;
     if (sys) {
       const { host, port } = parseAddress(sys.address, 'audit.syslog.address');
-      sinks.push(new TlsSyslogSink({ host, port, ca: loadTrustBundle(sys.ca), cert: readOptional(sys.cert, 'syslog client certificate'), key: readOptional(sys.key, 'syslog client key'), serverName: sys.serverName, maxMessageBytes: sys.maxMessageBytes }, onError));
+      sinks.push(new TlsSyslogSink({ host, port, ca: loadTrustBundle(sys.ca), cert: readOptional(sys.cert, 'syslog client certificate'), key: readOptional(sys.key, 'syslog client key'), serverName: sys.serverName, maxMessageBytes: sys.maxMessageBytes, reconnectMs: sys.reconnectMs, resendWindowMs: sys.resendWindowMs }, onError));
     }
     this.auditor = new Auditor(sinks, { sourceId: config.audit?.sourceId, onError });
     this.metrics.collect('wardgate_audit_records_dropped_total', () =>

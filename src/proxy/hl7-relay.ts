@@ -136,9 +136,9 @@ class Hl7Relay {
       return refuse(`the frame holds ${headers.length} header segments (${headers.join(', ')}), not one MSH: one MLLP frame must carry one message`, 'ambiguous',
         'one MLLP frame must carry exactly one message', HL7_ERROR.SegmentSequenceError);
     }
-    // HL7 v2.5 §2.14.9.18: the rules judge the MSH as the receiver decodes it; a message that reads
-    // differently decoded and as bytes is refused (see receiverReading).
-    const reading = receiverReading(payload, bytes, msh);
+    // HL7 v2.5 §2.14.9.18: the rules judge the MSH as the receiver decodes it (by MSH-18, else by the
+    // route's hl7.defaultCharset); a message that reads differently decoded and as bytes is refused.
+    const reading = receiverReading(payload, bytes, msh, ctx.route.hl7?.defaultCharset);
     if (!('msh' in reading)) return refuse(reading.reason, 'ambiguous', reading.text, HL7_ERROR.DataTypeError);
     const routing = reading.msh;
     if (routing !== msh) {

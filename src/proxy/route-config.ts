@@ -4,6 +4,7 @@
 import { readFileSync } from 'node:fs';
 import { WardgateError } from '../errors.ts';
 import { isLoopback } from '../net/loopback.ts';
+import { unusableCharset } from '../protocols/hl7/charset.ts';
 import { gatewaySchema, routeSchema } from './route-schema.ts';
 import { checkSchema, parseJsonFile } from './schema-check.ts';
 
@@ -62,7 +63,13 @@ export interface RouteConfig {
   allow?: AllowRule[];
   /** Move destination AE title -> inbound route carrying the reverse association. */
   moveDestinations?: Record<string, string>;
+  hl7?: Hl7Settings;
   limits: RouteLimits;
+}
+
+export interface Hl7Settings {
+  /** The receiver's character set when MSH-18 is empty (HL7 Table 0211 value or encoding label). */
+  defaultCharset?: string;
 }
 
 export interface SyslogSettings {
@@ -73,6 +80,10 @@ export interface SyslogSettings {
   serverName?: string;
   /** Longest syslog message the collector accepts (octets); default 8096, rsyslog's default maxMessageSize. */
   maxMessageBytes?: number;
+  /** First reconnection delay (ms); doubles per failed attempt. */
+  reconnectMs?: number;
+  /** Records sent within this many ms before an unexpected close are sent again. */
+  resendWindowMs?: number;
 }
 
 export interface GatewayConfig {
@@ -106,6 +117,10 @@ function checkRoute(route: RouteConfig, where: string, index: number): void {
     throw new WardgateError('CONFIG_INVALID', `${field('tls.clientAuth')} applies to inbound routes only (outbound presents the certificate as a client)`);
   }
   if (acme?.http01Listen) parseAddress(acme.http01Listen, field('tls.acme.http01Listen'));
+  if (route.hl7 && route.protocol !== 'hl7') throw new WardgateError('CONFIG_INVALID', `${field('hl7')} applies to HL7 routes only`);
+  const charset = route.hl7?.defaultCharset;
+  const unusable = charset === undefined ? undefined : unusableCharset(charset);
+  if (unusable) throw new WardgateError('CONFIG_INVALID', `${field('hl7.defaultCharset')}: ${unusable}`);
 }
 
 /** Validate a whole gateway config object; errors name `file` and the field. */

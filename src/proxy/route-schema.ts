@@ -3,6 +3,7 @@
  * loaded object is complete. Timeouts are milliseconds.
  */
 import { MIN_MESSAGE_BYTES } from '../audit/fit.ts';
+import { SYSLOG_RECONNECT_MS, SYSLOG_RESEND_WINDOW_MS } from '../audit/sinks.ts';
 
 const address = { type: 'string', pattern: '^(\\[[0-9a-fA-F:.]+\\]|[A-Za-z0-9.-]+):[0-9]{1,5}$', description: 'HOST:PORT or [IPv6]:PORT' };
 const stringList = { type: 'array', minItems: 1, items: { type: 'string', minLength: 1 } };
@@ -68,6 +69,15 @@ export const routeSchema = {
       additionalProperties: { type: 'string', minLength: 1 },
       propertyNames: { maxLength: 16 },
     },
+    hl7: {
+      type: 'object',
+      additionalProperties: false,
+      description: 'HL7 routes only',
+      properties: {
+        // HL7 v2.5 §2.14.9.18: an empty MSH-18 means ASCII, but receivers fixed to another set read that.
+        defaultCharset: { type: 'string', minLength: 1, maxLength: 64, description: 'character set the receiver reads a message in when MSH-18 is empty: an HL7 Table 0211 value ("UNICODE UTF-8", "8859/1", "ISO IR87") or an encoding label ("shift_jis"); the allow rules then judge the MSH as decoded with it' },
+      },
+    },
     limits: {
       type: 'object',
       additionalProperties: false,
@@ -110,6 +120,11 @@ export const gatewaySchema = {
             serverName: { type: 'string' },
             // Longer records are split or cut to fit (audit/fit.ts); the default suits rsyslog's (audit/sinks.ts).
             maxMessageBytes: { type: 'integer', minimum: MIN_MESSAGE_BYTES, maximum: 16777216, description: 'longest syslog message the collector accepts, in octets (default 8096, rsyslog\'s default maxMessageSize)' },
+            // Bounds: a retry faster than 100 ms hammers a collector that is down; one slower than an
+            // hour leaves records queued (and dropped past the queue) through most of an outage.
+            reconnectMs: { type: 'integer', minimum: SYSLOG_RECONNECT_MS.min, maximum: SYSLOG_RECONNECT_MS.max, description: 'first reconnection delay after the collector is lost (default 2000); it doubles per failed attempt up to 60 s' },
+            // Frames within the window are held for a resend: longer costs memory at a high record rate.
+            resendWindowMs: { type: 'integer', minimum: SYSLOG_RESEND_WINDOW_MS.min, maximum: SYSLOG_RESEND_WINDOW_MS.max, description: 'records handed to the connection within this many ms before it closed unexpectedly are sent again (default 2000; RFC 5425 has no acknowledgement)' },
           },
         },
         sourceId: { type: 'string', minLength: 1, description: 'PS3.15 A.5 AuditSourceIdentification' },

@@ -36,9 +36,9 @@ const HL7_ERROR_TEXT: Record<string, string> = {
 
 export interface AckOptions {
   code?: AckCode;
-  /** Reason text for AE/AR, sent in MSA-3 and ERR-8. */
+  /** Reason text for an error ACK: ERR-8 from v2.5, MSA-3 before v2.7 (see buildAck). */
   text?: string;
-  /** HL7 Table 0357 code for ERR-3 (v2.5+ error ACKs); default 207, application internal error. */
+  /** HL7 Table 0357 code for the ERR segment (v2.3.1+ error ACKs); default 207, application internal error. */
   errorCode?: string;
   /** MSH-10 of the ACK; default a random ID. */
   controlId?: string;
@@ -62,8 +62,8 @@ function hl7Timestamp(date: Date): string {
 
 /**
  * Build the ACK for `original`: sender and receiver swapped, MSH-9 ACK^<trigger>^ACK (the
- * structure component exists from v2.3.1), MSA echoing the original control ID, and for error
- * codes from v2.5 on an ERR segment, since MSA-3 is deprecated there. Segments end with CR.
+ * structure component exists from v2.3.1), MSA echoing the original control ID and, for error
+ * codes, the reason where the message's version (MSH-12) puts it (see errorSegments). Segments end with CR.
  */
 export function buildAck(original: Msh | string | Buffer, options: AckOptions = {}): string {
   const msh = typeof original === 'string' || Buffer.isBuffer(original) ? parseMsh(original) : original;
@@ -85,20 +85,42 @@ export function buildAck(original: Msh | string | Buffer, options: AckOptions = 
   // ACK echoes the original's MSH-3..6 bytes, so it declares the same set the sender wrote them in.
   const charset = msh.fields[18] ?? '';
   if (charset) mshFields.push('', '', '', '', '', charset);
-  const isError = code !== 'AA' && code !== 'CA';
-  const text = options.text === undefined ? '' : escapeText(options.text, enc);
-  const msa = ['MSA', code, msh.controlId];
-  if (isError && text) msa.push(text);
-  const segments = [mshFields.join(enc.field), msa.join(enc.field)];
-  if (isError && versionAtLeast(msh.version, enc, [2, 5])) {
-    const errorCode = options.errorCode ?? HL7_ERROR.ApplicationInternalError;
-    const errorText = HL7_ERROR_TEXT[errorCode] ?? '';
-    // ERR-3 Hl7 Error Code (CWE, table 0357), ERR-4 Severity E, ERR-8 User Message.
-    const err = ['ERR', '', '', `${escapeText(errorCode, enc)}${c}${escapeText(errorText, enc)}${c}HL70357`, 'E', '', '', '', text];
-    while (err[err.length - 1] === '') err.pop();
-    segments.push(err.join(enc.field));
-  }
+  const segments = [mshFields.join(enc.field)];
+  if (code === 'AA' || code === 'CA') segments.push(['MSA', code, msh.controlId].join(enc.field));
+  else segments.push(...errorSegments(msh, code, options));
   return segments.map((s) => `${s}\r`).join('');
+}
+
+/**
+ * MSA and ERR of an error ACK, as the message's version defines them (HL7 v2.5 §2.14.8 MSA, §2.14.5 ERR):
+ * - MSA-3 (Text Message) carries the reason up to v2.6. It is deprecated from v2.4 and withdrawn in
+ *   v2.7, whose receivers may treat a valued MSA-3 as an error: from v2.7 it stays empty.
+ * - v2.5+: ERR-3 (HL7 Error Code, CWE of Table 0357), ERR-4 (Severity, Table 0516: E) and ERR-8 (User
+ *   Message); ERR-1 stays empty (backward compatible only in v2.5, withdrawn in v2.7).
+ * - v2.3.1 to v2.4: ERR-1 (Error Code and Location, ELD) is the only field; its 4th component is the
+ *   Table 0357 code as CE, written with subcomponents. The location (components 1-3) is left empty:
+ *   the gateway refuses the message as a whole, not one field of it.
+ * - Before v2.3.1 Table 0357 does not exist (its codes were added in v2.3.1), so there is no standard
+ *   code for ERR-1: MSA-3 alone carries the reason.
+ */
+function errorSegments(msh: Msh, code: AckCode, options: AckOptions): string[] {
+  const enc = msh.encoding;
+  const c = enc.component;
+  const s = enc.subcomponent;
+  const text = options.text === undefined ? '' : escapeText(options.text, enc);
+  const errorCode = escapeText(options.errorCode ?? HL7_ERROR.ApplicationInternalError, enc);
+  const errorText = escapeText(HL7_ERROR_TEXT[options.errorCode ?? HL7_ERROR.ApplicationInternalError] ?? '', enc);
+  const msa = ['MSA', code, msh.controlId];
+  if (text && !versionAtLeast(msh.version, enc, [2, 7])) msa.push(text);
+  const out = [msa.join(enc.field)];
+  if (versionAtLeast(msh.version, enc, [2, 5])) {
+    const err = ['ERR', '', '', `${errorCode}${c}${errorText}${c}HL70357`, 'E', '', '', '', text];
+    while (err[err.length - 1] === '') err.pop();
+    out.push(err.join(enc.field));
+  } else if (versionAtLeast(msh.version, enc, [2, 3, 1])) {
+    out.push(['ERR', `${c}${c}${c}${errorCode}${s}${errorText}${s}HL70357`].join(enc.field));
+  }
+  return out;
 }
 
 /** HL7 Table 0155: when MSH-15/MSH-16 ask for an acknowledgment. */
@@ -151,9 +173,9 @@ export interface ParsedAck {
   code: AckCode;
   /** MSA-2: the control ID of the message acknowledged. */
   controlIdReferenced: string;
-  /** MSA-3, unescaped (empty if absent). */
+  /** MSA-3, else the first ERR-8 (v2.7+), unescaped; empty if neither. */
   text: string;
-  /** ERR-3.1 codes, one per ERR segment. */
+  /** ERR-3.1 (v2.5+) or ERR-1.4.1 (v2.3.1-v2.4) codes, one per ERR segment that has one. */
   errorCodes: string[];
   msh: Msh;
 }
@@ -171,10 +193,13 @@ export function parseAck(message: string | Buffer): ParsedAck {
   if (!ACK_CODES.includes(code)) throw new WardgateError('HL7_MESSAGE_INVALID', `MSA-1 (Acknowledgment Code) ${JSON.stringify(msa[1])} is not in HL7 Table 0008`);
   const controlIdReferenced = msa[2] ?? '';
   if (!controlIdReferenced) throw new WardgateError('HL7_MESSAGE_INVALID', 'MSA-2 (Message Control ID) is missing');
-  const errorCodes = segments
-    .filter((s) => s.startsWith(`ERR${enc.field}`))
-    .map((s) => splitComponents(s.split(enc.field)[3] ?? '', enc)[0])
+  const errs = segments.filter((s) => s.startsWith(`ERR${enc.field}`)).map((s) => s.split(enc.field));
+  // ERR-3.1 (v2.5+), or the first subcomponent of ERR-1.4 (ELD, v2.3.1-v2.4).
+  const errorCodes = errs
+    .map((f) => splitComponents(f[3] ?? '', enc)[0] || (splitComponents(f[1] ?? '', enc)[3] ?? '').split(enc.subcomponent)[0])
     .filter((v) => v.length > 0)
     .map((v) => unescapeText(v, enc));
-  return { code, controlIdReferenced, text: unescapeText(msa[3] ?? '', enc), errorCodes, msh };
+  // MSA-3, or from v2.7 (where MSA-3 is withdrawn) the first ERR-8 User Message.
+  const reason = msa[3] || errs.map((f) => f[8] ?? '').find((v) => v.length > 0) || '';
+  return { code, controlIdReferenced, text: unescapeText(reason, enc), errorCodes, msh };
 }

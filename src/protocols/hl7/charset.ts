@@ -54,12 +54,26 @@ export interface DecodedView {
 }
 
 /**
+ * Why `value` cannot be a receiver's fixed character set, or undefined when it can: it must be an HL7
+ * Table 0211 value or a WHATWG encoding label, and one whose text can be read byte by byte, since
+ * the gateway finds MSH in the bytes (UTF-16/UTF-32 cannot be; "replacement" decodes nothing).
+ */
+export function unusableCharset(value: string): string | undefined {
+  const decoder = decoderFor(value);
+  if (!decoder) return `${JSON.stringify(value)} is neither an HL7 Table 0211 value (e.g. "UNICODE UTF-8", "8859/1", "ISO IR87") nor a known encoding label (e.g. "shift_jis")`;
+  if (/^utf-16|^utf-32|^replacement$/.test(decoder.encoding)) return `${JSON.stringify(value)} (${decoder.encoding}) is not a byte-oriented character set an MLLP receiver can find MSH in`;
+  return undefined;
+}
+
+/**
  * The texts receivers may read `payload` as, beyond the latin1 byte view: decoded with each
  * repetition of MSH-18 that names a known character set (the first is the message's default, the
  * others are reached by ISO 2022 escape sequences, §2.15.9.18), and as ISO 2022 whenever the payload
  * holds an ESC byte, since that is how such a switch is spelled. Invalid bytes decode to U+FFFD.
+ * `receiverDefault` is the set the receiver reads when the first repetition of MSH-18 is empty
+ * (HL7 says ASCII; a receiver fixed to another set, e.g. a Japanese lab system, reads that instead).
  */
-export function decodedViews(payload: Buffer, msh: Msh): DecodedView[] {
+export function decodedViews(payload: Buffer, msh: Msh, receiverDefault?: string): DecodedView[] {
   const views: DecodedView[] = [];
   const seen = new Set<string>();
   const add = (charset: string, decoder: TextDecoder | undefined) => {
@@ -68,9 +82,10 @@ export function decodedViews(payload: Buffer, msh: Msh): DecodedView[] {
     views.push({ charset, text: decoder.decode(payload) });
   };
   const declared = (msh.fields[18] ?? '').split(msh.encoding.repetition);
-  for (const value of declared) {
+  for (const [i, value] of declared.entries()) {
     const name = splitComponents(value, msh.encoding)[0];
-    add(name, decoderFor(name));
+    if (i === 0 && name.trim() === '' && receiverDefault) add(receiverDefault, decoderFor(receiverDefault));
+    else add(name, decoderFor(name));
   }
   if (payload.includes(ESC)) add('ESC', decoderFor('ISO IR87'));
   return views;
@@ -105,10 +120,11 @@ export interface AmbiguousReading { reason: string; text: string }
  * message has other fields than the bytes; and where one reading of a routing field (MSH-3/4/9) is
  * plain ASCII and the other differs (ISO 2022 escapes vanish when decoded: `L ESC ( B AB` is LAB to
  * one receiver and not to another), the two readings could name different senders. Non-ASCII names
- * (UTF-8, BIG-5) read as bytes are no rule's ASCII name, so those are judged decoded.
+ * (UTF-8, BIG-5) read as bytes are no rule's ASCII name, so those are judged decoded. Without
+ * MSH-18 the receiver reads `receiverDefault` (the route's hl7.defaultCharset), judged the same way.
  */
-export function receiverReading(payload: Buffer, bytes: string, msh: Msh): { msh: Msh } | AmbiguousReading {
-  const views = decodedViews(payload, msh);
+export function receiverReading(payload: Buffer, bytes: string, msh: Msh, receiverDefault?: string): { msh: Msh } | AmbiguousReading {
+  const views = decodedViews(payload, msh, receiverDefault);
   if (views.length === 0) return { msh };
   const structure = structureOf(bytes, msh.encoding);
   const split = views.find((v) => structureOf(v.text, msh.encoding) !== structure || headerSegments(v.text).length !== 1);

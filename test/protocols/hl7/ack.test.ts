@@ -24,7 +24,8 @@ t.test('ACK for v2.5.1: AA, AE and AR', async (t) => {
 t.test('ACK for older versions', async (t) => {
   const ack231 = buildAck(ORM_V231, { code: 'AE', text: 'no', dateTime: when, controlId: 'Z' });
   t.equal(splitSegments(ack231)[0], 'MSH|^~\\&|RIS|RAD|PACS|RAD|20240501123005+0000||ACK^O01^ACK|Z|T|2.3.1', 'structure component from 2.3.1');
-  t.equal(splitSegments(ack231).length, 2, 'no ERR segment before v2.5');
+  t.same(splitSegments(ack231).slice(1), ['MSA|AE|42|no', 'ERR|^^^207&Application internal error&HL70357'], 'v2.3.1-v2.4: MSA-3 and ERR-1 (ELD) with the Table 0357 code');
+  t.equal(splitSegments(buildAck(ORU_V23, { code: 'AE', text: 'no' })).length, 2, 'no ERR segment before v2.3.1 (no Table 0357)');
   const ack23 = buildAck(ORU_V23, { controlId: 'Y', dateTime: when });
   t.match(splitSegments(ack23)[0], /\|ACK\^R01\|Y\|P\|2\.3$/, 'no structure component before 2.3.1');
   const odd = buildAck('MSH#$%*@#APP#FAC#ME#HERE###ADT$A04#9#P#2.5', { code: 'AE', text: 'a#b', controlId: 'C', dateTime: when });
