@@ -2,6 +2,7 @@ import { closeSync, existsSync, mkdirSync, openSync, readFileSync, rmSync, statS
 import { join } from 'node:path';
 import Database from 'better-sqlite3';
 import { WardgateError } from '../errors.ts';
+import { processAlive } from '../process-alive.ts';
 
 /** The lock: an empty SQLite file whose POSIX (fcntl) write lock SQLite takes and the kernel drops on exit. */
 const LOCK_FILE = '.wardgate.lock';
@@ -127,18 +128,9 @@ function readHolder(dir: string): Holder | undefined {
   try {
     const h = JSON.parse(readFileSync(join(dir, HOLDER_FILE), 'utf8')) as Holder;
     if (!Number.isInteger(h.pid) || typeof h.command !== 'string') return undefined;
-    return isAlive(h.pid) ? h : undefined;
+    return processAlive(h.pid) ? h : undefined;
   } catch {
     return undefined;
   }
 }
 
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    // EPERM: the process exists but belongs to another user.
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}

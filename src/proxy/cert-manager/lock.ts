@@ -3,15 +3,8 @@
  * same certificate at once; a lock whose owner process is gone is taken over.
  */
 import { closeSync, openSync, readFileSync, unlinkSync, writeSync } from 'node:fs';
+import { processAlive } from '../../process-alive.ts';
 
-function alive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (err) {
-    return (err as NodeJS.ErrnoException).code === 'EPERM';
-  }
-}
 
 /** Returns a release function, or undefined when another live process holds the lock. */
 export function tryLock(path: string): (() => void) | undefined {
@@ -26,7 +19,7 @@ export function tryLock(path: string): (() => void) | undefined {
     } catch (err) {
       if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
       const owner = Number(readFileSync(path, 'utf8').trim());
-      if (Number.isInteger(owner) && owner > 0 && alive(owner)) return undefined;
+      if (Number.isInteger(owner) && owner > 0 && processAlive(owner)) return undefined;
       try { unlinkSync(path); } catch { /* raced with another taker */ }
     }
   }
