@@ -1,6 +1,6 @@
 import t from 'tap';
 import { acmeFixture } from '../helpers/acme-fixture.ts';
-import { createEabKey } from '../../src/acme/eab.ts';
+import { createEabKey, newHmacKey } from '../../src/acme/eab.ts';
 import { certIdOf, parseCertId, suggestedWindow } from '../../src/acme/ari.ts';
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -37,6 +37,20 @@ t.test('External Account Binding: required, verified, single use, and binds name
   const outside = await c.order([{ type: 'ip', value: '127.0.0.21' }]);
   t.equal(outside.body.type, `${P}rejectedIdentifier`);
   t.match(outside.body.detail, /not among the names bound to this account's key/);
+});
+
+t.test('EAB HMAC keys never start with "-" (certbot would read one as an option) and carry 256 bits', async (t) => {
+  // One plain base64url key in 64 starts with '-': across 5,000 keys a generator without the redraw fails
+  // this test with certainty (the chance it passes is about e^-78).
+  let dashed = 0;
+  let wrongLength = 0;
+  for (let i = 0; i < 5000; i++) {
+    const key = newHmacKey();
+    if (key.startsWith('-')) dashed++;
+    if (Buffer.from(key, 'base64url').length !== 32) wrongLength++;
+  }
+  t.equal(dashed, 0, 'no key starts with a dash');
+  t.equal(wrongLength, 0, 'every key decodes to 32 bytes');
 });
 
 t.test('EAB name binding by DNS suffix', async (t) => {

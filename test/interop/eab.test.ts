@@ -53,7 +53,7 @@ t.test('EAB-bound accounts with lego, certbot and uacme', { skip: skipUnlessPeer
     const key = createEabKey(env.ca.store.acme, env.ca.meta.policy, { label: 'CT scanners', allowDns: ['.ct.wardgate.test'] });
     const dirs = ['--config-dir', join(env.work, 'certbot', 'c'), '--work-dir', join(env.work, 'certbot', 'w'), '--logs-dir', join(env.work, 'certbot', 'l')];
     const r = await run('certbot', ['certonly', '--standalone', '--http-01-port', String(env.http01Port), '--http-01-address', env.deviceHost,
-      '--server', env.directoryUrl, '--agree-tos', '-m', 'ct@wardgate.test', '--eab-kid', key.kid, '--eab-hmac-key', key.hmacKey,
+      '--server', env.directoryUrl, '--agree-tos', '-m', 'ct@wardgate.test', `--eab-kid=${key.kid}`, `--eab-hmac-key=${key.hmacKey}`,
       '-d', 'scanner1.ct.wardgate.test', ...dirs, '--non-interactive'], { env: { ...process.env, REQUESTS_CA_BUNDLE: env.rootPem }, timeoutMs: 90_000 });
     t.equal(r.code, 0, `certbot certonly with EAB: ${tail(r)}`);
     const pem = readFileSync(join(env.work, 'certbot', 'c', 'live', 'scanner1.ct.wardgate.test', 'fullchain.pem'), 'utf8');
