@@ -41,8 +41,13 @@ export async function withDataDirLock<T>(dataDir: string, command: string, fn: (
 
 /** Reads a file named by an option; a missing or unreadable one is a one-line CLI_ARGUMENT naming both. */
 export function readArgumentFile(option: string, file: string): string {
+  return readArgumentBytes(option, file).toString('utf8');
+}
+
+/** The same for files that may be binary (a DER CSR). */
+export function readArgumentBytes(option: string, file: string): Buffer {
   try {
-    return readFileSync(file, 'utf8');
+    return readFileSync(file);
   } catch (err) {
     throw new WardgateError('CLI_ARGUMENT', `cannot read ${option} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
   }

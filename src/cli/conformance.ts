@@ -1,11 +1,9 @@
-import { readFileSync } from 'node:fs';
 import { StringDecoder } from 'node:string_decoder';
 import { Option, type Command } from 'commander';
-import { WardgateError } from '../errors.ts';
 import { printable, printableJson, printableLines } from '../printable.ts';
 import { ACME_CLIENT_OPTIONS, parseTarget, PHASES, reportHtml, reportJson, runAcmeClient, runTlsNode, TLS_NODE_OPTIONS, type Phase, type Report, type TlsNodeOption } from '../conformance/index.ts';
 import { writeFileAtomic } from '../store/atomic-file.ts';
-import { collect, fail } from './common.ts';
+import { collect, fail, readArgumentFile } from './common.ts';
 
 /** Exit status when the report was written but at least one SHALL requirement failed. */
 export const EXIT_NONCONFORMANT = 3;
@@ -13,12 +11,7 @@ export const EXIT_NONCONFORMANT = 3;
 export const EXIT_INCOMPLETE = 4;
 
 function readPem(file: string | undefined, flag: string): string | undefined {
-  if (file === undefined) return undefined;
-  try {
-    return readFileSync(file, 'utf8');
-  } catch (err) {
-    throw new WardgateError('CLI_ARGUMENT', `cannot read ${flag} ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`, { cause: err });
-  }
+  return file === undefined ? undefined : readArgumentFile(flag, file);
 }
 
 function positiveInt(value: string, flag: string): number {

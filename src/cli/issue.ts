@@ -1,5 +1,4 @@
 import { randomBytes } from 'node:crypto';
-import { readFileSync } from 'node:fs';
 import type { Command } from 'commander';
 import { WardgateError } from '../errors.ts';
 import { parseCsr } from '../pki/csr.ts';
@@ -9,7 +8,7 @@ import { identifierFromText } from '../pki/names.ts';
 import { buildPkcs12 } from '../pki/pkcs12.ts';
 import { splitPem } from '../pki/pem.ts';
 import { writeFileAtomic } from '../store/atomic-file.ts';
-import { collect, fail, openCa, withDataDir } from './common.ts';
+import { assertOutputDir, collect, fail, openCa, readArgumentBytes, readArgumentFile, withDataDir } from './common.ts';
 
 export function register(program: Command): void {
   withDataDir(program.command('issue'))
@@ -29,30 +28,36 @@ Examples:
     .action(async (o) => {
       if (!o.csr && o.name.length === 0) fail('give --csr FILE, or --name NAME to have the CA make the key');
       if (o.csr && o.name.length > 0) fail('--name is for CA-made keys; with --csr the names come from the CSR');
+      if (!o.csr && o.key) fail('--key FILE goes with --csr (the device\'s own key, for --pkcs12); for a key made here, choose its type with --key-type');
       if (!o.out && !o.pkcs12) fail('give --out FILE and/or --pkcs12 FILE');
+      if (!o.csr && !o.keyOut && !o.pkcs12) fail('a generated key must go somewhere: add --key-out FILE or --pkcs12 FILE');
+      if (o.csr && o.pkcs12 && !o.key) fail('--pkcs12 needs the private key: pass --key FILE with --csr, or let the CA make the key with --name');
+      // Inputs read and output directories checked before the CA signs: a typo must not cost a certificate
+      // (or, with --name, a key issued into a file that cannot be written).
+      const csrBytes = o.csr ? readArgumentBytes('--csr', o.csr) : undefined;
+      const csrKeyPem = o.csr && o.key ? readArgumentFile('--key', o.key) : undefined;
+      for (const [option, file] of [['--out', o.out], ['--key-out', o.keyOut], ['--pkcs12', o.pkcs12]] as const) {
+        if (file) assertOutputDir(option, file);
+      }
       const ca = await openCa(o.dataDir);
       try {
         let spki: Uint8Array; let keyType; let identifiers; let keyPem: string | undefined;
-        if (o.csr) {
-          const csr = await parseCsr(readFileSync(o.csr));
+        if (csrBytes) {
+          const csr = await parseCsr(csrBytes);
           ({ spki, keyType, identifiers } = csr);
-          if (o.key) keyPem = readFileSync(o.key, 'utf8');
+          keyPem = csrKeyPem;
         } else {
           const key = generateDeviceKey(parseKeyType(o.keyType));
           ({ spki, keyType } = key);
           keyPem = key.privateKeyPem;
           identifiers = o.name.map(identifierFromText);
         }
-        if (o.pkcs12 && !keyPem) fail('--pkcs12 needs the private key: pass --key FILE with --csr, or let the CA make the key with --name');
         if (o.pkcs12 && !isRsa(keyType)) {
           throw new WardgateError('CSR_KEY_REJECTED', 'PKCS#12 bundles are built for RSA keys only (the devices that need .p12 import expect RSA); use --key-type rsa-2048');
         }
         const issued = await ca.issue({ spki, keyType, identifiers, profile: o.profile, actor: 'cli' });
         if (o.out) writeFileAtomic(o.out, issued.chainPem);
-        if (keyPem && !o.csr) {
-          if (o.keyOut) writeFileAtomic(o.keyOut, keyPem, 0o600);
-          else if (!o.pkcs12) fail('a generated key must go somewhere: add --key-out FILE or --pkcs12 FILE');
-        }
+        if (keyPem && !o.csr && o.keyOut) writeFileAtomic(o.keyOut, keyPem, 0o600);
         if (o.pkcs12) {
           const fromEnv = process.env.WARDGATE_P12_PASSWORD;
           const password = fromEnv || randomBytes(12).toString('base64url');

@@ -25,7 +25,7 @@ t.test('the interface contract: init, issue --csr, revoke, crl, list, audit veri
   const serial = openssl(['x509', '-noout', '-serial'], leaf).trim().split('=')[1].toLowerCase().replace(/^(00)+/, '');
 
   const p12 = join(work, 'ws.p12');
-  const made = wardgate(['issue', '--data-dir', dir, '--profile', 'workstation-client', '--name', 'ws1.klinikum.internal', '--key', 'rsa-2048', '--pkcs12', p12], { ...env, WARDGATE_P12_PASSWORD: 'p12pass' });
+  const made = wardgate(['issue', '--data-dir', dir, '--profile', 'workstation-client', '--name', 'ws1.klinikum.internal', '--key-type', 'rsa-2048', '--pkcs12', p12], { ...env, WARDGATE_P12_PASSWORD: 'p12pass' });
   t.equal(made.status, 0, `issue --pkcs12 exits 0 ${made.stderr}`);
   t.match(openssl(['pkcs12', '-in', p12, '-passin', 'pass:p12pass', '-nokeys']), /BEGIN CERTIFICATE/, 'the .p12 opens with openssl');
 
@@ -82,9 +82,43 @@ t.test('bad input: one line on stderr, exit codes 1 (refused) and 2 (usage)', as
   const unknown = wardgate(['issue', '--data-dir', dir, '--frobnicate'], env);
   t.equal(unknown.status, 2, 'unknown option is a usage error');
   t.match(unknown.stderr, /unknown option '--frobnicate'/);
-  const missing = wardgate(['issue', '--data-dir', join(work, 'nope'), '--name', 'a.klinikum.internal', '--out', join(work, 'z.pem')], env);
+  const missing = wardgate(['issue', '--data-dir', join(work, 'nope'), '--name', 'a.klinikum.internal', '--key-out', join(work, 'z.key'), '--out', join(work, 'z.pem')], env);
   t.equal(missing.status, 1);
   t.match(missing.stderr, /^wardgate: error \[DATA_DIR_MISSING\]/);
+});
+
+t.test('issue: unreadable inputs, unwritable outputs and a misplaced --key are refused before the CA signs anything', async (t) => {
+  const work = tempDir(t);
+  const dir = join(work, 'data');
+  t.equal(wardgate(['init', '--data-dir', dir, '--name', 'X', '--permit-dns', 'klinikum.internal', '--root-key-type', 'ecdsa-p256', '--rsa-key-type', 'rsa-2048'], env).status, 0);
+  const issuedCount = () => (JSON.parse(wardgate(['list', '--data-dir', dir, '--json'], env).stdout) as unknown[]).length;
+  const { csr, key } = makeCsr(work, 'ct', { key: 'ec256', cn: 'ct1.klinikum.internal' });
+
+  const noCsr = wardgate(['issue', '--data-dir', dir, '--csr', join(work, 'missing.csr'), '--out', join(work, 'a.pem')], env);
+  t.equal(noCsr.status, 2, 'a missing --csr file is a usage error');
+  t.match(noCsr.stderr, /^wardgate: error \[CLI_ARGUMENT\]: cannot read --csr .*missing\.csr: ENOENT\n$/, 'one line naming the option and the file');
+
+  const noKey = wardgate(['issue', '--data-dir', dir, '--csr', csr, '--key', join(work, 'missing.key'), '--pkcs12', join(work, 'a.p12')], env);
+  t.match(noKey.stderr, /^wardgate: error \[CLI_ARGUMENT\]: cannot read --key .*missing\.key: ENOENT\n$/);
+
+  const noDir = wardgate(['issue', '--data-dir', dir, '--csr', csr, '--out', join(work, 'no-such-dir', 'a.pem')], env);
+  t.equal(noDir.status, 2);
+  t.match(noDir.stderr, /cannot write --out .*no-such-dir.*does not exist/);
+  const noKeyDir = wardgate(['issue', '--data-dir', dir, '--name', 'lis.klinikum.internal', '--key-out', join(work, 'no-such-dir', 'lis.key'), '--out', join(work, 'lis.pem')], env);
+  t.match(noKeyDir.stderr, /cannot write --key-out .*no-such-dir.*does not exist/, 'a CA-made key is not made when it could not be saved');
+  t.notOk(existsSync(join(work, 'lis.pem')), 'and no certificate file written');
+
+  const keyAsType = wardgate(['issue', '--data-dir', dir, '--name', 'ws.klinikum.internal', '--key', 'rsa-2048', '--pkcs12', join(work, 'ws.p12')], env);
+  t.equal(keyAsType.status, 2, '--key with --name (a key type given as a file) is a usage error, not silently ignored');
+  t.match(keyAsType.stderr, /--key FILE goes with --csr.*--key-type/);
+  const keyNowhere = wardgate(['issue', '--data-dir', dir, '--name', 'ws.klinikum.internal', '--out', join(work, 'ws.pem')], env);
+  t.match(keyNowhere.stderr, /a generated key must go somewhere/);
+  t.notOk(existsSync(join(work, 'ws.pem')), 'refused before issuing, not after');
+
+  t.equal(issuedCount(), 0, 'none of the refused commands issued a certificate');
+  const ok = wardgate(['issue', '--data-dir', dir, '--csr', csr, '--key', key, '--out', join(work, 'ok.pem')], env);
+  t.equal(ok.status, 0, `the corrected command works ${ok.stderr}`);
+  t.equal(issuedCount(), 1);
 });
 
 t.test('--help explains every command', async (t) => {
