@@ -69,10 +69,11 @@ export function securityAlert(id: GatewayIdentity, kind: AlertKind, peer: Endpoi
 }
 
 /** Association established (Attach) or closed (Detach); outcome carries abort vs. release. */
-export function associationEvent(id: GatewayIdentity, what: 'established' | 'closed', source: Endpoint, destination: Endpoint, detail: string, outcome: Outcome = OUTCOME.Success, now = new Date()): AuditMessage {
+export function associationEvent(id: GatewayIdentity, what: 'established' | 'rejected' | 'closed', source: Endpoint, destination: Endpoint, detail: string, outcome: Outcome = OUTCOME.Success, now = new Date()): AuditMessage {
   return {
     eventId: EVENT_ID.NetworkEntry,
-    eventTypes: [what === 'established' ? EVENT_TYPE.Attach : EVENT_TYPE.Detach],
+    // An attach the acceptor refused is still an attempt to attach: Attach, with a failure outcome.
+    eventTypes: [what === 'closed' ? EVENT_TYPE.Detach : EVENT_TYPE.Attach],
     action: 'E',
     outcome,
     outcomeDescription: detail,

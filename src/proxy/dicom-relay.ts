@@ -296,6 +296,10 @@ class DicomRelay {
       this.rejected = true;
       this.ending = describeRejection(pdu.value);
       this.outcome = OUTCOME.MinorFailure;
+      // The gateway admitted the peer and the acceptor refused it (unknown AE title, congestion): worth a
+      // record, since a device that keeps getting refused behind the gateway is otherwise invisible.
+      ctx.metrics.inc('wardgate_associations_rejected_total', this.labels);
+      if (ctx.auditor.enabled) ctx.auditor.record(associationEvent(ctx.auditor.identity, 'rejected', this.source(), this.destination(), `route ${ctx.route.name}: association rejected by the acceptor: ${this.ending}`, OUTCOME.MinorFailure));
       closeSoon(ctx.client);
       closeSoon(this.upstream);
     } else if (pdu.kind === 'A-ABORT') {

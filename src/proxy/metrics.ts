@@ -36,6 +36,7 @@ export class Metrics {
     this.define('wardgate_handshake_failures_total', 'counter', 'TLS handshakes that failed');
     this.define('wardgate_protocol_errors_total', 'counter', 'PDU or MLLP framing errors that ended a connection');
     this.define('wardgate_associations_total', 'counter', 'DICOM associations established through a route');
+    this.define('wardgate_associations_rejected_total', 'counter', 'DICOM associations the gateway admitted and the acceptor answered with A-ASSOCIATE-RJ');
     this.define('wardgate_messages_total', 'counter', 'HL7 messages forwarded through a route');
     this.define('wardgate_certificate_expiry_seconds', 'gauge', 'seconds until each certificate a route presents expires');
     this.define('wardgate_audit_records_dropped_total', 'counter', 'audit records a sink discarded (collector down or not reading, file not writable)');

@@ -142,3 +142,47 @@ t.test('inbound refusals: foreign CA, expired certificate, plaintext client, unb
   t.match(audit, /csd_code="110126"[^\n]*TLS handshake failed[^\n]*wrong version number/, 'plaintext client audited');
   t.match(audit, /csd_code="110132"[^\n]*calling AE "CT9"/, 'policy denial audited as use of restricted function');
 });
+
+t.test('an association the gateway admits and storescp --refuse rejects: the RJ reaches the SCU, audited as a failed Attach', peerOption('echoscu', 'storescp'), async (t) => {
+  const pki = await proxyPki(t);
+  const work = tempDir(t);
+  const gw = await pki.issue('gw-rj', [GW]);
+  const device = await pki.issue('ct2', ['ct2.rad.klinikum.internal']);
+  const scpPort = await freeLoopbackPort();
+  await startStorescp(t, scpPort, work, { extra: ['--refuse'] });
+  const gwPort = await freeLoopbackPort();
+  const auditFile = join(work, 'audit.log');
+  const gateway = await startGateway(t, {
+    routes: [inboundRoute('pacs-rj', gwPort, scpPort, { cert: [gw.cert], key: [gw.key], ca: pki.trust }, {
+      allow: [{ peerSans: ['ct2.rad.klinikum.internal'], callingAeTitles: ['CT2'] }],
+    })],
+    audit: { file: auditFile },
+  });
+  const r = await run(requireBinary('echoscu'), ['-aet', 'CT2', '-aec', 'STORESCP', '+tls', device.key, device.cert, '+cf', pki.trust, GW, String(gwPort)]);
+  t.not(r.code, 0, 'echoscu fails');
+  t.match(r.output, /Association Rejected/i, `echoscu saw the acceptor's A-ASSOCIATE-RJ: ${r.output}`);
+  const audit = await waitForText(auditFile, /rejected by the acceptor/);
+  const line = audit.split('\n').find((l) => /rejected by the acceptor/.test(l)) ?? '';
+  t.match(line, /csd_code="110108"/, 'Network Entry');
+  t.match(line, /csd_code="110124"/, 'Attach');
+  t.match(line, /EventOutcomeIndicator="4"/, 'minor failure');
+  t.match(line, /UserID="CT2"/, 'names the calling AE title');
+  t.match(line, /rejected-permanent|rejected-transient/, 'and the rejection as the acceptor gave it');
+  t.notMatch(audit, /csd_code="110113"/, 'no Security Alert: the gateway\'s policy admitted the peer');
+  t.equal(gateway.metrics.get('wardgate_associations_rejected_total', { route: 'pacs-rj' }), 1, 'counted');
+  t.equal(gateway.metrics.get('wardgate_associations_total', { route: 'pacs-rj' }) ?? 0, 0, 'not counted as established');
+});
+
+async function waitForText(file: string, re: RegExp, timeoutMs = 5000): Promise<string> {
+  const deadline = Date.now() + timeoutMs;
+  for (;;) {
+    let text = '';
+    try {
+      text = readFileSync(file, 'utf8');
+    } catch {
+      // not written yet
+    }
+    if (re.test(text) || Date.now() > deadline) return text;
+    await new Promise((r) => setTimeout(r, 50));
+  }
+}
