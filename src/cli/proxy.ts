@@ -4,7 +4,7 @@
  */
 import { type Command, Option } from 'commander';
 import { Gateway } from '../proxy/gateway.ts';
-import { type GatewayConfig, loadGatewayConfig, validateGatewayConfig } from '../proxy/route-config.ts';
+import { type AllowRule, type GatewayConfig, loadGatewayConfig, validateGatewayConfig } from '../proxy/route-config.ts';
 import cluster from 'node:cluster';
 import { startAcmeRoutes } from '../proxy/cert-manager/acme-routes.ts';
 import { runWorker, startPrimary } from '../proxy/workers.ts';
@@ -23,7 +23,13 @@ interface RouteFlags {
   routeName?: string;
   serverName?: string;
   allowCallingAe: string[];
+  allowCalledAe: string[];
   allowPeer: string[];
+  allowPeerAddress: string[];
+  allowSendingApp: string[];
+  allowSendingFacility: string[];
+  allowMessageType: string[];
+  hl7DefaultCharset?: string;
   acme?: string;
   name: string[];
   acmeCa?: string;
@@ -42,13 +48,13 @@ export function configFromFlags(direction: 'inbound' | 'outbound', o: RouteFlags
   if (!o.acme && o.cert.length === 0) fail('give --cert PEM --key PEM (repeat the pair to present an ECDSA and an RSA certificate), or --acme URL --name DNS');
   if (o.acme && o.name.length === 0) fail('--acme needs at least one --name DNS');
   if (o.cert.length !== o.key.length) fail(`give one --key per --cert (${o.cert.length} --cert, ${o.key.length} --key)`);
-  const allow = [];
-  if (o.allowCallingAe.length > 0 || o.allowPeer.length > 0) {
-    const rule: Record<string, string[]> = {};
-    if (o.allowCallingAe.length > 0) rule.callingAeTitles = o.allowCallingAe;
-    if (o.allowPeer.length > 0) rule.peerSans = o.allowPeer;
-    allow.push(rule);
-  }
+  // The flags make one rule: every condition given must hold (the config file can list several rules).
+  const conditions: Array<[keyof AllowRule, string[]]> = [
+    ['peerSans', o.allowPeer], ['peerAddresses', o.allowPeerAddress], ['callingAeTitles', o.allowCallingAe], ['calledAeTitles', o.allowCalledAe],
+    ['sendingApplications', o.allowSendingApp], ['sendingFacilities', o.allowSendingFacility], ['messageTypes', o.allowMessageType],
+  ];
+  const rule: AllowRule = Object.fromEntries(conditions.filter(([, values]) => values.length > 0));
+  const allow = Object.keys(rule).length > 0 ? [rule] : [];
   const route = {
     name: o.routeName ?? `${direction}-${o.protocol}-${o.listen.replace(/[^A-Za-z0-9]+/g, '-')}`,
     direction,
@@ -65,6 +71,7 @@ export function configFromFlags(direction: 'inbound' | 'outbound', o: RouteFlags
       ...(o.acme ? { acme: { directory: o.acme, names: o.name, ...(o.acmeCa ? { directoryCa: o.acmeCa } : {}), ...(o.acmeState ? { stateDir: o.acmeState } : {}), ...(o.acmeEmail ? { email: o.acmeEmail } : {}), ...(o.http01Listen ? { http01Listen: o.http01Listen } : {}) } } : {}),
     },
     ...(allow.length > 0 ? { allow } : {}),
+    ...(o.hl7DefaultCharset ? { hl7: { defaultCharset: o.hl7DefaultCharset } } : {}),
   };
   const config: Record<string, unknown> = { routes: [route] };
   if (o.auditFile) config.audit = { file: o.auditFile };
@@ -155,7 +162,13 @@ function routeCommand(proxy: Command, direction: 'inbound' | 'outbound'): void {
     .option('--route-name <name>', 'route name used in logs, metrics and audit records')
     .option('--server-name <dns>', 'outbound: name to verify on the upstream certificate (default: the upstream host)')
     .option('--allow-calling-ae <ae>', 'DICOM: only these calling AE titles (repeatable)', collect, [])
-    .option('--allow-peer <name>', 'only peers whose certificate has this DNS/IP subjectAltName (repeatable)', collect, [])
+    .option('--allow-called-ae <ae>', 'DICOM: only these called AE titles (repeatable)', collect, [])
+    .option('--allow-peer <name>', 'inbound: only peers whose certificate has this DNS/IP subjectAltName (repeatable)', collect, [])
+    .option('--allow-peer-address <ip>', 'only peers connecting from this IP address (repeatable; the way to restrict outbound routes\' plaintext clients)', collect, [])
+    .option('--allow-sending-app <hd>', 'HL7: only this MSH-3 sending application, "LAB" or the whole HD "LAB^1.2.3^ISO" (repeatable)', collect, [])
+    .option('--allow-sending-facility <hd>', 'HL7: only this MSH-4 sending facility (repeatable)', collect, [])
+    .option('--allow-message-type <type>', 'HL7: only this MSH-9 message type, "ADT" or "ADT^A01" (repeatable)', collect, [])
+    .option('--hl7-default-charset <charset>', 'HL7: character set the receiver reads when MSH-18 is empty ("UNICODE UTF-8", "8859/1", "shift_jis")')
     .option('--acme <directory-url>', 'get and renew the certificate from this ACME directory instead of --cert/--key')
     .option('--name <dns>', 'with --acme: DNS name (or IP) to certify (repeatable)', collect, [])
     .option('--acme-ca <pem>', 'with --acme: trust bundle for the ACME server\'s HTTPS certificate')

@@ -118,9 +118,32 @@ function checkRoute(route: RouteConfig, where: string, index: number): void {
   }
   if (acme?.http01Listen) parseAddress(acme.http01Listen, field('tls.acme.http01Listen'));
   if (route.hl7 && route.protocol !== 'hl7') throw new WardgateError('CONFIG_INVALID', `${field('hl7')} applies to HL7 routes only`);
+  (route.allow ?? []).forEach((rule, r) => checkAllowRule(rule, route, (f) => field(`allow.${r}.${f}`)));
   const charset = route.hl7?.defaultCharset;
   const unusable = charset === undefined ? undefined : unusableCharset(charset);
   if (unusable) throw new WardgateError('CONFIG_INVALID', `${field('hl7.defaultCharset')}: ${unusable}`);
+}
+
+const DICOM_ONLY = ['callingAeTitles', 'calledAeTitles'] as const;
+const HL7_ONLY = ['sendingApplications', 'sendingFacilities', 'messageTypes'] as const;
+const CERTIFICATE_FIELDS = ['peerSubjects', 'peerSans'] as const;
+
+/**
+ * A condition the route can never evaluate is refused, not ignored: a rule's absent conditions match
+ * everything, so `callingAeTitles` on an HL7 route (or `messageTypes` on a DICOM one) would silently admit
+ * every peer the admin meant to restrict. Certificate conditions on an outbound route would instead
+ * never match (its clients are plaintext), refusing everything: named too, with what works there.
+ */
+function checkAllowRule(rule: AllowRule, route: RouteConfig, field: (f: string) => string): void {
+  const foreign = route.protocol === 'hl7' ? DICOM_ONLY : HL7_ONLY;
+  for (const f of foreign) {
+    if (rule[f]) throw new WardgateError('CONFIG_INVALID', `${field(f)} is ${route.protocol === 'hl7' ? 'a DICOM' : 'an HL7'} condition; this route speaks ${route.protocol.toUpperCase()}, where it would match every peer`);
+  }
+  if (route.direction === 'outbound') {
+    for (const f of CERTIFICATE_FIELDS) {
+      if (rule[f]) throw new WardgateError('CONFIG_INVALID', `${field(f)} needs a client certificate, and the clients of an outbound route are plaintext: use peerAddresses`);
+    }
+  }
 }
 
 /** Validate a whole gateway config object; errors name `file` and the field. */

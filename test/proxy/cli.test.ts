@@ -12,6 +12,7 @@ import { tempDir } from '../helpers/tmp.ts';
 import { withTimeout } from '../protocols/fixtures/helpers.ts';
 import { freeLoopbackPort, peerOption, requireBinary, run, startStorescp } from './fixtures/peers.ts';
 import { proxyPki } from './fixtures/pki.ts';
+import { configFromFlags } from '../../src/cli/proxy.ts';
 
 // The real CLI entry (src/cli/main.ts), run through tsx like bin/wardgate.js does.
 const ENTRY = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
@@ -42,6 +43,25 @@ t.test('flag and config errors: one line naming the problem, non-zero exit', asy
   t.match((await wardgate(['--config', config])).output, /field "routes\.0\.name" is required/, 'each route needs a name');
   const noKeyFile = await wardgate(['inbound', '--protocol', 'dicom', '--listen', `${GW}:1`, '--upstream', '127.0.0.1:2', '--ca', config, '--cert', join(dir, 'none.pem'), '--key', join(dir, 'none.key')]);
   t.match(noKeyFile.output, /error \[TLS_CREDENTIALS_INVALID\]: cannot read certificate/, noKeyFile.output.trim());
+});
+
+t.test('one-route flags: every allow condition and the HL7 default character set, checked like a config file', async (t) => {
+  const flags = {
+    protocol: 'hl7', listen: `${GW}:2575`, upstream: '127.0.0.1:2576', cert: ['c.pem'], key: ['k.pem'], ca: 'ca.pem', profile: 'bcp195-non-downgrading', name: [],
+    allowCallingAe: [], allowCalledAe: [], allowPeer: [], allowPeerAddress: ['127.0.0.9'], allowSendingApp: ['LAB', 'LIS^1.2.3^ISO'], allowSendingFacility: ['KLINIKUM'],
+    allowMessageType: ['ORU^R01'], hl7DefaultCharset: '8859/1',
+  };
+  const config = configFromFlags('outbound', flags);
+  t.same(config.routes[0].allow, [{ peerAddresses: ['127.0.0.9'], sendingApplications: ['LAB', 'LIS^1.2.3^ISO'], sendingFacilities: ['KLINIKUM'], messageTypes: ['ORU^R01'] }], 'one rule, all conditions');
+  t.equal(config.routes[0].hl7?.defaultCharset, '8859/1');
+  t.throws(() => configFromFlags('outbound', { ...flags, allowCallingAe: ['CT1'] }), /allow\.0\.callingAeTitles.*is a DICOM condition/, 'a DICOM flag on an HL7 route is refused, not ignored');
+  t.throws(() => configFromFlags('outbound', { ...flags, allowPeer: ['ct1.klinikum.internal'] }), /allow\.0\.peerSans.*outbound route are plaintext: use peerAddresses/);
+  t.throws(() => configFromFlags('inbound', { ...flags, protocol: 'dicom', allowSendingApp: ['LAB'], allowMessageType: [], allowSendingFacility: [], hl7DefaultCharset: undefined }), /is an HL7 condition/);
+  t.throws(() => configFromFlags('inbound', { ...flags, protocol: 'dicom', allowSendingApp: [], allowMessageType: [], allowSendingFacility: [] }), /field "routes\.0\.hl7" .*applies to HL7 routes only/);
+  t.throws(() => configFromFlags('outbound', { ...flags, hl7DefaultCharset: 'UNICODE UTF-16' }), /hl7\.defaultCharset/, 'an unusable character set is named');
+  const spawned = await wardgate(['outbound', '--protocol', 'hl7', '--listen', `${GW}:1`, '--upstream', '127.0.0.1:2', '--ca', 'x', '--cert', 'c', '--key', 'k', '--allow-calling-ae', 'CT1']);
+  t.equal(spawned.code, 1);
+  t.match(spawned.output, /error \[CONFIG_INVALID\]: command line: field "routes\.0\.allow\.0\.callingAeTitles"/, 'the real command line says the same in one line');
 });
 
 t.test('wardgate proxy inbound from flags serves echoscu +tls, stops on SIGTERM', peerOption('echoscu', 'storescp'), async (t) => {

@@ -27,6 +27,12 @@ t.test('config errors name the field', async (t) => {
     ['move destination to a missing route', { routes: [{ ...base, direction: 'outbound', moveDestinations: { MOD1: 'nope' } }] }, /field "routes\.0\.moveDestinations\.MOD1" names route "nope", which does not exist/],
     ['move destination to an outbound route', { routes: [{ ...base, direction: 'outbound', moveDestinations: { MOD1: 'r1' } }] }, /names route "r1", which is not an inbound DICOM route/],
     ['empty allow rule', { routes: [{ ...base, allow: [{}] }] }, /field "routes\.0\.allow\.0" must NOT have fewer than 1 properties/],
+    // A rule's absent conditions match everything: a condition the route ignored would admit every peer.
+    ['DICOM condition on an HL7 route', { routes: [{ ...base, protocol: 'hl7', allow: [{ peerSans: ['lis.klinikum.internal'] }, { callingAeTitles: ['LIS'] }] }] },
+      /field "routes\.0\.allow\.1\.callingAeTitles" \(route "r1"\) is a DICOM condition; this route speaks HL7, where it would match every peer/],
+    ['HL7 condition on a DICOM route', { routes: [{ ...base, allow: [{ messageTypes: ['ADT'] }] }] }, /field "routes\.0\.allow\.0\.messageTypes" \(route "r1"\) is an HL7 condition/],
+    ['certificate condition on an outbound route', { routes: [{ ...base, direction: 'outbound', allow: [{ peerSans: ['ct1.klinikum.internal'], callingAeTitles: ['CT1'] }] }] },
+      /field "routes\.0\.allow\.0\.peerSans" \(route "r1"\) needs a client certificate, and the clients of an outbound route are plaintext: use peerAddresses/],
   ];
   for (const [name, data, pattern] of cases) {
     try {
