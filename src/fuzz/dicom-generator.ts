@@ -154,14 +154,16 @@ export class DicomGenerator {
   /**
    * An admitted requestor that sends ~14 MiB of C-ECHO-RQs and never reads: every one is answered,
    * and a relay that forwards the answers regardless of the unread backlog holds them all (PS3.8
-   * P-DATA is relayed PDU by PDU in both directions, with backpressure both ways).
+   * P-DATA is relayed PDU by PDU in both directions, with backpressure both ways). The flood starts
+   * once the A-ASSOCIATE-AC is in (awaitAccept): P-DATA-TF before it is a protocol error a gateway
+   * aborts on at once (PS3.8 §9.2, Sta5), which would leave the backpressure path untried.
    */
   private unreadEchoFlood(rng: Rng): Exchange {
     const rq = encodeWirePdu(this.associateRq(rng, this.dict.callingAeTitles[0], this.dict.calledAeTitles[0]));
     const echo = encodeWirePdu(pdata([{ contextId: 1, control: 3, data: encodeCEchoRq({ messageId: 1 + rng.int(0xfffe) }) }]));
     const batch = Buffer.concat(Array.from({ length: 1000 }, () => echo));
     const chunks = [rq, ...Array.from({ length: Math.ceil((14 * 1024 * 1024) / batch.length) }, () => batch)];
-    return { protocol: 'dicom', side: 'client', label: `dicom-client calling=${JSON.stringify(this.dict.callingAeTitles[0])} unread-echo-flood`, chunks, neverRead: true };
+    return { protocol: 'dicom', side: 'client', label: `dicom-client calling=${JSON.stringify(this.dict.callingAeTitles[0])} unread-echo-flood`, chunks, neverRead: true, awaitAccept: true };
   }
 
   /** A hostile acceptor: the fuzzer's backend answers a benign requestor (through the route) with this. */

@@ -25,6 +25,14 @@ export interface Exchange {
    * target writes back piles up on its side, and it must stop reading rather than buffer it.
    */
   neverRead?: boolean;
+  /**
+   * Write the first chunk alone and the rest only once the peer has accepted it: DICOM, its first
+   * answer PDU is an A-ASSOCIATE-AC (a requestor may send nothing but A-ABORT before it, PS3.8 §9.2
+   * Sta5); HL7, which has no handshake, its first complete frame. Any other first answer, or none
+   * within the first-reply wait, ends the exchange with only the first chunk written. With neverRead,
+   * that answer is the only one read.
+   */
+  awaitAccept?: boolean;
 }
 
 export interface ExchangeJson {
@@ -35,6 +43,7 @@ export interface ExchangeJson {
   awaitReply?: boolean;
   endAfter?: boolean;
   neverRead?: boolean;
+  awaitAccept?: boolean;
 }
 
 export function totalBytes(ex: Exchange): number {
@@ -48,6 +57,7 @@ export function exchangeToJson(ex: Exchange): ExchangeJson {
   if (ex.awaitReply) out.awaitReply = true;
   if (ex.endAfter) out.endAfter = true;
   if (ex.neverRead) out.neverRead = true;
+  if (ex.awaitAccept) out.awaitAccept = true;
   return out;
 }
 
@@ -68,5 +78,7 @@ export function exchangeFromJson(data: unknown, where: string): Exchange {
     awaitReply: d.awaitReply === true,
     endAfter: d.endAfter === true,
     neverRead: d.neverRead === true,
+    // Absent in reproducers written before the field existed: those floods wrote everything at once.
+    awaitAccept: d.awaitAccept === true,
   };
 }

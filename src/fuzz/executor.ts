@@ -135,6 +135,19 @@ export class CompletionTracker {
 }
 
 /**
+ * awaitAccept: the peer's first answer, read as it arrives. `pending` until it is whole (DICOM: one
+ * PDU, PS3.8 §9.3.1 header; HL7: one frame); then `accepted` when it lets the rest go (an
+ * A-ASSOCIATE-AC, PS3.8 §9.3.3; any HL7 frame, there being no handshake), else `refused`.
+ */
+export function firstAnswer(protocol: Protocol, replies: readonly Buffer[], replyLength: number, latest: Buffer): 'pending' | 'accepted' | 'refused' {
+  if (protocol === 'hl7') return latest.includes(0x1c) ? 'accepted' : 'pending';
+  if (replyLength < 6) return 'pending';
+  const head = replies[0].length >= 6 ? replies[0] : Buffer.concat(replies, 6);
+  if (replyLength < 6 + head.readUInt32BE(2)) return 'pending';
+  return head[0] === 0x02 ? 'accepted' : 'refused';
+}
+
+/**
  * TLS sessions to resume, per endpoint (RFC 8446 §2.2 tickets): the fuzzer attacks the DICOM/HL7
  * layer, so a full handshake per exec would only spend both sides' CPU on key exchanges.
  */
@@ -187,6 +200,8 @@ export function runClient(ex: Exchange, endpoint: Endpoint, opts: ExecOptions = 
     let quiet: NodeJS.Timeout | undefined;
     let stallWatch: NodeJS.Timeout | undefined;
     let gap: { timer: NodeJS.Timeout; go: () => void } | undefined;
+    /** awaitAccept: set while the first chunk waits for the peer's first answer. */
+    let acceptWait: NodeJS.Timeout | undefined;
     let next = 0;
     let writesPending = 0;
     let firstWriteAt = 0;
@@ -199,6 +214,7 @@ export function runClient(ex: Exchange, endpoint: Endpoint, opts: ExecOptions = 
       clearInterval(stallWatch);
       if (quiet) clearTimeout(quiet);
       if (gap) clearTimeout(gap.timer);
+      clearTimeout(acceptWait);
       const close = () => {
         if (outcome === 'quiet' || outcome === 'timeout') {
           // A graceful close, so bytes still in flight reach the peer; then make sure the socket goes.
@@ -245,23 +261,39 @@ export function runClient(ex: Exchange, endpoint: Endpoint, opts: ExecOptions = 
       armQuiet();
     };
 
+    const stopReading = () => {
+      // Nothing is read, so the quiet timer never re-arms on answers; the exec ends when the target
+      // stops taking what is written (its backpressure) or when everything is written.
+      socket.pause();
+      let pending = -1;
+      let since = Date.now();
+      stallWatch = setInterval(() => {
+        if (socket.writableLength !== pending) {
+          pending = socket.writableLength;
+          since = Date.now();
+        } else if (pending > 0 && Date.now() - since >= opts.stallMs) finish('quiet');
+      }, Math.max(20, opts.stallMs / 10));
+    };
+
     socket.once(endpoint.tls ? 'secureConnect' : 'connect', () => {
       connected = true;
       socket.setNoDelay(true);
-      if (ex.neverRead) {
-        // Nothing is read, so the quiet timer never re-arms on answers; the exec ends when the target
-        // stops taking what is written (its backpressure) or when everything is written.
-        socket.pause();
-        let pending = -1;
-        let since = Date.now();
-        stallWatch = setInterval(() => {
-          if (socket.writableLength !== pending) {
-            pending = socket.writableLength;
-            since = Date.now();
-          } else if (pending > 0 && Date.now() - since >= opts.stallMs) finish('quiet');
-        }, Math.max(20, opts.stallMs / 10));
+      if (ex.chunks.length === 0) {
+        if (ex.neverRead) stopReading();
+        return armQuiet();
       }
-      if (ex.chunks.length === 0) return armQuiet();
+      if (ex.awaitAccept && ex.chunks.length > 1) {
+        // Only the first chunk until the peer accepts it; silence ends the exec as it would after
+        // a last chunk left unanswered.
+        const first = ex.chunks[next++];
+        written.push(first);
+        writtenBytes += first.length;
+        firstWriteAt = Date.now();
+        socket.write(first);
+        acceptWait = setTimeout(() => finish('quiet'), opts.firstReplyMs);
+        return;
+      }
+      if (ex.neverRead) stopReading();
       writeNext();
     });
     const completion = new CompletionTracker(ex.protocol, ex.chunks);
@@ -276,7 +308,22 @@ export function runClient(ex: Exchange, endpoint: Endpoint, opts: ExecOptions = 
       }
       replies.push(d);
       replyLength += d.length;
-      if (completion.push(d) && next >= ex.chunks.length) return finish('complete');
+      const complete = completion.push(d);
+      if (acceptWait) {
+        const answer = firstAnswer(ex.protocol, replies, replyLength, d);
+        if (answer !== 'pending') {
+          clearTimeout(acceptWait);
+          acceptWait = undefined;
+          if (answer === 'refused') {
+            // Not accepted (A-ASSOCIATE-RJ, A-ABORT ...): the rest is never written.
+            next = ex.chunks.length;
+          } else {
+            if (ex.neverRead) stopReading();
+            return writeNext();
+          }
+        }
+      }
+      if (complete && next >= ex.chunks.length) return finish('complete');
       if (gap) gap.go();
       armQuiet();
     });
