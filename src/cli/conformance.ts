@@ -27,7 +27,8 @@ function emit(report: Report, format: string, out: string | undefined): void {
   const s = report.summary;
   process.stderr.write(`${report.kit} ${printable(report.target)}: ${s.pass} pass, ${s.fail} fail, ${s['not-applicable']} not applicable, ${s.inconclusive} inconclusive; ${report.manual.length} for manual assessment${out ? ` (report: ${out})` : ''}\n`);
   if (report.incomplete) process.stderr.write(`incomplete run: ${printable(report.incomplete)}\n`);
-  // A failed SHALL is a verdict the rest of the run cannot undo, so it outranks an incomplete run.
+  // A failed SHALL is a verdict the rest of the run cannot undo, so it outranks an incomplete run: 3
+  // wins over 4, also when the failure rests on partial evidence from a run cut short.
   if (!report.conformant) process.exitCode = EXIT_NONCONFORMANT;
   else if (report.incomplete) process.exitCode = EXIT_INCOMPLETE;
 }
@@ -58,8 +59,9 @@ export function register(program: Command): void {
     .option('--settle <ms>', 'how long an accepted handshake is kept open to see a late refusal (TLS 1.3 client auth)', '800')
     .addHelpText('after', `
 Exit status: 0 when no SHALL requirement failed, ${EXIT_NONCONFORMANT} when one did, ${EXIT_INCOMPLETE} when none did but the
-endpoint stopped answering mid-run (the report is written; checks it could not finish are inconclusive),
-1 or 2 on errors.
+endpoint stopped answering mid-run (the report is written; checks it could not finish are inconclusive,
+or fail on partial evidence when what it answered before the stop proves the violation), 1 or 2 on
+errors. A SHALL failure proven before the stop gives ${EXIT_NONCONFORMANT}, not ${EXIT_INCOMPLETE}: the rest of the run could not undo it.
 
 Examples:
   wardgate conformance tls-node 10.20.4.17:2762 --ca root.pem --client-cert pacs.pem --client-key pacs.key

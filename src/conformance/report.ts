@@ -16,6 +16,8 @@ export interface ReportRow {
   check: string;
   status: Status;
   evidence: string;
+  /** Present on a fail proven by a run cut short, before every probe the check needs had run (Verdict.partialEvidence). */
+  partialEvidence?: true;
 }
 
 export interface ManualRow {
@@ -40,7 +42,8 @@ export interface Report {
   /**
    * Why the run ended before every probe or phase ran (the product stopped answering, or a run of the
    * client was cut off); absent when the run was complete. Rows that needed the missing part are
-   * inconclusive; the others keep their verdicts.
+   * inconclusive, or fail with `partialEvidence` when what ran already proves the violation; the
+   * others keep their verdicts.
    */
   incomplete?: string;
   rows: ReportRow[];
@@ -69,7 +72,7 @@ export function buildReport(input: ReportInput): Report {
   for (const r of input.requirements.requirements) {
     if (!r.check.startsWith(prefix)) continue;
     const v = input.verdicts.get(r.check) ?? { status: 'inconclusive', evidence: 'the check produced no verdict' };
-    rows.push({ id: r.id, level: r.level, actor: r.actor, area: r.area, ...(r.option ? { option: r.option } : {}), summary: r.summary, check: r.check, status: v.status, evidence: v.evidence });
+    rows.push({ id: r.id, level: r.level, actor: r.actor, area: r.area, ...(r.option ? { option: r.option } : {}), summary: r.summary, check: r.check, status: v.status, evidence: v.evidence, ...(v.partialEvidence ? { partialEvidence: true as const } : {}) });
   }
   const manual = input.requirements.requirements
     .filter((r) => r.check === 'manual' && input.actors.includes(r.actor))

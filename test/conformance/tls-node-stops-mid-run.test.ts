@@ -5,6 +5,11 @@
  * accepted the valid client certificate. Verdicts already reached stay; checks whose probes could not
  * run are inconclusive with the reason; the report is still written and the CLI says the run was
  * incomplete. Endpoints listen on 127.30.2.x.
+ *
+ * A violation proven before the stop stays a failure, also inside the group of probes the stop cut
+ * short (TLS 1.0 accepted, then no TLS 1.1 probe; a forbidden suite chosen, then no next offer): the
+ * row fails, marked as resting on partial evidence, and the CLI exits 3, not 4. Those endpoints listen
+ * on 127.41.x.y.
  */
 import { spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -12,7 +17,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import t from 'tap';
-import { runTlsNode, type Report } from '../../src/conformance/index.ts';
+import { reportHtml, runTlsNode, type Report } from '../../src/conformance/index.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { cliCommand } from './fixtures/acme-kit.ts';
 import { makePki, type Pki } from './fixtures/pki.ts';
@@ -25,11 +30,11 @@ type Mode = 'serve' | 'refuse' | 'reset' | 'hang';
  * listening socket (ECONNREFUSED from then on), 'reset' resets each new connection, 'hang' holds each
  * new connection open and silent.
  */
-async function node(t: { teardown: (fn: () => void) => void }, host: string, pki: Pki) {
+async function node(t: { teardown: (fn: () => void) => void }, host: string, pki: Pki, extra: tls.TlsOptions = {}) {
   const read = (f: string) => readFileSync(f);
   const server = tls.createServer({
     key: read(pki.nodeEc.key), cert: read(pki.nodeEc.chain), ca: read(pki.root),
-    requestCert: true, rejectUnauthorized: true,
+    requestCert: true, rejectUnauthorized: true, ...extra,
   });
   server.on('tlsClientError', () => {});
   const held = new Set<net.Socket>();
@@ -134,3 +139,104 @@ for (const mode of ['reset', 'hang'] as const) {
     }
   });
 }
+
+/** node:tls that speaks TLS 1.0 to 1.3 with OpenSSL's DEFAULT list at SECLEVEL=0, as an old product would. */
+const ACCEPTS_TLS10: tls.TlsOptions = { minVersion: 'TLSv1', ciphers: 'DEFAULT:@SECLEVEL=0' };
+
+/** Runs the CLI against host:port with a JSON report in `out`; resolves to the exit code and stderr. */
+async function cli(host: string, port: number, pki: Pki, out: string): Promise<{ code: unknown; stderr: string; report: Report }> {
+  const [cmd, ...pre] = cliCommand();
+  const child = spawn(cmd, [...pre, 'conformance', 'tls-node', `${host}:${port}`, '--ca', pki.root, '--client-ca-cert', pki.inter, '--client-ca-key', pki.interKey,
+    '--timeout', '1500', '--settle', '100', '--format', 'json', '--out', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d: Buffer) => { stderr += d.toString(); });
+  const code = await new Promise((resolve) => child.once('close', resolve));
+  return { code, stderr, report: JSON.parse(readFileSync(out, 'utf8')) as Report };
+}
+
+t.test('a node that accepts TLS 1.0 and then stops accepting connections before the TLS 1.1 probe fails ICM-TLS-001 on partial evidence, exit 3', async (t) => {
+  const host = '127.41.0.1';
+  const dir = tempDir(t);
+  const pki = await makePki(dir, host);
+  // Connection 1 is the SSLv3 ClientHello, 2 the TLSv1 one: the node answers it, then stops listening.
+  const stopAfterTls10 = (n: Awaited<ReturnType<typeof node>>) => { n.state.onConnection = (count) => { if (count === 2) n.stopListening(); }; };
+  const n = await node(t, host, pki, ACCEPTS_TLS10);
+  stopAfterTls10(n);
+  const result = await runTlsNode(inputs(pki, host, n.port)).then((x) => x, (err: Error) => err);
+  if (result instanceof Error) return void t.fail(`the run ended with ${result.message}`);
+  const { report, evidence: e } = result;
+  t.match(report.incomplete, /^the endpoint stopped accepting connections after probe "TLSv1 ClientHello": ECONNREFUSED$/);
+  t.same(e.interrupted?.partial, 'versions', 'the versions stage is marked as cut short');
+  t.equal(e.versions.TLSv1.accepted, true, `TLS 1.0 was accepted before the stop: ${e.versions.TLSv1.detail}`);
+  t.equal(e.versions['TLSv1.1'].answer, 'not-run', 'TLS 1.1 was never probed');
+  const legacy = row(report, 'tls-node:legacy-versions-refused');
+  t.equal(legacy.status, 'fail', legacy.evidence);
+  t.equal(legacy.partialEvidence, true, 'the failure is marked as resting on partial evidence');
+  t.match(legacy.evidence, /^accepted TLSv1 — SSLv3: .*; TLSv1: ServerHello TLSv1 with .*; TLSv1\.1: not probed: the endpoint had stopped answering \(proven before the stop: the endpoint stopped accepting connections after probe "TLSv1 ClientHello": ECONNREFUSED; the probes this check needs \(versions \(cut short\)\) did not run to their end\)$/);
+  for (const check of ['tls-node:tls12-supported', 'tls-node:forbidden-ciphers-refused', 'tls-node:chain-to-ca']) {
+    const r = row(report, check);
+    t.equal(r.status, 'inconclusive', `${check} proves nothing from TLS 1.0 alone: ${r.evidence}`);
+    t.equal(r.partialEvidence, undefined);
+    t.match(r.evidence, /the probes this check needs \(versions \(cut short\)(, [\w:]+)*\) did not run$/);
+  }
+  t.equal(report.rows.filter((r) => r.partialEvidence).length, 1, 'only the proven failure rests on partial evidence');
+  t.equal(report.conformant, false, 'a SHALL failed');
+  const page = reportHtml(report);
+  t.match(page, /<tr class="fail" id="ICM-TLS-001">.*<td class="status">fail<br><span class="partial">partial evidence<\/span><\/td>/);
+  t.match(page, /Rows that needed what did not run are inconclusive, unless what ran before already proves a failure: those fail, marked “partial evidence”/);
+
+  // The CLI: the failure outranks the incomplete run (3, not 4); the JSON report carries the mark.
+  const n2 = await node(t, host, pki, ACCEPTS_TLS10);
+  stopAfterTls10(n2);
+  const c = await cli(host, n2.port, pki, join(dir, 'report.json'));
+  t.equal(c.code, 3, `exit 3: a SHALL failed, though the run is incomplete (${c.stderr.trim()})`);
+  t.match(c.stderr, /: 0 pass, 1 fail, 1 not applicable, 18 inconclusive;/);
+  t.match(c.stderr, /\nincomplete run: the endpoint stopped accepting connections after probe "TLSv1 ClientHello": ECONNREFUSED\n/);
+  t.match(c.report.incomplete, /after probe "TLSv1 ClientHello"/);
+  t.same(c.report.rows.filter((r) => r.partialEvidence).map((r) => [r.id, r.status]), [['ICM-TLS-001', 'fail']]);
+});
+
+t.test('the same node stopping before the TLS 1.0 probe proves nothing: ICM-TLS-001 inconclusive, exit 4', async (t) => {
+  const host = '127.41.0.2';
+  const dir = tempDir(t);
+  const pki = await makePki(dir, host);
+  const n = await node(t, host, pki, ACCEPTS_TLS10);
+  n.state.onConnection = (count) => { if (count === 1) n.stopListening(); };
+  const c = await cli(host, n.port, pki, join(dir, 'report.json'));
+  t.equal(c.code, 4, `exit 4: incomplete, no SHALL failed (${c.stderr.trim()})`);
+  const legacy = row(c.report, 'tls-node:legacy-versions-refused');
+  t.equal(legacy.status, 'inconclusive', legacy.evidence);
+  t.match(legacy.evidence, /^the endpoint stopped accepting connections after probe "SSLv3 ClientHello": ECONNREFUSED; the probes this check needs \(versions \(cut short\)(, tls13)?\) did not run$/);
+  t.equal(c.report.rows.some((r) => r.partialEvidence), false, 'nothing rests on partial evidence');
+  t.equal(c.report.conformant, true);
+  t.match(c.stderr, /: 0 pass, 0 fail, 1 not applicable, 19 inconclusive;/);
+});
+
+t.test('a node that chooses a forbidden and a discouraged suite and then stops mid-enumeration fails ICM-TLS-004 and -006 on partial evidence', async (t) => {
+  const host = '127.41.0.3';
+  const dir = tempDir(t);
+  const pki = await makePki(dir, host);
+  // TLS 1.2 and 1.3 only; in TLS 1.2 the node prefers an anonymous suite, then a CBC one, then a good one.
+  const n = await node(t, host, pki, { minVersion: 'TLSv1.2', honorCipherOrder: true, ciphers: 'AECDH-AES128-SHA:ECDHE-ECDSA-AES128-SHA:ECDHE-ECDSA-AES128-GCM-SHA256:@SECLEVEL=0' });
+  // 4 raw ClientHellos, 2 TLS 1.3 handshakes, then the enumeration: offers 1 and 2 are answered, offer 3 refused.
+  n.state.onConnection = (count) => { if (count === 8) n.stopListening(); };
+  const result = await runTlsNode(inputs(pki, host, n.port)).then((x) => x, (err: Error) => err);
+  if (result instanceof Error) return void t.fail(`the run ended with ${result.message}`);
+  const { report, evidence: e } = result;
+  t.match(report.incomplete, /^the endpoint stopped accepting connections after probe "TLSv1\.2 suite enumeration, offer 2": ECONNREFUSED$/);
+  t.same(e.interrupted?.partial, 'suites');
+  t.same(e.suites['TLSv1.2']?.map((s) => s.name), ['TLS_ECDH_anon_WITH_AES_128_CBC_SHA', 'TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA'], 'the suites chosen before the stop are kept');
+  const forbidden = row(report, 'tls-node:forbidden-ciphers-refused');
+  t.equal(forbidden.status, 'fail', forbidden.evidence);
+  t.equal(forbidden.partialEvidence, true);
+  t.match(forbidden.evidence, /^accepts forbidden suites: TLS_ECDH_anon_WITH_AES_128_CBC_SHA \(TLSv1\.2\) \(proven before the stop: .*the probes this check needs \(suites \(cut short\)\) did not run to their end\)$/);
+  const discouraged = row(report, 'tls-node:discouraged-ciphers-refused');
+  t.equal(discouraged.status, 'fail', discouraged.evidence);
+  t.equal(discouraged.partialEvidence, true);
+  t.match(discouraged.evidence, /^TLS 1\.2 accepts discouraged suites: TLS_ECDHE_ECDSA_WITH_AES_128_CBC_SHA \(TLSv1\.2\) \(proven before the stop/);
+  const recommended = row(report, 'tls-node:recommended-cipher');
+  t.equal(recommended.status, 'inconclusive', `no pass from partial evidence: ${recommended.evidence}`);
+  t.equal(row(report, 'tls-node:legacy-versions-refused').status, 'pass', 'the finished versions stage keeps its verdict');
+  t.equal(row(report, 'tls-node:legacy-versions-refused').partialEvidence, undefined);
+  t.equal(report.conformant, false, 'ICM-TLS-004 is a SHALL');
+});

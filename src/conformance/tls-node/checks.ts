@@ -22,6 +22,12 @@ export interface TlsNodeCheck {
    */
   needs: readonly ProbeStage[] | ((e: TlsNodeEvidence) => readonly ProbeStage[]);
   judge: (e: TlsNodeEvidence, ctx: TlsNodeContext) => Verdict;
+  /**
+   * For a run cut short before `needs` finished: the violation the evidence gathered so far already
+   * proves, as the failure's evidence, or undefined. It may cite observations only, never the
+   * `not-run` placeholders; there is no partial pass (run.ts).
+   */
+  provenFailure?: (e: TlsNodeEvidence) => string | undefined;
 }
 
 const LEGACY = ['SSLv3', 'TLSv1', 'TLSv1.1'] as const;
@@ -38,6 +44,35 @@ function suiteProblemText(e: TlsNodeEvidence): string | undefined {
 
 function listSuites(items: Array<{ version: string; suite: CipherSuite }>): string {
   return items.map((i) => `${i.suite.name} (${i.version})`).join(', ');
+}
+
+/** A legacy version accepted, or answered with bytes that are not TLS: ICM-TLS-001 fails on either. */
+function legacyViolation(e: TlsNodeEvidence): string | undefined {
+  const accepted = LEGACY.filter((v) => e.versions[v].accepted);
+  const text = LEGACY.map((v) => `${v}: ${e.versions[v].detail}`).join('; ');
+  if (accepted.length) return `accepted ${accepted.join(', ')} — ${text}`;
+  // RFC 8446 §4.1.3, RFC 5246 §7.2: a server refuses a version with a protocol_version alert or answers
+  // with a version it supports; bytes that are not TLS are neither.
+  const notTls = LEGACY.filter((v) => e.versions[v].answer === 'not-tls');
+  if (notTls.length) return `answered ${notTls.join(', ')} with bytes that are not TLS, which is no refusal — ${text}`;
+  return undefined;
+}
+
+/** A forbidden suite chosen in any version, or an enumeration cut by an answer that is not TLS. */
+function forbiddenSuiteViolation(e: TlsNodeEvidence): string | undefined {
+  const all = allSuites(e);
+  const bad = all.filter((i) => i.suite.cls === 'forbidden');
+  if (bad.length) return `accepts forbidden suites: ${listSuites(bad)}`;
+  const cut = suiteProblemText(e);
+  return cut ? `${cut}; accepted so far: ${listSuites(all) || 'none'}` : undefined;
+}
+
+/** A discouraged suite chosen in TLS 1.2, or its enumeration cut by an answer that is not TLS. */
+function discouragedSuiteViolation(e: TlsNodeEvidence): string | undefined {
+  const list = (e.suites['TLSv1.2'] ?? []).map((suite) => ({ version: 'TLSv1.2', suite }));
+  const bad = list.filter((i) => i.suite.cls === 'discouraged');
+  if (bad.length) return `TLS 1.2 accepts discouraged suites: ${listSuites(bad)}`;
+  return e.suiteProblems['TLSv1.2'] ? `TLSv1.2 ${e.suiteProblems['TLSv1.2']}; accepted so far: ${listSuites(list) || 'none'}` : undefined;
 }
 
 /** A Certificate message that could not be read (PEM text, junk) fails every certificate check. */
@@ -95,14 +130,11 @@ export const TLS_NODE_CHECKS: Record<string, TlsNodeCheck> = {
   'tls-node:legacy-versions-refused': {
     description: 'raw ClientHellos capped at SSL 3.0, TLS 1.0 and TLS 1.1 (all suites, incl. SECLEVEL-0 ones) must not get a ServerHello of that version, nor an answer that is not TLS; a close or silence is a refusal only from an endpoint that answered some ClientHello as TLS',
     needs: (e) => (rawAnswered(e) ? ['versions'] : ['versions', 'tls13']),
+    provenFailure: legacyViolation,
     judge: (e) => {
-      const accepted = LEGACY.filter((v) => e.versions[v].accepted);
+      const violation = legacyViolation(e);
+      if (violation) return fail(violation);
       const text = LEGACY.map((v) => `${v}: ${e.versions[v].detail}`).join('; ');
-      if (accepted.length) return fail(`accepted ${accepted.join(', ')} — ${text}`);
-      // RFC 8446 §4.1.3, RFC 5246 §7.2: a server refuses a version with a protocol_version alert or answers
-      // with a version it supports; bytes that are not TLS are neither.
-      const notTls = LEGACY.filter((v) => e.versions[v].answer === 'not-tls');
-      if (notTls.length) return fail(`answered ${notTls.join(', ')} with bytes that are not TLS, which is no refusal — ${text}`);
       const silent = LEGACY.filter((v) => e.versions[v].answer === 'closed' || e.versions[v].answer === 'timeout');
       if (silent.length && !speaksTls(e)) {
         return inconclusive(`the endpoint never answered as a TLS server (no ServerHello or alert to any ClientHello, no TLS 1.3 handshake), so closing or staying silent after ${silent.join(', ')} shows no refusal — ${text}`);
@@ -123,12 +155,11 @@ export const TLS_NODE_CHECKS: Record<string, TlsNodeCheck> = {
   'tls-node:forbidden-ciphers-refused': {
     description: 'no NULL, anonymous, export, RC4, DES or 3DES suite is chosen in any accepted version',
     needs: ['versions', 'suites'],
+    provenFailure: forbiddenSuiteViolation,
     judge: (e) => {
+      const violation = forbiddenSuiteViolation(e);
+      if (violation) return fail(violation);
       const all = allSuites(e);
-      const bad = all.filter((i) => i.suite.cls === 'forbidden');
-      if (bad.length) return fail(`accepts forbidden suites: ${listSuites(bad)}`);
-      const cut = suiteProblemText(e);
-      if (cut) return fail(`${cut}; accepted so far: ${listSuites(all) || 'none'}`);
       if (all.length === 0) return inconclusive('no cipher suite was negotiated in any TLS version up to 1.2');
       return pass(`accepted suites: ${listSuites(all)}`);
     },
@@ -147,13 +178,12 @@ export const TLS_NODE_CHECKS: Record<string, TlsNodeCheck> = {
   'tls-node:discouraged-ciphers-refused': {
     description: 'no RSA key transport, finite-field DHE or CBC suite is chosen in TLS 1.2',
     needs: ['versions', 'suites'],
+    provenFailure: discouragedSuiteViolation,
     judge: (e) => {
       if (!e.versions['TLSv1.2'].accepted) return inconclusive('TLS 1.2 is not supported; nothing to judge');
-      const list = (e.suites['TLSv1.2'] ?? []).map((suite) => ({ version: 'TLSv1.2', suite }));
-      const bad = list.filter((i) => i.suite.cls === 'discouraged');
-      if (bad.length) return fail(`TLS 1.2 accepts discouraged suites: ${listSuites(bad)}`);
-      if (e.suiteProblems['TLSv1.2']) return fail(`TLSv1.2 ${e.suiteProblems['TLSv1.2']}; accepted so far: ${listSuites(list) || 'none'}`);
-      return pass(`TLS 1.2 accepts only ${listSuites(list)}`);
+      const violation = discouragedSuiteViolation(e);
+      if (violation) return fail(violation);
+      return pass(`TLS 1.2 accepts only ${listSuites((e.suites['TLSv1.2'] ?? []).map((suite) => ({ version: 'TLSv1.2', suite })))}`);
     },
   },
   'tls-node:chain-to-ca': {

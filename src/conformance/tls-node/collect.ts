@@ -66,17 +66,18 @@ function sentCertificates(ders: Buffer[], where: string): { certs: X509Certifica
 
 /**
  * sslscan's method: offer every suite, remove the one the server picks, repeat until it refuses.
- * `problem` is set when the enumeration stopped at an answer that is not TLS, so the list may be short.
+ * Each suite goes into `chosen` as soon as it is seen, so an endpoint that stops answering mid-way
+ * (EndpointStopped) leaves the suites it did choose as evidence. `problem` is set when the enumeration
+ * stopped at an answer that is not TLS, so the list may be short.
  */
-async function enumerateSuites(run: ProbeRun, name: LegacyOrTls12): Promise<{ chosen: CipherSuite[]; problem?: string }> {
+async function enumerateSuites(run: ProbeRun, name: LegacyOrTls12, chosen: CipherSuite[]): Promise<{ problem?: string }> {
   const version = TLS_VERSIONS[name];
   const remaining = [...ALL_SUITES];
-  const chosen: CipherSuite[] = [];
   while (remaining.length > 0) {
     const r = await run.raw(`${name} suite enumeration, offer ${chosen.length + 1}`, { version, suites: remaining });
     const hello = r.flight.hello;
     if (!hello || hello.version !== version) {
-      if (r.kind === 'not-tls') return { chosen, problem: `enumeration stopped after ${chosen.length} suite(s): answer is not TLS (${r.error})` };
+      if (r.kind === 'not-tls') return { problem: `enumeration stopped after ${chosen.length} suite(s): answer is not TLS (${r.error})` };
       break;
     }
     const at = remaining.indexOf(hello.cipherSuite);
@@ -84,7 +85,7 @@ async function enumerateSuites(run: ProbeRun, name: LegacyOrTls12): Promise<{ ch
     if (at < 0) break; // the server chose a suite that was not offered: stop rather than loop
     remaining.splice(at, 1);
   }
-  return { chosen };
+  return {};
 }
 
 function keyKind(keyPem: string | undefined): 'ec' | 'rsa' {
@@ -116,17 +117,20 @@ export async function collectTlsNodeEvidence(inputs: TlsNodeInputs): Promise<Tls
 
   // A product that stops answering mid-run keeps the verdicts its finished stages support; the rest
   // are reported as not run (evidence.ts `interrupted`), instead of the run ending without a report.
+  // A stage cut short after some of its probes were answered keeps what they showed, as `partial`:
+  // a violation they prove (TLS 1.0 accepted before the stop) is still a failure.
   const run = new ProbeRun(endpoint, timeoutMs);
   const done: ProbeStage[] = [];
   let interrupted: TlsNodeEvidence['interrupted'];
   const stage = async (name: ProbeStage, body: () => Promise<void>): Promise<void> => {
     if (interrupted) return;
+    const answeredBefore = run.answered;
     try {
       await body();
       done.push(name);
     } catch (err) {
       if (!(err instanceof EndpointStopped)) throw err;
-      interrupted = { reason: err.reason, notRun: PROBE_STAGES.filter((s) => !done.includes(s)) };
+      interrupted = { reason: err.reason, notRun: PROBE_STAGES.filter((s) => !done.includes(s)), ...(run.answered > answeredBefore ? { partial: name } : {}) };
     }
   };
   const progress = (step: string) => { if (!interrupted) inputs.progress?.(step); };
@@ -162,8 +166,7 @@ export async function collectTlsNodeEvidence(inputs: TlsNodeInputs): Promise<Tls
   await stage('suites', async () => {
     for (const name of RAW_VERSIONS) {
       if (!versions[name].accepted) continue;
-      const found = await enumerateSuites(run, name);
-      suites[name] = found.chosen;
+      const found = await enumerateSuites(run, name, (suites[name] = []));
       if (found.problem) suiteProblems[name] = found.problem;
     }
   });

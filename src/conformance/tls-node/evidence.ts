@@ -74,7 +74,10 @@ export interface TlsNodeEvidence {
   /**
    * Set when the endpoint stopped answering mid-run: why (a printable sentence naming the last probe
    * it answered), and the stages that did not run to their end. Their evidence fields hold
-   * placeholders; checks that need them are inconclusive (run.ts).
+   * placeholders (`not-run`), except that `partial` names the stage the stop cut short after some of
+   * its probes were answered: its fields keep what those probes showed (the versions probed so far,
+   * the suites found so far). Checks that need an unfinished stage fail when that evidence already
+   * proves a violation, and are inconclusive otherwise (run.ts); none passes on it.
    */
-  interrupted?: { reason: string; notRun: ProbeStage[] };
+  interrupted?: { reason: string; notRun: ProbeStage[]; partial?: ProbeStage };
 }

@@ -41,6 +41,8 @@ export class ProbeRun {
   private connected = false;
   private lastLabel?: string;
   private lastAnswered?: { label: string; hello: Hello };
+  /** Probes whose outcome is evidence (the endpoint answered them); the collector tells a cut-short stage by it. */
+  answered = 0;
 
   constructor(readonly endpoint: Endpoint, readonly timeoutMs: number) {}
 
@@ -62,6 +64,7 @@ export class ProbeRun {
   }
 
   private done(label: string): void {
+    this.answered += 1;
     this.connected = true;
     this.lastLabel = label;
   }

@@ -1,6 +1,6 @@
 import { loadRequirements, type RequirementSet } from '../requirements.ts';
 import { buildReport, type Report } from '../report.ts';
-import { inconclusive, notApplicable, type Verdict } from '../verdict.ts';
+import { failOnPartialEvidence, inconclusive, notApplicable, type Verdict } from '../verdict.ts';
 import { TLS_NODE_CHECKS, type TlsNodeCheck, type TlsNodeOption } from './checks.ts';
 import { collectTlsNodeEvidence, type TlsNodeInputs } from './collect.ts';
 import type { TlsNodeEvidence } from './evidence.ts';
@@ -9,15 +9,23 @@ import type { TlsNodeEvidence } from './evidence.ts';
 const TLS_ACTORS = ['Relying Node', 'TLS Gateway'];
 
 /**
- * One check's verdict. A check whose probe stages did not finish (the endpoint stopped answering) is
- * inconclusive with the reason; every other check keeps the verdict its evidence gives.
+ * One check's verdict. A check whose probe stages did not finish (the endpoint stopped answering)
+ * fails when what was probed before the stop already proves a violation (marked as resting on partial
+ * evidence), and is inconclusive with the reason otherwise: a pass needs every probe it rests on.
+ * Every other check keeps the verdict its evidence gives.
  */
 function judgeOne(c: TlsNodeCheck, e: TlsNodeEvidence, options: ReadonlySet<TlsNodeOption>): Verdict {
   if (c.option && !options.has(c.option)) return notApplicable(`the ${c.option} option is not claimed (--claim ${c.option})`);
   if (e.interrupted) {
+    const { reason, partial } = e.interrupted;
     const needs = typeof c.needs === 'function' ? c.needs(e) : c.needs;
     const notRun = needs.filter((s) => e.interrupted!.notRun.includes(s));
-    if (notRun.length) return inconclusive(`${e.interrupted.reason}; the probes this check needs (${notRun.join(', ')}) did not run`);
+    if (notRun.length) {
+      const stages = notRun.map((s) => (s === partial ? `${s} (cut short)` : s)).join(', ');
+      const proven = c.provenFailure?.(e);
+      if (proven) return failOnPartialEvidence(`${proven} (proven before the stop: ${reason}; the probes this check needs (${stages}) did not run to their end)`);
+      return inconclusive(`${reason}; the probes this check needs (${stages}) did not run`);
+    }
   }
   return c.judge(e, { options });
 }
