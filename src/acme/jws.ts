@@ -168,6 +168,19 @@ async function importAccountKey(jwk: JWK, alg: string): Promise<Awaited<ReturnTy
   return imported;
 }
 
+/**
+ * RFC 7638 thumbprint of a JWK carried in a payload (keyChange "oldKey", the EAB payload), which no JWS step
+ * has vetted: one jose cannot hash (not an object, a key type without its members) is the client's error,
+ * answered malformed, never an unmapped 500.
+ */
+export async function payloadJwkThumbprint(jwk: unknown, what: string): Promise<string> {
+  try {
+    return await calculateJwkThumbprint(jwk as JWK, 'sha256');
+  } catch {
+    throw new AcmeProblem('malformed', `${what} is not a JSON Web Key (RFC 7517)`);
+  }
+}
+
 /** Characters held by the account-key cache's ids (a regression test bounds it). */
 export function accountKeyCacheChars(): number {
   let n = 0;

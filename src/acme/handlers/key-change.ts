@@ -1,7 +1,7 @@
 import type { FastifyInstance } from 'fastify';
 import { calculateJwkThumbprint, type JWK } from 'jose';
 import type { AcmeContext } from '../context.ts';
-import { checkAlg, checkPublicJwk, decodeHeader, keyMembers, parseFlattened, verifySignature } from '../jws.ts';
+import { checkAlg, checkPublicJwk, decodeHeader, keyMembers, parseFlattened, payloadJwkThumbprint, verifySignature } from '../jws.ts';
 import { AcmeProblem } from '../problems.ts';
 import { accountJson } from '../resources.ts';
 import { acmePost } from '../route.ts';
@@ -21,7 +21,7 @@ export function keyChange(app: FastifyInstance, ctx: AcmeContext): void {
     checkPublicJwk(header.jwk);
     const payload = await verifySignature(inner, header.jwk, header.alg) as { account?: string; oldKey?: JWK } | undefined;
     if (!payload || payload.account !== ctx.urls.account(acct.id)) throw new AcmeProblem('malformed', 'the inner payload "account" must be the URL of the signing account');
-    if (!payload.oldKey || await calculateJwkThumbprint(payload.oldKey, 'sha256') !== acct.thumbprint) {
+    if (!payload.oldKey || await payloadJwkThumbprint(payload.oldKey, 'the inner payload "oldKey"') !== acct.thumbprint) {
       throw new AcmeProblem('malformed', 'the inner payload "oldKey" is not the current account key');
     }
     const thumbprint = await calculateJwkThumbprint(header.jwk, 'sha256');

@@ -3,6 +3,7 @@ import { calculateJwkThumbprint, flattenedVerify, type JWK } from 'jose';
 import type { FastifyInstance } from 'fastify';
 import type { AcmeContext } from '../context.ts';
 import { isWardgateError } from '../../errors.ts';
+import { payloadJwkThumbprint } from '../jws.ts';
 import { AcmeProblem } from '../problems.ts';
 import { rateLimitKey } from '../rate-limit.ts';
 import { accountJson } from '../resources.ts';
@@ -58,7 +59,7 @@ async function verifyEab(ctx: AcmeContext, eab: unknown, accountJwk: JWK): Promi
   } catch {
     throw new AcmeProblem('malformed', 'externalAccountBinding payload is not a JWK');
   }
-  if (await calculateJwkThumbprint(inner, 'sha256') !== await calculateJwkThumbprint(accountJwk, 'sha256')) {
+  if (await payloadJwkThumbprint(inner, 'externalAccountBinding payload') !== await calculateJwkThumbprint(accountJwk, 'sha256')) {
     throw new AcmeProblem('unauthorized', 'externalAccountBinding payload is not the account key of this request');
   }
   return key;
