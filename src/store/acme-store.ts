@@ -1,6 +1,6 @@
 import type { CertificateRecord, NewAuditEntry } from './types.ts';
 import type {
-  AcmeAccount, AcmeAuthz, AcmeChallenge, AcmeOrder, AuthzStatus, ChallengeStatus, EabKey, OrderListPosition, OrderStatus, PruneCounts, StoredProblem,
+  AcmeAccount, AcmeAuthz, AcmeIdentifier, AcmeChallenge, AcmeOrder, AuthzStatus, ChallengeStatus, EabKey, OrderListPosition, OrderStatus, PruneCounts, StoredProblem,
 } from './acme-types.ts';
 
 /**
@@ -60,6 +60,11 @@ export interface AcmeStore {
   recordValidation(challengeId: string, outcome: { ok: true } | { ok: false; challengeError: StoredProblem; orderError: StoredProblem }): boolean;
   /** Orders that include the authorization (to move them pending -> ready / invalid). */
   ordersForAuthz(authzId: string): AcmeOrder[];
+  /**
+   * The identifiers the account holds valid authorizations for at `now` (status valid, not expired): RFC
+   * 8555 §7.6 lets such an account revoke a certificate for those names that another account ordered.
+   */
+  authorizedIdentifiers(accountId: string, now: string): AcmeIdentifier[];
   /** Certificates already issued for an order (crash recovery). */
   certificateForOrder(orderId: string): CertificateRecord | undefined;
 

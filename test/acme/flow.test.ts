@@ -142,3 +142,40 @@ t.test('authorization deactivation invalidates the order', async (t) => {
   t.equal(r.body.status, 'deactivated');
   t.equal((await c.post(order.headers.location, undefined)).body.status, 'invalid');
 });
+
+t.test('revokeCert by another account: refused unless it holds valid authorizations for every name (RFC 8555 §7.6)', async (t) => {
+  const f = await acmeFixture(t);
+  const owner = await f.client();
+  await owner.register();
+  const order = await f.authorize(owner, [{ type: 'ip', value: '127.0.0.4' }, { type: 'ip', value: '127.0.0.5' }]);
+  const fin = await owner.post(order.body.finalize, { csr: f.csrFor('two', ['IP:127.0.0.4', 'IP:127.0.0.5']) });
+  t.equal(fin.body.status, 'valid', fin.text);
+  const pem = (await owner.post(fin.body.certificate, undefined)).text.split(/(?<=-----END CERTIFICATE-----\n)/)[0];
+  const der = Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64').toString('base64url');
+  const serial = fin.body.certificate.split('/').pop();
+
+  const other = await f.client();
+  await other.register();
+  const none = await other.post(other.directory.revokeCert, { certificate: der, reason: 4 });
+  t.equal(none.status, 403);
+  t.equal(none.body.type, 'urn:ietf:params:acme:error:unauthorized');
+  t.match(none.body.detail, /no valid authorization for 127\.0\.0\.4, 127\.0\.0\.5/, 'names what is missing');
+
+  await f.authorize(other, [{ type: 'ip', value: '127.0.0.4' }]);
+  const half = await other.post(other.directory.revokeCert, { certificate: der, reason: 4 });
+  t.equal(half.status, 403, 'one name of two is not enough');
+  t.match(half.body.detail, /no valid authorization for 127\.0\.0\.5:/);
+
+  // An authorization the account deactivated proves nothing.
+  const second = await f.authorize(other, [{ type: 'ip', value: '127.0.0.5' }]);
+  const authzUrl = second.body.authorizations[0];
+  t.equal((await other.post(authzUrl, { status: 'deactivated' })).body.status, 'deactivated');
+  t.equal((await other.post(other.directory.revokeCert, { certificate: der, reason: 4 })).status, 403, 'a deactivated authorization does not count');
+  t.equal(f.ca.store.getCertificate(serial)?.status, 'valid', 'nothing revoked so far');
+
+  await f.authorize(other, [{ type: 'ip', value: '127.0.0.5' }]);
+  const both = await other.post(other.directory.revokeCert, { certificate: der, reason: 4 });
+  t.equal(both.status, 200, both.text);
+  t.equal(f.ca.store.getCertificate(serial)?.status, 'revoked', 'revoked by the account that proved control of both names');
+  t.equal(f.ca.store.getCertificate(serial)?.revocationReason, 4);
+});

@@ -2,6 +2,7 @@ import type { FastifyInstance } from 'fastify';
 import { calculateJwkThumbprint, exportJWK, type JWK } from 'jose';
 import { createPublicKey } from 'node:crypto';
 import { x509 } from '../../pki/x509.ts';
+import { identifierFromText } from '../../pki/names.ts';
 import { normalizeSerial } from '../../pki/serial.ts';
 import type { AcmeContext } from '../context.ts';
 import { AcmeProblem } from '../problems.ts';
@@ -12,8 +13,22 @@ import { verifyRequest } from '../jws.ts';
 const ACME_REASONS = new Set([0, 1, 2, 3, 4, 5, 6, 9, 10]);
 
 /**
- * RFC 8555 §7.6 revokeCert, signed either by the account that ordered the certificate (kid) or by the
- * certificate's own key (jwk) — so a device whose account is lost can still revoke a compromised key.
+ * RFC 8555 §7.6: besides the account that ordered the certificate, an account that holds authorizations for
+ * every identifier in it may revoke it (the device's new owner, a second client on the same host). Valid and
+ * unexpired authorizations only: a deactivated or expired one proves nothing now.
+ */
+function assertHoldsAuthorizations(ctx: AcmeContext, accountId: string, names: string[]): void {
+  const held = new Set(ctx.store.authorizedIdentifiers(accountId, new Date(ctx.now()).toISOString()).map((i) => `${i.type}:${i.value}`));
+  const missing = names.map(identifierFromText).filter((i) => !held.has(`${i.type}:${i.value}`));
+  if (missing.length > 0) {
+    throw new AcmeProblem('unauthorized', `the certificate was ordered by another account, and this account holds no valid authorization for ${missing.map((i) => i.value).join(', ')}: sign with the ordering account's key or the certificate key`);
+  }
+}
+
+/**
+ * RFC 8555 §7.6 revokeCert, signed by the account that ordered the certificate or one holding authorizations
+ * for all its names (kid), or by the certificate's own key (jwk), so a device whose account is lost can
+ * still revoke a compromised key.
  */
 export function revokeCert(app: FastifyInstance, ctx: AcmeContext): void {
   const handler: AcmeHandler = async (req) => {
@@ -30,7 +45,7 @@ export function revokeCert(app: FastifyInstance, ctx: AcmeContext): void {
     const record = ctx.ca.store.getCertificate(normalizeSerial(cert.serialNumber));
     if (!record || record.pem.replace(/\s/g, '') !== cert.toString('pem').replace(/\s/g, '')) throw new AcmeProblem('malformed', 'this CA did not issue that certificate', { status: 404 });
     if (req.account) {
-      if (record.accountId !== req.account.id) throw new AcmeProblem('unauthorized', 'the certificate was ordered by another account: sign with its own key instead');
+      if (record.accountId !== req.account.id) assertHoldsAuthorizations(ctx, req.account.id, record.names);
     } else {
       const certJwk = await exportJWK(createPublicKey({ key: Buffer.from(cert.publicKey.rawData), format: 'der', type: 'spki' }));
       if (await calculateJwkThumbprint(certJwk as JWK, 'sha256') !== req.thumbprint) throw new AcmeProblem('unauthorized', 'the request is signed neither by the ordering account nor by the certificate key');

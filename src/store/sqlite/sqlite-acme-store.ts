@@ -1,7 +1,7 @@
 import type Database from 'better-sqlite3';
 import type { AcmeStore } from '../acme-store.ts';
 import type {
-  AcmeAccount, AcmeAuthz, AcmeChallenge, AcmeOrder, AuthzStatus, ChallengeStatus, EabKey, OrderListPosition, OrderStatus, PruneCounts, StoredProblem,
+  AcmeAccount, AcmeAuthz, AcmeChallenge, AcmeIdentifier, AcmeOrder, AuthzStatus, ChallengeStatus, EabKey, OrderListPosition, OrderStatus, PruneCounts, StoredProblem,
 } from '../acme-types.ts';
 import type { CertificateRecord, NewAuditEntry } from '../types.ts';
 import type { SqliteStore } from './sqlite-store.ts';
@@ -87,6 +87,9 @@ export class SqliteAcmeStore implements AcmeStore {
       casChallenge: db.prepare(`UPDATE acme_challenges SET status = @to, validated = coalesce(@validated, validated), error = coalesce(@error, error)
         WHERE id = @id AND status = @from`),
       ordersForAuthz: db.prepare('SELECT o.* FROM acme_orders o JOIN acme_authzs a ON a.order_id = o.id WHERE a.id = ?'),
+      // Through the account's orders (acme_orders_account), then each order's authorizations (acme_authzs_order).
+      authorizedIdentifiers: db.prepare(`SELECT DISTINCT a.identifier FROM acme_orders o JOIN acme_authzs a ON a.order_id = o.id
+        WHERE o.account_id = ? AND a.account_id = o.account_id AND a.status = 'valid' AND a.expires >= ?`),
       certForOrder: db.prepare('SELECT serial FROM certificates WHERE order_id = ? LIMIT 1'),
       // `processing` is not prunable: its certificate may be in flight, and start-up recovery completes it.
       // INDEXED BY: without ANALYZE statistics the planner prefers acme_orders_status and sorts.
@@ -245,6 +248,10 @@ export class SqliteAcmeStore implements AcmeStore {
 
   ordersForAuthz(authzId: string): AcmeOrder[] {
     return (this.q.ordersForAuthz.all(authzId) as Row[]).map(toOrder);
+  }
+
+  authorizedIdentifiers(accountId: string, now: string): AcmeIdentifier[] {
+    return (this.q.authorizedIdentifiers.all(accountId, now) as Row[]).map((r) => JSON.parse(r.identifier!) as AcmeIdentifier);
   }
 
   certificateForOrder(orderId: string): CertificateRecord | undefined {
