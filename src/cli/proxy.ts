@@ -156,7 +156,7 @@ function routeCommand(proxy: Command, direction: 'inbound' | 'outbound'): void {
     .option('--cert <pem>', 'certificate chain (PEM); repeat with a second --key to present ECDSA and RSA side by side', collect, [])
     .option('--key <pem>', 'private key (PEM) of the preceding --cert', collect, [])
     .requiredOption('--ca <pem>', 'trust bundle (PEM) for peers')
-    .option('--crl <file>', 'inbound: CRL (PEM or DER, e.g. fetched from the CA\'s /crl/<issuer>.crl) of revoked client certificates')
+    .option('--crl <file>', 'CRL (PEM or DER, e.g. fetched from the CA\'s /crl/<issuer>.crl) of revoked peer certificates (inbound: clients, outbound: the upstream)')
     .addOption(new Option('--client-auth <mode>', 'inbound: client certificate policy (default required)').choices(['required', 'optional', 'none']))
     .option('--profile <name>', 'TLS profile from profiles/tls', 'bcp195-non-downgrading')
     .option('--route-name <name>', 'route name used in logs, metrics and audit records')

@@ -5,15 +5,21 @@ import { normalizeSerial } from '../pki/serial.ts';
 import { x509 } from '../pki/x509.ts';
 
 /**
- * Client-certificate revocation for inbound routes, from CRL files (RFC 5280 §6.3). Checked after the
- * handshake against the leaf only: OpenSSL's own CRL checking (Node's `crl` option) demands a CRL for
- * every CA in the chain, and an offline root publishes none. The file is re-read when it changes, so a
- * cron job that fetches the CA's CRL (`/crl/<issuer>.crl`) is enough to keep it current.
+ * Peer-certificate revocation (inbound: the clients', outbound: the upstream's), from CRL files
+ * (RFC 5280 §6.3). Checked after the handshake against the leaf only: OpenSSL's own CRL checking (Node's
+ * `crl` option) demands a CRL for every CA in the chain, and an offline root publishes none. The file is
+ * re-read when it changes, so a cron job that fetches the CA's CRL (`/crl/<issuer>.crl`) is enough to
+ * keep it current.
  */
 export class RevocationList {
   /** Revoked serial -> issuers whose CRL lists it: a connection costs one map lookup unless its serial is listed. */
   private revoked = new Map<string, Set<string>>();
-  private mtimeMs = 0;
+  /**
+   * mtime, size and inode of the file last parsed, recorded only once it parsed: a timestamp tick is
+   * coarse (a jiffy on ext4, a second from `curl -R`), so a rewrite can keep the mtime, and a file read
+   * half-written must be read again when complete.
+   */
+  private version = '';
   private checkedAt = 0;
 
   constructor(private readonly file: string, private readonly recheckMs = 30_000) {
@@ -22,15 +28,22 @@ export class RevocationList {
 
   private load(): void {
     let text: string;
+    let version: string;
     try {
       const st = statSync(this.file);
-      if (st.mtimeMs === this.mtimeMs) return;
-      this.mtimeMs = st.mtimeMs;
+      version = `${st.mtimeMs}:${st.size}:${st.ino}`;
+      if (version === this.version) return;
       text = readFileSync(this.file, 'latin1');
     } catch (err) {
       throw new WardgateError('TLS_CREDENTIALS_INVALID', `CRL file ${this.file} cannot be read: ${(err as Error).message}`);
     }
-    const blocks = text.includes('-----BEGIN') ? splitPem(text) : [Buffer.from(text, 'latin1')];
+    const pem = text.includes('-----BEGIN');
+    const blocks = pem ? splitPem(text) : [Buffer.from(text, 'latin1')];
+    // A file caught mid-rewrite ends in a block without its END line: read as it is, it would replace
+    // the list with a shorter (or empty) one and admit what it no longer lists.
+    if (pem && blocks.length !== text.split('-----BEGIN').length - 1) {
+      throw new WardgateError('TLS_CREDENTIALS_INVALID', `${this.file} holds a PEM block without its END line (being rewritten?)`);
+    }
     const next = new Map<string, Set<string>>();
     for (const block of blocks) {
       let crl: x509.X509Crl;
@@ -47,6 +60,7 @@ export class RevocationList {
       }
     }
     this.revoked = next;
+    this.version = version;
   }
 
   /** True when the certificate is listed by a CRL of its issuer (`peer` as tls getPeerCertificate gives it). */

@@ -43,7 +43,7 @@ export const routeSchema = {
         cert: { ...stringList, description: 'PEM chain files; give two (ECDSA and RSA) to present both' },
         key: { ...stringList, description: 'PEM key files, one per cert' },
         ca: { type: 'string', minLength: 1, description: 'PEM trust bundle for peers' },
-        crl: { type: 'string', minLength: 1, description: 'inbound: CRL file(s) (PEM or DER) listing revoked client certificates; re-read when it changes' },
+        crl: { type: 'string', minLength: 1, description: 'CRL file(s) (PEM or DER) listing revoked peer certificates (inbound: the clients\', outbound: the upstream\'s); re-read when it changes' },
         profile: { type: 'string', default: 'bcp195-non-downgrading' },
         clientAuth: { enum: ['required', 'optional', 'none'] },
         serverName: { type: 'string', minLength: 1, description: 'outbound: name to verify on the upstream certificate (default: upstream host)' },

@@ -6,6 +6,7 @@
  * connections keep theirs (tls.Server#setSecureContext).
  */
 import { RevocationList } from './revocation.ts';
+import { constants } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
 import { securityAlert } from '../audit/events.ts';
@@ -90,6 +91,10 @@ export class Route {
   private serverContextOptions(): tls.SecureContextOptions {
     return {
       ...this.tlsOptions,
+      // TLS 1.2 renegotiation (RFC 5746) lets a client present another certificate after the first
+      // handshake: Node keeps `authorized` from the first while getPeerCertificate() returns the new one,
+      // which the allow rules would then judge unverified and unchecked against the CRL. Devices never need it.
+      secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
       cert: this.credentials.pairs.map((p) => p.cert),
       key: this.credentials.pairs.map((p) => p.key),
       ca: this.trust,
@@ -304,6 +309,12 @@ export class Route {
           else pending = session;
         });
         socket.once('secureConnect', () => {
+          // tls.crl lists revoked certificates of whichever peer the route authenticates: here the upstream's.
+          const peer = this.revocation ? tlsSocket.getPeerCertificate() : undefined;
+          if (peer?.raw && this.revocation!.isRevoked(peer)) {
+            deps.metrics.inc('wardgate_handshake_failures_total', this.labels);
+            return fail('upstream certificate is revoked (listed in tls.crl)');
+          }
           verified = tlsSocket.authorized;
           if (verified && pending) keep(pending);
           clearTimeout(timer);
