@@ -131,8 +131,8 @@ const CERTIFICATE_FIELDS = ['peerSubjects', 'peerSans'] as const;
 /**
  * A condition the route can never evaluate is refused, not ignored: a rule's absent conditions match
  * everything, so `callingAeTitles` on an HL7 route (or `messageTypes` on a DICOM one) would silently admit
- * every peer the admin meant to restrict. Certificate conditions on an outbound route would instead
- * never match (its clients are plaintext), refusing everything: named too, with what works there.
+ * every peer the admin meant to restrict. Certificate conditions on an outbound route, or an inbound one
+ * that asks for no client certificate, would instead never match, refusing everything: named too.
  */
 function checkAllowRule(rule: AllowRule, route: RouteConfig, field: (f: string) => string): void {
   const foreign = route.protocol === 'hl7' ? DICOM_ONLY : HL7_ONLY;
@@ -142,6 +142,10 @@ function checkAllowRule(rule: AllowRule, route: RouteConfig, field: (f: string) 
   if (route.direction === 'outbound') {
     for (const f of CERTIFICATE_FIELDS) {
       if (rule[f]) throw new WardgateError('CONFIG_INVALID', `${field(f)} needs a client certificate, and the clients of an outbound route are plaintext: use peerAddresses`);
+    }
+  } else if (route.tls.clientAuth === 'none') {
+    for (const f of CERTIFICATE_FIELDS) {
+      if (rule[f]) throw new WardgateError('CONFIG_INVALID', `${field(f)} needs a client certificate, and tls.clientAuth "none" asks for none: set clientAuth to "required" or use peerAddresses`);
     }
   }
 }

@@ -206,6 +206,19 @@ export class Route {
         return;
       }
     }
+    // A resumed session skips verification: `authorized` is the result from the full handshake, up to a
+    // ticket lifetime ago, so a certificate that has expired since would still be admitted.
+    if (socket.authorized && socket.isSessionReused()) {
+      const peer = socket.getPeerCertificate();
+      if (peer?.valid_to && Date.parse(peer.valid_to) < Date.now()) {
+        const address = normalizeAddress(socket.remoteAddress);
+        deps.metrics.inc('wardgate_handshake_failures_total', this.labels);
+        deps.auditor.record(securityAlert(deps.auditor.identity, 'node-authentication', { userId: address, address }, `route ${config.name}: resumed TLS session refused: the client certificate expired ${peer.valid_to}`));
+        deps.log(`route ${config.name}: refused ${address}: resumed session with a client certificate that expired ${peer.valid_to}`);
+        socket.destroy();
+        return;
+      }
+    }
     if (clientAuth !== 'none' && !socket.authorized) {
       const presented = Object.keys(socket.getPeerCertificate() ?? {}).length > 0;
       // Optional means "no certificate is fine", never "an unverifiable certificate is fine".

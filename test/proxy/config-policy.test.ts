@@ -31,6 +31,8 @@ t.test('config errors name the field', async (t) => {
     ['DICOM condition on an HL7 route', { routes: [{ ...base, protocol: 'hl7', allow: [{ peerSans: ['lis.klinikum.internal'] }, { callingAeTitles: ['LIS'] }] }] },
       /field "routes\.0\.allow\.1\.callingAeTitles" \(route "r1"\) is a DICOM condition; this route speaks HL7, where it would match every peer/],
     ['HL7 condition on a DICOM route', { routes: [{ ...base, allow: [{ messageTypes: ['ADT'] }] }] }, /field "routes\.0\.allow\.0\.messageTypes" \(route "r1"\) is an HL7 condition/],
+    ['certificate condition on a route that asks for no client certificate', { routes: [{ ...base, tls: { ...base.tls, clientAuth: 'none' }, allow: [{ peerSubjects: ['ct1'] }] }] },
+      /field "routes\.0\.allow\.0\.peerSubjects" \(route "r1"\) needs a client certificate, and tls\.clientAuth "none" asks for none/],
     ['certificate condition on an outbound route', { routes: [{ ...base, direction: 'outbound', allow: [{ peerSans: ['ct1.klinikum.internal'], callingAeTitles: ['CT1'] }] }] },
       /field "routes\.0\.allow\.0\.peerSans" \(route "r1"\) needs a client certificate, and the clients of an outbound route are plaintext: use peerAddresses/],
   ];

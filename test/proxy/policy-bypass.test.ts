@@ -13,6 +13,7 @@ import tls from 'node:tls';
 import t from 'tap';
 import { generateDeviceKey } from '../../src/pki/device-key.ts';
 import { identifierFromText } from '../../src/pki/names.ts';
+import { signLeaf } from '../../src/pki/leaf.ts';
 import { PDU_TYPE, SOP_CLASS, TRANSFER_SYNTAX, encodeAssociateRq } from '../../src/protocols/dicom/index.ts';
 import { RevocationList } from '../../src/proxy/revocation.ts';
 import { testCa } from '../helpers/ca.ts';
@@ -209,4 +210,59 @@ t.test('a CRL file caught mid-rewrite neither empties the revocation list nor hi
   utimesSync(file, tick, tick); // the rest was written within the same timestamp tick
   t.ok(list.isRevoked(asPeer(stolen.cert)), 'the completed CRL is loaded: dev7 is revoked');
   t.ok(list.isRevoked(asPeer(leaked.cert)), 'and ct1-old still is');
+});
+
+t.test('a resumed TLS session is refused once the client certificate it was made with has expired', async (t) => {
+  // A resumed handshake does not verify the client certificate again: OpenSSL hands back the verify
+  // result stored in the session, so `authorized` stayed true for a certificate that expired after the
+  // full handshake, for as long as the ticket lived (300 s by default).
+  const pki = await hospitalPki(t);
+  const gw = await pki.issue('gw', [GW]);
+  const issuer = await pki.ca.activeIssuer('ecdsa');
+  const key = generateDeviceKey('ecdsa-p256');
+  // dicom-node certificates live 90 days: signed with a clock that far back, less 3 s, it expires in 3 s.
+  const { cert } = await signLeaf(issuer, { spki: key.spki, keyType: 'ecdsa-p256', identifiers: [identifierFromText(CT1)], profile: pki.ca.profiles.get('dicom-node') }, undefined, Date.now() - 90 * 86_400_000 + 3000);
+  const short = { cert: join(pki.work, 'short.pem'), key: join(pki.work, 'short.key') };
+  writeFileSync(short.cert, `${cert.toString('pem')}\n${pki.ca.issuerPem(issuer.id)}`);
+  writeFileSync(short.key, key.privateKeyPem, { mode: 0o600 });
+  const expiresAt = cert.notAfter.getTime();
+
+  const scpPort = await freeLoopbackPort();
+  await startStorescp(t, scpPort, pki.work);
+  const port = await freeLoopbackPort();
+  const log: string[] = [];
+  await startGateway(t, {
+    routes: [{ name: 'ct-in', direction: 'inbound', protocol: 'dicom', listen: `${GW}:${port}`, upstream: `127.0.0.1:${scpPort}`, tls: { cert: [gw.cert], key: [gw.key], ca: pki.trust } }],
+  }, log);
+
+  let session: Buffer | undefined;
+  const connect = () => new Promise<{ reused: boolean; answer: number | undefined }>((resolve) => {
+    const socket = tls.connect({ host: GW, port, ca: readFileSync(pki.trust), cert: readFileSync(short.cert), key: readFileSync(short.key), checkServerIdentity: () => undefined, session });
+    socket.on('error', () => undefined);
+    socket.on('session', (s: Buffer) => { session = s; });
+    let answer: number | undefined;
+    let reused = false;
+    // Read at the handshake: once the socket is closed its TLS state is gone and this says false.
+    socket.once('secureConnect', () => { reused = socket.isSessionReused(); socket.write(echoRq()); });
+    socket.once('data', (d: Buffer) => {
+      answer = d[0];
+      // Keep the connection until the TLS 1.3 ticket is in, then end it.
+      setTimeout(() => socket.end(), 100);
+    });
+    socket.once('close', () => resolve({ reused, answer }));
+  });
+
+  const full = await withTimeout(connect(), 10_000, 'first connection');
+  t.equal(full.answer, PDU_TYPE.AssociateAc, 'a full handshake with the still-valid certificate is admitted');
+  t.ok(session, 'the client got a session ticket');
+  const resumedValid = await withTimeout(connect(), 10_000, 'resumed connection');
+  t.ok(resumedValid.reused, 'the next connection resumes the session');
+  t.equal(resumedValid.answer, PDU_TYPE.AssociateAc, 'and is admitted while the certificate is valid');
+  if (Date.now() > expiresAt) return t.fail('the certificate expired before the valid resumption was checked (machine too slow)');
+
+  await new Promise((r) => setTimeout(r, expiresAt - Date.now() + 1100));
+  const resumedExpired = await withTimeout(connect(), 10_000, 'resumed connection after expiry');
+  t.ok(resumedExpired.reused, 'the session still resumes at the TLS layer');
+  t.equal(resumedExpired.answer, undefined, 'but the gateway closes it before any answer');
+  t.match(log.join('\n'), /resumed session with a client certificate that expired/, 'and says why');
 });
