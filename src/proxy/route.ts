@@ -37,6 +37,9 @@ function isIp(host: string): boolean {
 /** How long stop() waits for sessions to write their last audit records after their connections closed. */
 const SESSION_DRAIN_MS = 2000;
 
+/** What an upstream's certificate is checked by after the handshake (revocation, expiry on resumption). */
+interface UpstreamPeer { raw: Buffer; serialNumber: string; validTo: string }
+
 export class Route {
   readonly listenAt: HostPort;
   readonly upstreamAt: HostPort;
@@ -57,6 +60,11 @@ export class Route {
    * which a gateway always connecting from the same address to the same upstream does not have.
    */
   private upstreamSession: Buffer | undefined;
+  /**
+   * The upstream certificate the cached session was verified with: a resumed handshake sends none, and
+   * Node's client then reports an empty peer certificate, so expiry and the CRL are checked against this.
+   */
+  private upstreamSessionPeer: UpstreamPeer | undefined;
   private readonly sockets = new Set<net.Socket>();
   /** Upstream connections open, and sessions not yet closed (see stop()). */
   private readonly upstreams = new Set<net.Socket>();
@@ -106,6 +114,7 @@ export class Route {
     this.credentials = creds;
     this.clientContext = undefined;
     this.upstreamSession = undefined;
+    this.upstreamSessionPeer = undefined;
     if (this.server instanceof tls.Server) this.server.setSecureContext(this.serverContextOptions());
   }
 
@@ -307,27 +316,57 @@ export class Route {
         const name = config.tls.serverName ?? host;
         const context = this.clientContext;
         // RFC 6066 §3: SNI carries host names only; an IP upstream is verified against its IP SAN.
-        const tlsSocket = tls.connect({ host, port, secureContext: context, servername: isIp(name) ? undefined : name, checkServerIdentity: (_h, cert) => tls.checkServerIdentity(name, cert), minVersion: this.tlsOptions.minVersion, maxVersion: this.tlsOptions.maxVersion, session: this.upstreamSession });
+        const offered = this.upstreamSession;
+        const offeredPeer = this.upstreamSessionPeer;
+        const tlsSocket = tls.connect({ host, port, secureContext: context, servername: isIp(name) ? undefined : name, checkServerIdentity: (_h, cert) => tls.checkServerIdentity(name, cert), minVersion: this.tlsOptions.minVersion, maxVersion: this.tlsOptions.maxVersion, session: offered });
         socket = tlsSocket;
         // TLS 1.3 tickets arrive after the handshake, a TLS 1.2 session during it. Only a connection
         // whose peer passed verification (chain, and the name above: secureConnect comes only then)
         // under the current context may refresh the cache.
         let verified = false;
         let pending: Buffer | undefined;
+        // The certificate this connection's sessions vouch for: its own after a full handshake, else
+        // the one the offered session was verified with (tickets issued on a resumed connection too).
+        let sessionPeer: UpstreamPeer | undefined;
         const keep = (session: Buffer) => {
-          if (this.clientContext === context) this.upstreamSession = session;
+          if (this.clientContext === context) {
+            this.upstreamSession = session;
+            this.upstreamSessionPeer = sessionPeer;
+          }
+        };
+        const forget = () => {
+          if (this.clientContext === context && this.upstreamSession === offered) {
+            this.upstreamSession = undefined;
+            this.upstreamSessionPeer = undefined;
+          }
         };
         tlsSocket.on('session', (session: Buffer) => {
           if (verified) keep(session);
           else pending = session;
         });
         socket.once('secureConnect', () => {
+          const resumed = tlsSocket.isSessionReused();
+          const own = tlsSocket.getPeerCertificate();
+          const peer: UpstreamPeer | undefined = resumed ? offeredPeer : own?.raw ? { raw: own.raw, serialNumber: own.serialNumber, validTo: own.valid_to } : undefined;
+          if (!peer) {
+            forget();
+            deps.metrics.inc('wardgate_handshake_failures_total', this.labels);
+            return fail('the upstream presented no certificate wardgate could check');
+          }
           // tls.crl lists revoked certificates of whichever peer the route authenticates: here the upstream's.
-          const peer = this.revocation ? tlsSocket.getPeerCertificate() : undefined;
-          if (peer?.raw && this.revocation!.isRevoked(peer)) {
+          if (this.revocation?.isRevoked(peer)) {
+            forget();
             deps.metrics.inc('wardgate_handshake_failures_total', this.labels);
             return fail('upstream certificate is revoked (listed in tls.crl)');
           }
+          // A resumed session carries the verify result of the handshake it came from; the upstream's
+          // certificate may have expired since. Forget it, so the next connection verifies afresh.
+          if (resumed && Date.parse(peer.validTo) < Date.now()) {
+            forget();
+            deps.metrics.inc('wardgate_handshake_failures_total', this.labels);
+            return fail(`upstream certificate expired ${peer.validTo} (resumed session)`);
+          }
+          sessionPeer = peer;
           verified = tlsSocket.authorized;
           if (verified && pending) keep(pending);
           clearTimeout(timer);

@@ -5,6 +5,7 @@
  * The upstream is a TLS MLLP receiver with a certificate from the test CA; each connection reports
  * whether the server side saw a resumed session (`isSessionReused()`).
  */
+import { X509Certificate } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -75,6 +76,31 @@ for (const maxVersion of ['TLSv1.3', 'TLSv1.2'] as const) {
     t.equal(receiver.resumed[5], true, 'and resumed after that');
   });
 }
+
+t.test('a resumed upstream session is not used once the upstream certificate has expired', async (t) => {
+  // The stored session carries the verify result of the full handshake; the gateway checks the
+  // certificate's expiry itself on resumption, drops the session and refuses the connection.
+  const pki = await proxyPki(t);
+  const gw = await pki.issue('gateway', ['gw.klinikum.internal']);
+  const upstreamCert = await pki.expiringIn('ris-short', ['ris.klinikum.internal'], 3000);
+  const expiresAt = Date.parse(new X509Certificate(readFileSync(upstreamCert.cert)).validTo);
+  const receiver = await tlsReceiver(t, upstreamCert, pki.trust, 'TLSv1.3');
+  const listen = '127.30.7.3';
+  const port = await freeLoopbackPort();
+  const log: string[] = [];
+  await startGateway(t, { routes: [{ name: 'hl7-out', direction: 'outbound', protocol: 'hl7', listen: `${listen}:${port}`, upstream: `127.0.0.1:${receiver.port}`, tls: { cert: [gw.cert], key: [gw.key], ca: pki.trust, serverName: 'ris.klinikum.internal' } }] }, log);
+  t.equal(await sendOne(port, listen, 1), 'AA', 'acknowledged while the upstream certificate is valid');
+  t.equal(await sendOne(port, listen, 2), 'AA');
+  t.same(receiver.resumed, [false, true], 'the second upstream connection resumed');
+  if (Date.now() > expiresAt) return t.fail('the certificate expired before the valid resumption was checked (machine too slow)');
+  await new Promise((r) => setTimeout(r, expiresAt - Date.now() + 1100));
+  const after = await sendOne(port, listen, 3).catch((err: Error) => `no ACK: ${err.message}`);
+  t.not(after, 'AA', `not relayed over a resumed session with an expired upstream certificate (${after})`);
+  t.match(log.join('\n'), /upstream certificate expired .* \(resumed session\)/, 'the log says why');
+  const next = await sendOne(port, listen, 4).catch((err: Error) => `no ACK: ${err.message}`);
+  t.not(next, 'AA', 'the next connection makes a full handshake, which verification refuses');
+  t.equal(receiver.resumed.at(-1) === true && receiver.resumed.length > 3, false, 'no further resumption offered');
+});
 
 t.test('sessions are per route: a route expecting another upstream name is still refused by verification after a sibling route resumed', async (t) => {
   const pki = await proxyPki(t);
