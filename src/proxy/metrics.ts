@@ -39,6 +39,7 @@ export class Metrics {
     this.define('wardgate_associations_rejected_total', 'counter', 'DICOM associations the gateway admitted and the acceptor answered with A-ASSOCIATE-RJ');
     this.define('wardgate_messages_total', 'counter', 'HL7 messages forwarded through a route');
     this.define('wardgate_certificate_expiry_seconds', 'gauge', 'seconds until each certificate a route presents expires');
+    this.define('wardgate_crl_next_update_seconds', 'gauge', 'seconds until the CRL a route enforces (tls.crl) is due to be replaced; negative when overdue (still enforced)');
     this.define('wardgate_audit_records_dropped_total', 'counter', 'audit records a sink discarded (collector down or not reading, file not writable)');
   }
 

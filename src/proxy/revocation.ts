@@ -21,8 +21,15 @@ export class RevocationList {
    */
   private version = '';
   private checkedAt = 0;
+  /** The earliest nextUpdate of the CRLs in the file (ms), when they name one. */
+  private nextUpdateMs: number | undefined;
+  private staleReported = false;
 
-  constructor(private readonly file: string, private readonly recheckMs = 30_000) {
+  /**
+   * `onStale` is told once per file version when its CRL is past nextUpdate: the list is still enforced
+   * (refusing every peer because a cron job stopped would take the route down), but someone must look.
+   */
+  constructor(private readonly file: string, private readonly recheckMs = 30_000, private readonly onStale?: (message: string) => void) {
     this.load();
   }
 
@@ -45,6 +52,7 @@ export class RevocationList {
       throw new WardgateError('TLS_CREDENTIALS_INVALID', `${this.file} holds a PEM block without its END line (being rewritten?)`);
     }
     const next = new Map<string, Set<string>>();
+    let nextUpdate: number | undefined;
     for (const block of blocks) {
       let crl: x509.X509Crl;
       try {
@@ -52,6 +60,7 @@ export class RevocationList {
       } catch (err) {
         throw new WardgateError('TLS_CREDENTIALS_INVALID', `${this.file} holds something that is not a CRL: ${(err as Error).message}`);
       }
+      if (crl.nextUpdate) nextUpdate = Math.min(nextUpdate ?? Infinity, crl.nextUpdate.getTime());
       for (const entry of crl.entries) {
         const serial = normalizeSerial(entry.serialNumber);
         const issuers = next.get(serial) ?? new Set<string>();
@@ -61,14 +70,31 @@ export class RevocationList {
     }
     this.revoked = next;
     this.version = version;
+    this.nextUpdateMs = nextUpdate;
+    this.staleReported = false;
   }
 
-  /** True when the certificate is listed by a CRL of its issuer (`peer` as tls getPeerCertificate gives it). */
-  isRevoked(peer: { serialNumber: string; raw: Buffer }, now = Date.now()): boolean {
+  /** Re-reads the file when the recheck interval has passed; a bad read keeps the last good list. */
+  private refresh(now: number): void {
     if (now - this.checkedAt > this.recheckMs) {
       this.checkedAt = now;
       try { this.load(); } catch { /* keep the last good list; the file may be mid-rewrite */ }
     }
+    if (this.nextUpdateMs !== undefined && this.nextUpdateMs < now && !this.staleReported) {
+      this.staleReported = true;
+      this.onStale?.(`CRL file ${this.file} is past its nextUpdate (${new Date(this.nextUpdateMs).toISOString()}): still enforced; fetch a current CRL from the CA`);
+    }
+  }
+
+  /** Seconds until the file's CRLs are due to be replaced (negative: overdue), or undefined when none says. */
+  secondsUntilNextUpdate(now = Date.now()): number | undefined {
+    this.refresh(now);
+    return this.nextUpdateMs === undefined ? undefined : Math.round((this.nextUpdateMs - now) / 1000);
+  }
+
+  /** True when the certificate is listed by a CRL of its issuer (`peer` as tls getPeerCertificate gives it). */
+  isRevoked(peer: { serialNumber: string; raw: Buffer }, now = Date.now()): boolean {
+    this.refresh(now);
     const issuers = this.revoked.get(normalizeSerial(peer.serialNumber));
     if (!issuers) return false;
     // Only a listed serial pays for parsing: the issuer name must match the CRL's, in the same notation.

@@ -75,7 +75,7 @@ export class Route {
   private readonly revocation?: RevocationList;
 
   constructor(readonly config: RouteConfig, private readonly deps: RouteDeps, credentials: Credentials, private readonly trust: string) {
-    if (config.tls.crl) this.revocation = new RevocationList(config.tls.crl);
+    if (config.tls.crl) this.revocation = new RevocationList(config.tls.crl, undefined, (m) => deps.log(`route ${config.name}: ${m}`));
     this.listenAt = parseAddress(config.listen, `route ${config.name} listen`);
     this.upstreamAt = parseAddress(config.upstream, `route ${config.name} upstream`);
     this.limiter = new ConnectionLimiter(config.limits.maxConnections, config.limits.maxConnectionsPerPeer);
@@ -84,6 +84,10 @@ export class Route {
     this.credentials = credentials;
     deps.metrics.collect('wardgate_certificate_expiry_seconds', () =>
       this.credentials.pairs.map((_, i) => ({ labels: { route: config.name, index: String(i) }, value: secondsUntilExpiry(this.credentials)[i] })));
+    deps.metrics.collect('wardgate_crl_next_update_seconds', () => {
+      const seconds = this.revocation?.secondsUntilNextUpdate();
+      return seconds === undefined ? [] : [{ labels: { route: config.name }, value: seconds }];
+    });
   }
 
   /** The bound address (port resolved when 0 was asked for). */

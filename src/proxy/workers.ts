@@ -37,8 +37,8 @@ export function mergeExpositions(texts: string[]): string {
       const series = line.slice(0, at);
       const value = Number(line.slice(at + 1));
       if (!sums.has(series)) { sums.set(series, 0); order.push(series); }
-      // Certificate expiry is a per-certificate gauge, identical in every worker: keep one value.
-      sums.set(series, series.startsWith('wardgate_certificate_expiry_seconds') ? value : sums.get(series)! + value);
+      // Certificate expiry and CRL due dates are gauges identical in every worker: keep one value.
+      sums.set(series, series.startsWith('wardgate_certificate_expiry_seconds') || series.startsWith('wardgate_crl_next_update_seconds') ? value : sums.get(series)! + value);
     }
   }
   return `${order.map((k) => (k.startsWith('#') ? k : `${k} ${sums.get(k)}`)).join('\n')}\n`;
