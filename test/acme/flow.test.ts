@@ -127,8 +127,18 @@ t.test('account update and deactivation', async (t) => {
   await c.register();
   const upd = await c.post(c.kid!, { contact: ['mailto:pacs-admin@klinikum.internal'] });
   t.same(upd.body.contact, ['mailto:pacs-admin@klinikum.internal']);
+  const pending = await c.order([{ type: 'ip', value: '127.0.0.8' }]);
+  const ready = await f.authorize(c, [{ type: 'ip', value: '127.0.0.7' }]);
+  const orderId = (r: { headers: Record<string, string> }) => r.headers.location.split('/').pop()!;
+  t.equal(f.ca.store.acme.getOrder(orderId(ready))?.status, 'ready');
   const deact = await c.post(c.kid!, { status: 'deactivated' });
   t.equal(deact.body.status, 'deactivated');
+  // §7.3.6: pending operations of the account are cancelled.
+  for (const [name, order] of [['pending', pending], ['ready', ready]] as const) {
+    const stored = f.ca.store.acme.getOrder(orderId(order));
+    t.equal(stored?.status, 'invalid', `the ${name} order was cancelled`);
+    t.match(stored?.error?.detail, /account that placed this order was deactivated/);
+  }
   const after = await c.order([{ type: 'ip', value: '127.0.0.9' }]);
   t.equal(after.body.type, 'urn:ietf:params:acme:error:unauthorized', 'a deactivated account can do nothing');
 });

@@ -22,6 +22,26 @@ function decodeCursor(raw: unknown): OrderListPosition | undefined {
   throw new AcmeProblem('malformed', 'the orders list "cursor" is not one this server handed out in a rel="next" link');
 }
 
+/**
+ * §7.3.6: "the server SHOULD cancel any pending operations authorized by the account's key, such as
+ * certificate orders". Orders still pending or ready become invalid; one already processing keeps going
+ * (its finalize was accepted while the account was valid, and start-up recovery finishes it anyway).
+ */
+function cancelUnfinishedOrders(ctx: AcmeContext, accountId: string): void {
+  const now = new Date(ctx.now()).toISOString();
+  const error = { type: 'urn:ietf:params:acme:error:unauthorized', detail: 'the account that placed this order was deactivated' };
+  let after: OrderListPosition | undefined;
+  for (;;) {
+    const page = ctx.store.listOrders(accountId, { now, limit: ORDERS_PAGE, after });
+    for (const position of page) {
+      const order = ctx.store.getOrder(position.id);
+      if (order?.status === 'pending' || order?.status === 'ready') ctx.store.casOrder(order.id, order.status, 'invalid', { error });
+    }
+    if (page.length < ORDERS_PAGE) return;
+    after = page[page.length - 1];
+  }
+}
+
 /** RFC 8555 §7.3.2 account update, §7.3.6 deactivation, §7.1.2.1 the account's orders list. */
 export function account(app: FastifyInstance, ctx: AcmeContext): void {
   acmePost(app, ctx, '/acme/acct/:id', 'kid', async (req, params) => {
@@ -35,6 +55,7 @@ export function account(app: FastifyInstance, ctx: AcmeContext): void {
     if (p.status === 'deactivated' || contact) {
       ctx.store.updateAccount(acct.id, { contact, status: p.status === 'deactivated' ? 'deactivated' : undefined });
     }
+    if (p.status === 'deactivated') cancelUnfinishedOrders(ctx, acct.id);
     return { body: accountJson(ctx.store.getAccount(acct.id)!, ctx.urls), location: ctx.urls.account(acct.id) };
   });
 
