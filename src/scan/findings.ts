@@ -12,6 +12,8 @@ export const SEVERITY: Record<FindingId, Severity> = {
   'plaintext-dicom': 'high',
   'plaintext-hl7': 'high',
   'cert-expired': 'high',
+  // Refused by every verifier, like an expired one (RFC 5280 §6.1.3 (a)(2)).
+  'cert-not-yet-valid': 'high',
   'cert-expiring-soon': 'medium',
   'cert-self-signed': 'medium',
   'cert-untrusted-issuer': 'medium',
@@ -69,6 +71,8 @@ export function expiryFindings(leaf: X509Certificate, now: Date, policy: ExpiryP
   if (Number.isNaN(notAfter)) return ['cert-expired'];
   const left = notAfter - now.getTime();
   if (left <= 0) return ['cert-expired'];
+  // RFC 5280 §4.1.2.5: not valid before notBefore either (a device or CA clock set wrong).
+  if (notBefore > now.getTime()) return ['cert-not-yet-valid'];
   const lifetime = notAfter - notBefore;
   if (left < lifetime * policy.fraction && left < policy.days * DAY) return ['cert-expiring-soon'];
   return [];
@@ -78,7 +82,7 @@ export function certificateFindings(f: ServiceFacts, options: FindingOptions): A
   const chain = f.chain ?? [];
   if (chain.length === 0) return [];
   const leaf = chain[0];
-  const out: Array<{ id: FindingId; detail?: string }> = expiryFindings(leaf, options.now, options.expiry).map((id) => ({ id, detail: `notAfter ${certTimeIso(leaf.validTo)}` }));
+  const out: Array<{ id: FindingId; detail?: string }> = expiryFindings(leaf, options.now, options.expiry).map((id) => ({ id, detail: id === 'cert-not-yet-valid' ? `notBefore ${certTimeIso(leaf.validFrom)}` : `notAfter ${certTimeIso(leaf.validTo)}` }));
   if (!f.trusted) out.push(isSelfSigned(leaf) ? { id: 'cert-self-signed' } : { id: 'cert-untrusted-issuer', detail: `issuer ${leaf.issuer.split('\n').join(', ')}` });
   const key = keyOf(leaf.publicKey);
   if (isWeakKey(key.keyType, key.keyBits)) out.push({ id: 'cert-weak-key', detail: `${key.keyType} ${key.keyBits} bits` });

@@ -27,23 +27,26 @@ interface Text {
 
 type Builder = (c: Required<Pick<RecommendationContext, 'gateway' | 'acmeUrl'>> & RecommendationContext & { name: string; tlsPort: number; proto: string }) => Text;
 
+/** `--ca` is required by `wardgate proxy inbound`: the hospital root that client certificates chain to. */
 function route(c: Parameters<Builder>[0]): string {
-  return `wardgate proxy inbound --protocol ${c.proto} --listen ${c.gateway}:${c.tlsPort} --upstream ${c.address}:${c.port} --acme ${c.acmeUrl} --name ${c.name} --client-auth required`;
+  return `wardgate proxy inbound --protocol ${c.proto} --listen ${c.gateway}:${c.tlsPort} --upstream ${c.address}:${c.port} --acme ${c.acmeUrl} --name ${c.name} --ca root.pem --client-auth required`;
 }
 
 function enroll(c: Parameters<Builder>[0]): string {
   return `certbot certonly --standalone --server ${c.acmeUrl} -d ${c.name}`;
 }
 
+/** RSA: `wardgate issue --pkcs12` builds bundles for RSA keys only (devices that import .p12 expect RSA). */
 function issue(c: Parameters<Builder>[0]): string {
   const profile = c.proto === 'hl7' ? 'hl7-node' : 'dicom-node';
-  return `wardgate issue --profile ${profile} --name ${c.name} --key-type ecdsa-p256 --pkcs12 ${c.name}.p12`;
+  return `wardgate issue --profile ${profile} --name ${c.name} --key-type rsa-2048 --pkcs12 ${c.name}.p12`;
 }
 
 const EN: Record<FindingId, Builder> = {
   'plaintext-dicom': (c) => ({ title: 'DICOM in plaintext', recommendation: `Put the device behind the TLS gateway and allow its port ${c.port} only from the gateway: \`${route(c)}\`; peers then connect to ${c.gateway}:${c.tlsPort} with TLS (DICOM PS3.15 Annex B, profile bcp195-non-downgrading).` }),
   'plaintext-hl7': (c) => ({ title: 'HL7 v2 (MLLP) in plaintext', recommendation: `Put the receiver behind the TLS gateway and allow its port ${c.port} only from the gateway: \`${route(c)}\`; senders then use MLLP over TLS to ${c.gateway}:${c.tlsPort}.` }),
   'cert-expired': (c) => ({ title: 'Certificate expired', recommendation: `Enroll the device with the wardgate CA so it renews automatically: \`${enroll(c)}\`; devices without an ACME client: \`${issue(c)}\` and import the .p12, or terminate TLS at the gateway: \`${route(c)}\`.` }),
+  'cert-not-yet-valid': (c) => ({ title: 'Certificate not yet valid', recommendation: `Peers refuse a certificate before its notBefore date. Check the clocks of the device and of the CA that issued it (NTP); then re-issue with a correct date: \`${enroll(c)}\`, or \`${issue(c)}\` for devices that import .p12 files.` }),
   'cert-expiring-soon': (c) => ({ title: 'Certificate expires soon', recommendation: `Renew now and automate renewal: \`${enroll(c)}\` (renewal at one third of the lifetime left); without an ACME client: \`${issue(c)}\`.` }),
   'cert-self-signed': (c) => ({ title: 'Self-signed certificate', recommendation: `Peers cannot verify a self-signed certificate without pinning it. Replace it with one from the hospital CA: \`${enroll(c)}\`, or \`${issue(c)}\` for devices that import .p12 files.` }),
   'cert-untrusted-issuer': (c) => ({ title: 'Certificate from an untrusted issuer', recommendation: `The chain does not lead to a trusted root (pass your CA with --trust if it should). Re-enroll with the hospital CA: \`${enroll(c)}\`.` }),
@@ -60,6 +63,7 @@ const DE: Record<FindingId, Builder> = {
   'plaintext-dicom': (c) => ({ title: 'DICOM unverschlüsselt', recommendation: `Gerät hinter das TLS-Gateway stellen und Port ${c.port} nur noch vom Gateway aus erlauben: \`${route(c)}\`; Gegenstellen verbinden sich dann per TLS mit ${c.gateway}:${c.tlsPort} (DICOM PS3.15 Anhang B, Profil bcp195-non-downgrading).` }),
   'plaintext-hl7': (c) => ({ title: 'HL7 v2 (MLLP) unverschlüsselt', recommendation: `Empfänger hinter das TLS-Gateway stellen und Port ${c.port} nur noch vom Gateway aus erlauben: \`${route(c)}\`; Sender nutzen dann MLLP über TLS zu ${c.gateway}:${c.tlsPort}.` }),
   'cert-expired': (c) => ({ title: 'Zertifikat abgelaufen', recommendation: `Gerät bei der wardgate-CA einschreiben, damit es automatisch erneuert: \`${enroll(c)}\`; Geräte ohne ACME-Client: \`${issue(c)}\` und die .p12 importieren, oder TLS am Gateway terminieren: \`${route(c)}\`.` }),
+  'cert-not-yet-valid': (c) => ({ title: 'Zertifikat noch nicht gültig', recommendation: `Gegenstellen lehnen ein Zertifikat vor seinem notBefore-Datum ab. Uhrzeit des Geräts und der ausstellenden CA prüfen (NTP); dann mit korrektem Datum neu ausstellen: \`${enroll(c)}\`, oder \`${issue(c)}\` für Geräte, die .p12-Dateien importieren.` }),
   'cert-expiring-soon': (c) => ({ title: 'Zertifikat läuft bald ab', recommendation: `Jetzt erneuern und die Erneuerung automatisieren: \`${enroll(c)}\` (Erneuerung bei einem Drittel Restlaufzeit); ohne ACME-Client: \`${issue(c)}\`.` }),
   'cert-self-signed': (c) => ({ title: 'Selbstsigniertes Zertifikat', recommendation: `Gegenstellen können ein selbstsigniertes Zertifikat nur durch Pinning prüfen. Durch eines der Klinik-CA ersetzen: \`${enroll(c)}\`, oder \`${issue(c)}\` für Geräte, die .p12-Dateien importieren.` }),
   'cert-untrusted-issuer': (c) => ({ title: 'Zertifikat eines nicht vertrauenswürdigen Ausstellers', recommendation: `Die Kette führt zu keiner vertrauenswürdigen Wurzel (eigene CA mit --trust angeben, falls sie es sein sollte). Bei der Klinik-CA neu einschreiben: \`${enroll(c)}\`.` }),

@@ -62,6 +62,12 @@ export class Scanner {
   private readonly rate: RateLimiter;
   private readonly ctx: ConnectContext;
   readonly stats: ScanStats = { hostsScanned: 0, portsProbed: 0, connections: 0, connectionTimes: [] };
+  /**
+   * The per-host limit belongs to the device, not to the target: a name and its address (or two names
+   * of one device) are two targets but one device, which must still never see more than `perHost`
+   * connections at once. Entries live while a target of that address is being scanned.
+   */
+  private readonly devices = new Map<string, { limit: Semaphore; targets: number }>();
 
   constructor(private readonly o: ScanOptions) {
     this.rate = new RateLimiter(o.ratePerSecond);
@@ -85,9 +91,16 @@ export class Scanner {
   }
 
   async scanHost(target: Target): Promise<ServiceResult[]> {
-    const perHost = new Semaphore(this.o.perHost);
+    const device = this.devices.get(target.address) ?? { limit: new Semaphore(this.o.perHost), targets: 0 };
+    device.targets++;
+    this.devices.set(target.address, device);
     const ports = target.ports ?? this.o.ports;
-    const out = await Promise.all(ports.map((port) => perHost.run(() => this.scanPortSafely(target, port))));
+    let out: Array<ServiceResult | undefined>;
+    try {
+      out = await Promise.all(ports.map((port) => device.limit.run(() => this.scanPortSafely(target, port))));
+    } finally {
+      if (--device.targets === 0) this.devices.delete(target.address);
+    }
     this.stats.hostsScanned++;
     this.o.onHostDone?.(target.address);
     return out.filter((s): s is ServiceResult => s !== undefined);

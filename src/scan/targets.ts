@@ -39,6 +39,21 @@ export function intToIpv4(n: number): string {
   return [n >>> 24, (n >>> 16) & 255, (n >>> 8) & 255, n & 255].join('.');
 }
 
+/**
+ * One spelling per address, so that --exclude, duplicate removal and the per-device connection limit
+ * compare devices, not texts: IPv6 in RFC 5952 form (lower case, longest zero run compressed), and an
+ * IPv4-mapped IPv6 address (RFC 4291 §2.5.5.2, which Linux connects over IPv4) as the IPv4 address it
+ * reaches. A zone index (`%eth0`) is kept as given.
+ */
+export function canonicalAddress(text: string): string {
+  if (isIP(text) !== 6) return text;
+  const [address, zone] = text.split('%', 2);
+  const canonical = new URL(`http://[${address}]/`).hostname.slice(1, -1);
+  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canonical);
+  if (mapped) return intToIpv4(parseInt(mapped[1], 16) * 65536 + parseInt(mapped[2], 16));
+  return zone === undefined ? canonical : `${canonical}%${zone}`;
+}
+
 // RFC 1123 §2.1 host names: labels of letters, digits and hyphens, not starting or ending with a hyphen.
 const HOSTNAME = /^(?=.{1,253}$)([a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)(\.[a-z0-9]([a-z0-9-]{0,61}[a-z0-9])?)*\.?$/i;
 
@@ -60,7 +75,14 @@ export function parseTargetSpec(text: string, ports?: number[]): TargetSpec {
     const n = ipv4ToInt(s)!;
     return withPorts({ kind: 'range', text: s, first: n, last: n });
   }
-  if (isIP(s) === 6) return withPorts({ kind: 'ipv6', text: s, address: s });
+  if (isIP(s) === 6) {
+    const address = canonicalAddress(s);
+    if (isIP(address) === 4) {
+      const n = ipv4ToInt(address)!;
+      return withPorts({ kind: 'range', text: s, first: n, last: n });
+    }
+    return withPorts({ kind: 'ipv6', text: s, address });
+  }
   const dash = s.match(/^(\d+\.\d+\.\d+\.\d+)-(\d+(?:\.\d+\.\d+\.\d+)?)$/);
   if (dash) {
     const first = ipv4ToInt(dash[1]);
@@ -172,7 +194,8 @@ export class ExcludeList {
   }
 
   /** Excluded hostnames are also checked against the addresses they resolve to (see resolveExcludes). */
-  addAddress(address: string): void {
+  addAddress(text: string): void {
+    const address = canonicalAddress(text);
     const n = ipv4ToInt(address);
     if (n !== undefined) this.ranges.push([n, n]);
     else this.exact.add(address.toLowerCase());
@@ -182,8 +205,9 @@ export class ExcludeList {
     return [...this.exact].filter((e) => isIP(e) === 0);
   }
 
-  has(address: string, hostname?: string): boolean {
+  has(text: string, hostname?: string): boolean {
     if (hostname && this.exact.has(hostname.toLowerCase())) return true;
+    const address = canonicalAddress(text);
     const n = ipv4ToInt(address);
     if (n === undefined) return this.exact.has(address.toLowerCase());
     return this.ranges.some(([a, b]) => n >= a && n <= b);
@@ -245,7 +269,7 @@ export async function* expandTargets(specs: TargetSpec[], options: { exclude?: E
       if (!mine()) continue;
       let address: string;
       try {
-        address = (await lookup(spec.hostname)).address;
+        address = canonicalAddress((await lookup(spec.hostname)).address);
       } catch (err) {
         throw new WardgateError('SCAN_TARGET_INVALID', `cannot resolve ${spec.hostname}: ${(err as Error).message}`, { cause: err });
       }

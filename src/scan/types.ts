@@ -11,6 +11,7 @@ export const FINDING_IDS = [
   'plaintext-dicom',
   'plaintext-hl7',
   'cert-expired',
+  'cert-not-yet-valid',
   'cert-expiring-soon',
   'cert-self-signed',
   'cert-untrusted-issuer',
