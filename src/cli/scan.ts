@@ -40,7 +40,17 @@ Examples:
   wardgate scan 10.0.0.0/16 --shard 2/4 --format ndjson > shard2.ndjson`)
     .action(async (targets: string[], o) => {
       const bar = progressBar('scan', 0);
+      // Ctrl-C: start no more hosts, let those in progress finish their probes (a PACS sees a released
+      // association, not a cut connection) and write the report so far; a second Ctrl-C quits at once.
+      const stop = new AbortController();
+      const onInterrupt = () => {
+        stop.abort();
+        process.stderr.write('\nwardgate scan: stopping after the hosts in progress (Ctrl-C again to quit without a report)\n');
+        process.once('SIGINT', () => process.exit(130));
+      };
+      process.once('SIGINT', onInterrupt);
       const result = await runScan({
+        signal: stop.signal,
         targets,
         ports: o.ports ? parsePorts(o.ports) : [...DEFAULT_PORTS],
         exclude: o.exclude,
@@ -61,7 +71,12 @@ Examples:
           bar.update(done, `${services} open`);
         },
       });
+      process.removeListener('SIGINT', onInterrupt);
       bar.finish();
+      if (result.scan.interrupted) {
+        process.stderr.write(`wardgate scan: interrupted: ${result.scan.interrupted}\n`);
+        process.exitCode = 130;
+      }
       if (o.out) process.stderr.write(`wardgate scan: ${result.services.length} open ports, ${result.services.reduce((n, s) => n + s.findings.length, 0)} findings -> ${o.out}\n`);
     });
 }

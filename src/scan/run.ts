@@ -44,6 +44,8 @@ export interface RunOptions {
   advisoryFile?: string;
   now?: () => Date;
   onProgress?: (hostsDone: number, hostsTotal: number, services: number) => void;
+  /** Stop starting hosts (Ctrl-C): those in progress finish, and the report says the scan was interrupted. */
+  signal?: AbortSignal;
 }
 
 export interface RunResult {
@@ -126,7 +128,7 @@ export async function runScan(o: RunOptions): Promise<RunResult> {
   });
   const started = now();
   const t0 = performance.now();
-  const services = await scanner.run(expandTargets(specs, { exclude, shard: o.shard }));
+  const services = await scanner.run(expandTargets(specs, { exclude, shard: o.shard }), o.signal);
   await Promise.all(pending);
   const finished = now();
   const scan: ScanMeta = {
@@ -145,6 +147,9 @@ export async function runScan(o: RunOptions): Promise<RunResult> {
     lang,
   };
   if (o.shard) scan.shard = o.shard;
+  if (o.signal?.aborted) {
+    scan.interrupted = `stopped by the operator after ${scanner.stats.hostsScanned} of about ${hostsTotal} hosts; the hosts not reached are not in this report`;
+  }
   const baseline = baselineDoc ? diffBaseline(baselineDoc, services, scanned) : undefined;
   let text: string;
   switch (format) {

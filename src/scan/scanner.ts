@@ -75,15 +75,23 @@ export class Scanner {
     this.ctx = { rate: this.rate, timeoutMs: o.timeoutMs, onConnect: () => this.stats.connections++ };
   }
 
-  /** Scan all targets; results in target/port order. */
-  async run(targets: AsyncIterable<Target> | Iterable<Target>): Promise<ServiceResult[]> {
+  /**
+   * Scan all targets; results in target/port order. Once `stop` is aborted no further host is started;
+   * the hosts in progress finish their probes (so a DICOM association is released, not cut), then it returns.
+   */
+  async run(targets: AsyncIterable<Target> | Iterable<Target>, stop?: AbortSignal): Promise<ServiceResult[]> {
     const results: ServiceResult[][] = [];
     const pool = new Semaphore(this.o.hostConcurrency);
     const running: Promise<void>[] = [];
     let index = 0;
     for await (const target of targets) {
+      if (stop?.aborted) break;
       const slot = index++;
       const release = await pool.acquire();
+      if (stop?.aborted) {
+        release();
+        break;
+      }
       running.push(this.scanHost(target).then((r) => { results[slot] = r; }).finally(release));
     }
     await Promise.all(running);

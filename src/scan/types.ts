@@ -111,6 +111,8 @@ export interface ScanMeta {
   portsProbed: number;
   connections: number;
   lang: Lang;
+  /** Set when the scan was stopped early (Ctrl-C): why, and how far it got; unreached hosts are not in the report. */
+  interrupted?: string;
 }
 
 export interface ScanReport {

@@ -4,7 +4,7 @@
  * certificates) and the real wardgate CLI for the commands the report tells the admin to paste.
  */
 import { type ChildProcess, execFileSync, spawn } from 'node:child_process';
-import { existsSync } from 'node:fs';
+import { existsSync, readFileSync } from 'node:fs';
 import net from 'node:net';
 import { join } from 'node:path';
 import { Command } from 'commander';
@@ -161,4 +161,24 @@ t.test('a certificate that is not valid yet is reported', async (t) => {
   t.equal(f?.severity, 'high');
   t.match(f?.detail ?? '', /^notBefore \d{4}-\d\d-\d\dT/, 'detail names notBefore');
   t.match(f?.recommendation ?? '', /clock|NTP/, 'recommendation says to check the clock');
+});
+
+t.test('Ctrl-C: no further host is started, the report so far is written and says it was interrupted', async (t) => {
+  // 127.43.9.0/24 on one closed port at 20 connections/s takes ~13 s; SIGINT after the first few hosts.
+  const dir = tempDir(t);
+  const out = join(dir, 'report.json');
+  const entry = join(import.meta.dirname, '..', '..', 'src', 'cli', 'main.ts');
+  const child = spawn(process.execPath, ['--import', 'tsx', entry, 'scan', '127.43.9.0/24', '--ports', '9', '--rate', '20', '--format', 'json', '--out', out], { stdio: ['ignore', 'ignore', 'pipe'] });
+  let stderr = '';
+  child.stderr.on('data', (d) => (stderr += d));
+  const started = Date.now();
+  await new Promise((r) => setTimeout(r, 2500));
+  child.kill('SIGINT');
+  const code = await new Promise<number | null>((resolve) => child.once('exit', (c) => resolve(c)));
+  t.equal(code, 130, `exit status 130 (interrupted); stderr: ${stderr.trim()}`);
+  t.ok(Date.now() - started < 10_000, 'it stopped instead of scanning the whole /24');
+  t.match(stderr, /stopping after the hosts in progress/);
+  const report = JSON.parse(readFileSync(out, 'utf8')) as { scan: { interrupted?: string; hostsScanned: number } };
+  t.match(report.scan.interrupted, /stopped by the operator after \d+ of about 256 hosts/, 'the report says so');
+  t.ok(report.scan.hostsScanned > 0 && report.scan.hostsScanned < 256, `${report.scan.hostsScanned} hosts scanned`);
 });

@@ -103,6 +103,7 @@ code{background:#f3f4f6;padding:0 3px;border-radius:3px} ul.new li{color:#b91c1c
 </style></head><body>
 <h1>${escapeHtml(L.title)}</h1>
 <p>${escapeHtml(L.started)} ${escapeHtml(scan.startedAt)}, ${escapeHtml(L.duration)} ${(scan.durationMs / 1000).toFixed(1)} s, ${escapeHtml(scan.targets.join(' '))}</p>
+${scan.interrupted ? `<p class="interrupted"><strong>${escapeHtml(L.interrupted)}</strong>: ${escapeHtml(scan.interrupted)}</p>` : ''}
 <h2>${escapeHtml(L.summary)}</h2>
 <div class="cards">${card(scan.hostsScanned, L.hosts, 'card-hosts')}${card(services.length, L.services, 'card-services')}${card(all.length, L.findings, 'card-findings')}${card(plaintext, L.plaintext, 'card-plaintext')}</div>
 <h2>${escapeHtml(L.bySeverity)}</h2>

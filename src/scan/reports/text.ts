@@ -11,6 +11,7 @@ export function renderText(scan: ScanMeta, services: ServiceResult[], lang: Lang
   const all = services.flatMap((s) => s.findings);
   lines.push(`${L.title}: ${scan.hostsScanned} ${L.hosts}, ${services.length} ${L.services}, ${all.length} ${L.findings} (${(scan.durationMs / 1000).toFixed(1)} s)`);
   lines.push(SEVERITY_ORDER.map((s) => `${L.severities[s]} ${all.filter((f) => f.severity === s).length}`).join(', '));
+  if (scan.interrupted) lines.push(`${L.interrupted}: ${scan.interrupted}`);
   for (const s of services) {
     const cert = s.certificate ? `, ${s.certificate.subject || '-'} (${s.certificate.notAfter.slice(0, 10)})` : '';
     lines.push('', `${s.hostname ?? s.address}:${s.port}  ${s.protocol}${s.tls ? ` over ${s.tlsVersion ?? 'TLS'}` : ''}${cert}`);
