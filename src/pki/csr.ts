@@ -5,6 +5,7 @@ import { normalizeIdentifier, identifierFromText, type Identifier } from './name
 import { x509 } from './x509.ts';
 import { verifyCsrSignature } from './csr-signature.ts';
 import { readCsr, type CsrParts } from './csr-der.ts';
+import { children, readTlv } from './der-reader.ts';
 
 export interface ParsedCsr {
   keyType: KeyType;
@@ -33,6 +34,12 @@ function toDer(input: string | Uint8Array): Uint8Array {
   return new Uint8Array(Buffer.from(t, 'base64url'));
 }
 
+/** SubjectPublicKeyInfo ::= SEQUENCE { algorithm SEQUENCE { OID, parameters }, BIT STRING }: parameters is an OID. */
+function hasNamedCurve(spki: Uint8Array): boolean {
+  const [algorithm] = children(spki, readTlv(spki, 0));
+  return children(spki, algorithm)[1]?.tag === 0x06;
+}
+
 /**
  * Parses a PKCS#10 request (PEM, DER, or ACME's base64url DER) and checks what holds for every profile:
  * the self-signature verifies (RFC 2986 §3: proof of possession), the key is RSA 2048/3072/4096 or ECDSA
@@ -59,7 +66,13 @@ export async function parseCsr(input: string | Uint8Array): Promise<ParsedCsr> {
   const keyType = keyTypeOf(key.asymmetricKeyType, details);
   if (!keyType) {
     throw new WardgateError('CSR_KEY_REJECTED',
-      `CSR key ${describeKey(key.asymmetricKeyType, details)} is not allowed (use RSA 2048/3072/4096 or ECDSA P-256/P-384)`);
+      `CSR key ${describeKey(key.asymmetricKeyType, details)} is not allowed (use RSA 2048/3072/4096 with an odd public exponent >= 3, or ECDSA P-256/P-384)`);
+  }
+  // The SPKI goes into the certificate byte for byte. OpenSSL reports explicit curve parameters that
+  // equal P-256 as prime256v1, but RFC 5480 §2.1.1 allows only namedCurve, and strict validators refuse
+  // such a certificate: the parameters must be the curve's OID.
+  if (key.asymmetricKeyType === 'ec' && !hasNamedCurve(spki)) {
+    throw new WardgateError('CSR_KEY_REJECTED', 'CSR key is an EC key with explicit curve parameters; only named curves are allowed (RFC 5480 §2.1.1)');
   }
 
   let ok: boolean | undefined = false;

@@ -32,9 +32,15 @@ export function signingAlgorithm(k: KeyType): Algorithm | EcdsaParams {
   return { name: 'ECDSA', hash: k === 'ecdsa-p384' ? 'SHA-384' : 'SHA-256' } as EcdsaParams;
 }
 
+interface KeyDetails { modulusLength?: number; namedCurve?: string; publicExponent?: bigint }
+
 /** Classifies a Node KeyObject-like description into a KeyType, or undefined when wardgate does not accept it. */
-export function keyTypeOf(asymmetricKeyType: string | undefined, details: { modulusLength?: number; namedCurve?: string }): KeyType | undefined {
+export function keyTypeOf(asymmetricKeyType: string | undefined, details: KeyDetails): KeyType | undefined {
   if (asymmetricKeyType === 'rsa') {
+    // CA/B BR §6.1.6: the exponent MUST be odd and at least 3. With e = 1 a "signature" is the padded hash
+    // itself, so the CSR's proof of possession proves nothing and anyone can sign with the certified key.
+    const e = details.publicExponent;
+    if (e === undefined || e < 3n || e % 2n === 0n) return undefined;
     const bits = details.modulusLength ?? 0;
     if (bits === 2048 || bits === 3072 || bits === 4096) return `rsa-${bits}` as KeyType;
     return undefined;
@@ -47,8 +53,8 @@ export function keyTypeOf(asymmetricKeyType: string | undefined, details: { modu
 }
 
 /** Human description of a key for error messages, e.g. "RSA-1024" or "EC secp256k1". */
-export function describeKey(asymmetricKeyType: string | undefined, details: { modulusLength?: number; namedCurve?: string }): string {
-  if (asymmetricKeyType === 'rsa') return `RSA-${details.modulusLength}`;
+export function describeKey(asymmetricKeyType: string | undefined, details: KeyDetails): string {
+  if (asymmetricKeyType === 'rsa') return `RSA-${details.modulusLength}${details.publicExponent === 65537n ? '' : ` with public exponent ${details.publicExponent}`}`;
   if (asymmetricKeyType === 'ec') return `EC ${details.namedCurve}`;
   return asymmetricKeyType ?? 'unknown key';
 }

@@ -1,5 +1,5 @@
 /** RFC 7468 PEM with the labels OpenSSL expects (`X509 CRL`, not the `CRL` some libraries write). */
-export function toPem(label: 'CERTIFICATE' | 'X509 CRL' | 'CERTIFICATE REQUEST' | 'PKCS7', der: Uint8Array | ArrayBuffer): string {
+export function toPem(label: 'CERTIFICATE' | 'X509 CRL' | 'CERTIFICATE REQUEST' | 'PKCS7' | 'ENCRYPTED PRIVATE KEY', der: Uint8Array | ArrayBuffer): string {
   const b64 = Buffer.from(der instanceof ArrayBuffer ? new Uint8Array(der) : der).toString('base64');
   return `-----BEGIN ${label}-----\n${b64.replace(/(.{64})/g, '$1\n').replace(/\n$/, '')}\n-----END ${label}-----\n`;
 }
