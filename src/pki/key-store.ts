@@ -4,6 +4,7 @@ import { join } from 'node:path';
 import { WardgateError } from '../errors.ts';
 import { writeFileAtomic } from '../store/atomic-file.ts';
 import { derSequence, derTlv } from './der.ts';
+import { children, oidText, readTlv } from './der-reader.ts';
 import { generationParams, importParams, keyTypeOf, type KeyType } from './key-types.ts';
 import { derIntegerHex, derOid } from './leaf-encoding.ts';
 import { toPem } from './pem.ts';
@@ -63,8 +64,30 @@ function encryptPkcs8(key: KeyObject, passphrase: string): string {
 }
 
 /**
+ * The PBKDF2 iteration count of an encrypted PKCS#8 PEM (RFC 8018 PBES2), or 0 when it is not one
+ * (another scheme, or not encrypted): EncryptedPrivateKeyInfo { AlgorithmIdentifier { pbes2, { keyDerivationFunc
+ * { pbkdf2, { salt, iterationCount, ... } }, encryptionScheme } }, encryptedData }.
+ */
+export function pbkdf2Iterations(pem: string): number {
+  try {
+    const der = new Uint8Array(Buffer.from(pem.replace(/-----[^-]+-----|\s/g, ''), 'base64'));
+    const [algorithm] = children(der, readTlv(der, 0));
+    const [scheme, params] = children(der, algorithm);
+    if (oidText(der.subarray(scheme.valueStart, scheme.end)) !== '1.2.840.113549.1.5.13') return 0;
+    const [kdf] = children(der, params);
+    const [kdfOid, kdfParams] = children(der, kdf);
+    if (oidText(der.subarray(kdfOid.valueStart, kdfOid.end)) !== '1.2.840.113549.1.5.12') return 0;
+    const count = children(der, kdfParams)[1];
+    if (count?.tag !== 0x02) return 0;
+    return Number(BigInt(`0x${Buffer.from(der.subarray(count.valueStart, count.end)).toString('hex') || '0'}`));
+  } catch {
+    return 0;
+  }
+}
+
+/**
  * Keys as passphrase-encrypted PKCS#8 PEM files (see encryptPkcs8), mode 0600. Files written before
- * KEY_FILE_PBKDF2_ITERATIONS (OpenSSL's 2,048 rounds) still open. Decrypted keys are held only as
+ * KEY_FILE_PBKDF2_ITERATIONS (OpenSSL's 2,048 rounds) still open, and are re-encrypted when they do. Decrypted keys are held only as
  * non-extractable CryptoKeys in memory.
  */
 export class FileKeyStore implements KeyStore {
@@ -96,7 +119,17 @@ export class FileKeyStore implements KeyStore {
     const cached = this.cache.get(id);
     if (cached) return cached;
     if (!this.has(id)) throw new WardgateError('KEY_NOT_FOUND', `key "${id}" is not in ${this.dir}`);
-    return this.load(id, this.decrypt(id, readFileSync(this.path(id), 'utf8')));
+    const pem = readFileSync(this.path(id), 'utf8');
+    const keyObject = this.decrypt(id, pem);
+    // A file from before KEY_FILE_PBKDF2_ITERATIONS (or written by hand) is re-encrypted once it opened:
+    // existing CAs get the stronger key derivation without a migration step. Atomic, same key, same mode.
+    // Best effort: a read-only data dir still opens, and tries again next time.
+    if (pbkdf2Iterations(pem) < KEY_FILE_PBKDF2_ITERATIONS) {
+      try {
+        writeFileAtomic(this.path(id), this.encrypt(keyObject), 0o600);
+      } catch { /* left as it was */ }
+    }
+    return this.load(id, keyObject);
   }
 
   exportWrapped(id: string): string {

@@ -1,11 +1,11 @@
 import t from 'tap';
 import { spawnSync } from 'node:child_process';
 import { createHash, createPrivateKey, generateKeyPairSync, generatePrimeSync, randomBytes } from 'node:crypto';
-import { readdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { parseCsr } from '../../src/pki/csr.ts';
 import { derSequence, derTlv } from '../../src/pki/der.ts';
-import { FileKeyStore } from '../../src/pki/key-store.ts';
+import { FileKeyStore, pbkdf2Iterations } from '../../src/pki/key-store.ts';
 import { derOid } from '../../src/pki/leaf-encoding.ts';
 import { toPem } from '../../src/pki/pem.ts';
 import { testCa, TEST_PASSPHRASE } from '../helpers/ca.ts';
@@ -111,7 +111,17 @@ t.test('CA key files use PBKDF2-HMAC-SHA256 with 600,000 rounds, openssl decrypt
     .export({ format: 'pem', type: 'pkcs8', cipher: 'aes-256-cbc', passphrase: TEST_PASSPHRASE }) as string;
   t.match(openssl(['asn1parse'], legacy), /INTEGER\s+:0800\n/, 'legacy file: 2,048 rounds');
   writeFileSync(join(legacyDir, 'legacy-1.key.pem'), legacy, { mode: 0o600 });
+  t.equal(pbkdf2Iterations(legacy), 2048, 'pbkdf2Iterations reads the legacy count');
   const handle = await new FileKeyStore(legacyDir, TEST_PASSPHRASE).get('legacy-1');
   t.equal(handle.type, 'ecdsa-p256');
-  t.equal(createPrivateKey({ key: readFileSync(join(legacyDir, 'legacy-1.key.pem'), 'utf8'), passphrase: TEST_PASSPHRASE }).asymmetricKeyType, 'ec');
+  // Opened once, it is re-encrypted with the current count: same key, still mode 0600.
+  const upgraded = readFileSync(join(legacyDir, 'legacy-1.key.pem'), 'utf8');
+  t.equal(pbkdf2Iterations(upgraded), 600_000, 'the legacy file was re-encrypted with 600,000 rounds on open');
+  t.equal(statSync(join(legacyDir, 'legacy-1.key.pem')).mode & 0o777, 0o600);
+  const before = createPrivateKey({ key: legacy, passphrase: TEST_PASSPHRASE }).export({ format: 'der', type: 'pkcs8' });
+  const after = createPrivateKey({ key: upgraded, passphrase: TEST_PASSPHRASE }).export({ format: 'der', type: 'pkcs8' });
+  t.ok(before.equals(after), 'the same private key');
+  const again = await new FileKeyStore(legacyDir, TEST_PASSPHRASE).get('legacy-1');
+  t.equal(again.type, 'ecdsa-p256', 'and it opens again');
+  t.equal(readFileSync(join(legacyDir, 'legacy-1.key.pem'), 'utf8'), upgraded, 'a current file is not rewritten');
 });
