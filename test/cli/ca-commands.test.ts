@@ -1,6 +1,8 @@
 import t from 'tap';
 import { existsSync, readFileSync } from 'node:fs';
 import { join } from 'node:path';
+import Database from 'better-sqlite3';
+import { hashAuditEntry } from '../../src/store/audit-chain.ts';
 import { wardgate } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { makeCsr, openssl, verifyChain } from '../helpers/openssl.ts';
@@ -46,7 +48,30 @@ t.test('the interface contract: init, issue --csr, revoke, crl, list, audit veri
   t.match(openssl(['crl', '-noout', '-text', '-in', crlFile]), /Key Compromise/, 'openssl parses the CRL and sees the reason');
 
   const audit = wardgate(['audit', 'verify', '--data-dir', dir], env);
-  t.match(audit.stdout, /audit log intact: \d+ entries/);
+  t.match(audit.stdout, /audit log intact: \d+ entries, head \d+:[0-9a-f]{64}/);
+
+  // A forger with write access to wardgate.db edits an early entry and recomputes every hash and the
+  // head: the plain check cannot tell, a head kept elsewhere (--anchor) can.
+  const anchor = /head (\d+:[0-9a-f]{64})/.exec(audit.stdout)![1];
+  t.match(wardgate(['audit', 'verify', '--data-dir', dir, '--anchor', anchor], env).stdout, /passes through the anchor/, 'the untouched chain passes through its anchor');
+  const db = new Database(join(dir, 'wardgate.db'));
+  const auditRows = db.prepare('SELECT * FROM audit_log ORDER BY seq').all() as Array<{ seq: number; at: string; event: string; actor: string; data: string; prev_hash: string; hash: string }>;
+  let prev = auditRows[0].prev_hash;
+  for (const r of auditRows) {
+    const data = r.seq === 2 ? { ...JSON.parse(r.data), forged: true } : JSON.parse(r.data);
+    const hash = hashAuditEntry({ seq: r.seq, at: r.at, event: r.event, actor: r.actor, data, prevHash: prev });
+    db.prepare('UPDATE audit_log SET data = ?, prev_hash = ?, hash = ? WHERE seq = ?').run(JSON.stringify(data), prev, hash, r.seq);
+    prev = hash;
+  }
+  db.prepare('UPDATE audit_head SET hash = ? WHERE id = 1').run(prev);
+  db.close();
+  t.equal(wardgate(['audit', 'verify', '--data-dir', dir], env).status, 0, 'the recomputed chain passes the plain check (it is hashed, not keyed)');
+  const anchored = wardgate(['audit', 'verify', '--data-dir', dir, '--anchor', anchor], env);
+  t.equal(anchored.status, 1, 'but not the anchored one');
+  t.match(anchored.stderr, /\[AUDIT_CHAIN_BROKEN\]: audit entry \d+ is no longer the one anchored .*the chain was rewritten/);
+  const badAnchor = wardgate(['audit', 'verify', '--data-dir', dir, '--anchor', 'latest'], env);
+  t.equal(badAnchor.status, 2);
+  t.match(badAnchor.stderr, /--anchor "latest" is not SEQ:HASH/);
 });
 
 t.test('bad input: one line on stderr, exit codes 1 (refused) and 2 (usage)', async (t) => {
