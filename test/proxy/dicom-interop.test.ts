@@ -10,7 +10,7 @@ import { join } from 'node:path';
 import t from 'tap';
 import { tempDir } from '../helpers/tmp.ts';
 import { datasetOf, writeDicomFile } from './fixtures/dicom-file.ts';
-import { freeLoopbackPort, peerOption, requireBinary, run, sentinel, startGateway, startStorescp } from './fixtures/peers.ts';
+import { auditWith, freeLoopbackPort, peerOption, requireBinary, run, sentinel, startGateway, startStorescp } from './fixtures/peers.ts';
 import { proxyPki } from './fixtures/pki.ts';
 
 const GW = '127.30.0.1';
@@ -161,7 +161,7 @@ t.test('an association the gateway admits and storescp --refuse rejects: the RJ 
   const r = await run(requireBinary('echoscu'), ['-aet', 'CT2', '-aec', 'STORESCP', '+tls', device.key, device.cert, '+cf', pki.trust, GW, String(gwPort)]);
   t.not(r.code, 0, 'echoscu fails');
   t.match(r.output, /Association Rejected/i, `echoscu saw the acceptor's A-ASSOCIATE-RJ: ${r.output}`);
-  const audit = await waitForText(auditFile, /rejected by the acceptor/);
+  const audit = await auditWith(auditFile, /rejected by the acceptor/);
   const line = audit.split('\n').find((l) => /rejected by the acceptor/.test(l)) ?? '';
   t.match(line, /csd_code="110108"/, 'Network Entry');
   t.match(line, /csd_code="110124"/, 'Attach');
@@ -172,17 +172,3 @@ t.test('an association the gateway admits and storescp --refuse rejects: the RJ 
   t.equal(gateway.metrics.get('wardgate_associations_rejected_total', { route: 'pacs-rj' }), 1, 'counted');
   t.equal(gateway.metrics.get('wardgate_associations_total', { route: 'pacs-rj' }) ?? 0, 0, 'not counted as established');
 });
-
-async function waitForText(file: string, re: RegExp, timeoutMs = 5000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    let text = '';
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      // not written yet
-    }
-    if (re.test(text) || Date.now() > deadline) return text;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}

@@ -23,7 +23,7 @@ import {
 import { tempDir } from '../helpers/tmp.ts';
 import { itemQueue, spawnPeer, withTimeout } from '../protocols/fixtures/helpers.ts';
 import { SECONDARY_CAPTURE, datasetOf, writeDicomFile } from './fixtures/dicom-file.ts';
-import { freeLoopbackPort, peerOption, requireBinary, run, startGateway, waitForPort } from './fixtures/peers.ts';
+import { auditWith, freeLoopbackPort, peerOption, requireBinary, run, startGateway, waitForPort } from './fixtures/peers.ts';
 import { type ProxyPki, proxyPki } from './fixtures/pki.ts';
 
 type T = Parameters<Parameters<typeof t.test>[0]>[0];
@@ -148,20 +148,6 @@ function associateRq(contexts: Array<[number, string, string?]>, userInformation
   });
 }
 
-/** Wait (bounded) until the audit file holds a line matching `pattern`; returns the whole file. */
-async function auditWith(file: string, pattern: RegExp, timeoutMs = 10_000): Promise<string> {
-  const deadline = Date.now() + timeoutMs;
-  for (;;) {
-    let text = '';
-    try {
-      text = readFileSync(file, 'utf8');
-    } catch {
-      // not written yet
-    }
-    if (pattern.test(text) || Date.now() > deadline) return text;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-}
 
 const command = (contextId: number, data: Buffer) => encodePDataTf([{ contextId, command: true, last: true, data }]);
 const dataset = (contextId: number, data: Buffer) => encodePDataTf([{ contextId, command: false, last: true, data }]);
