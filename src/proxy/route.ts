@@ -206,43 +206,35 @@ export class Route {
     return server;
   }
 
-  private onTlsConnection(socket: tls.TLSSocket, clientAuth: string): void {
+  /** A client refused after its handshake: counted, audited as a node-authentication failure, logged, closed. */
+  private refuseClient(socket: tls.TLSSocket, audited: string, logged: string): void {
     const { config, deps } = this;
-    if (socket.authorized && this.revocation) {
-      const peer = socket.getPeerCertificate();
-      if (peer?.raw && this.revocation.isRevoked(peer)) {
-        const address = normalizeAddress(socket.remoteAddress);
-        deps.metrics.inc('wardgate_handshake_failures_total', this.labels);
-        deps.auditor.record(securityAlert(deps.auditor.identity, 'node-authentication', { userId: address, address }, `route ${config.name}: client certificate is revoked`));
-        deps.log(`route ${config.name}: refused ${address}: client certificate is revoked`);
-        socket.destroy();
-        return;
-      }
-    }
+    const address = normalizeAddress(socket.remoteAddress);
+    deps.metrics.inc('wardgate_handshake_failures_total', this.labels);
+    deps.auditor.record(securityAlert(deps.auditor.identity, 'node-authentication', { userId: address, address }, `route ${config.name}: ${audited}`));
+    deps.log(`route ${config.name}: refused ${address}: ${logged}`);
+    socket.destroy();
+  }
+
+  private onTlsConnection(socket: tls.TLSSocket, clientAuth: string): void {
     // A resumed session skips verification: `authorized` is the result from the full handshake, up to a
     // ticket lifetime ago, so a certificate that has expired since would still be admitted.
-    if (socket.authorized && socket.isSessionReused()) {
+    const resumed = socket.isSessionReused();
+    if (socket.authorized && (this.revocation || resumed)) {
       const peer = socket.getPeerCertificate();
-      if (peer?.valid_to && Date.parse(peer.valid_to) < Date.now()) {
-        const address = normalizeAddress(socket.remoteAddress);
-        deps.metrics.inc('wardgate_handshake_failures_total', this.labels);
-        deps.auditor.record(securityAlert(deps.auditor.identity, 'node-authentication', { userId: address, address }, `route ${config.name}: resumed TLS session refused: the client certificate expired ${peer.valid_to}`));
-        deps.log(`route ${config.name}: refused ${address}: resumed session with a client certificate that expired ${peer.valid_to}`);
-        socket.destroy();
-        return;
+      if (this.revocation && peer?.raw && this.revocation.isRevoked(peer)) {
+        return this.refuseClient(socket, 'client certificate is revoked', 'client certificate is revoked');
+      }
+      if (resumed && peer?.valid_to && Date.parse(peer.valid_to) < Date.now()) {
+        return this.refuseClient(socket, `resumed TLS session refused: the client certificate expired ${peer.valid_to}`, `resumed session with a client certificate that expired ${peer.valid_to}`);
       }
     }
     if (clientAuth !== 'none' && !socket.authorized) {
       const presented = Object.keys(socket.getPeerCertificate() ?? {}).length > 0;
       // Optional means "no certificate is fine", never "an unverifiable certificate is fine".
       if (clientAuth === 'required' || presented) {
-        const address = normalizeAddress(socket.remoteAddress);
         const reason = presented ? `client certificate rejected: ${String(socket.authorizationError)}` : 'no client certificate presented';
-        deps.metrics.inc('wardgate_handshake_failures_total', this.labels);
-        deps.auditor.record(securityAlert(deps.auditor.identity, 'node-authentication', { userId: address, address }, `route ${config.name}: TLS handshake failed: ${reason}`));
-        deps.log(`route ${config.name}: refused ${address}: ${reason}`);
-        socket.destroy();
-        return;
+        return this.refuseClient(socket, `TLS handshake failed: ${reason}`, reason);
       }
     }
     this.session(socket, tlsPeer(socket));
@@ -350,26 +342,19 @@ export class Route {
         });
         socket.once('secureConnect', () => {
           const resumed = tlsSocket.isSessionReused();
-          const own = tlsSocket.getPeerCertificate();
+          const own = resumed ? undefined : tlsSocket.getPeerCertificate();
           const peer: UpstreamPeer | undefined = resumed ? offeredPeer : own?.raw ? { raw: own.raw, serialNumber: own.serialNumber, validTo: own.valid_to } : undefined;
-          if (!peer) {
+          const refuse = (why: string) => {
             forget();
             deps.metrics.inc('wardgate_handshake_failures_total', this.labels);
-            return fail('the upstream presented no certificate wardgate could check');
-          }
+            fail(why);
+          };
+          if (!peer) return refuse('the upstream presented no certificate wardgate could check');
           // tls.crl lists revoked certificates of whichever peer the route authenticates: here the upstream's.
-          if (this.revocation?.isRevoked(peer)) {
-            forget();
-            deps.metrics.inc('wardgate_handshake_failures_total', this.labels);
-            return fail('upstream certificate is revoked (listed in tls.crl)');
-          }
+          if (this.revocation?.isRevoked(peer)) return refuse('upstream certificate is revoked (listed in tls.crl)');
           // A resumed session carries the verify result of the handshake it came from; the upstream's
           // certificate may have expired since. Forget it, so the next connection verifies afresh.
-          if (resumed && Date.parse(peer.validTo) < Date.now()) {
-            forget();
-            deps.metrics.inc('wardgate_handshake_failures_total', this.labels);
-            return fail(`upstream certificate expired ${peer.validTo} (resumed session)`);
-          }
+          if (resumed && Date.parse(peer.validTo) < Date.now()) return refuse(`upstream certificate expired ${peer.validTo} (resumed session)`);
           sessionPeer = peer;
           verified = tlsSocket.authorized;
           if (verified && pending) keep(pending);

@@ -9,6 +9,7 @@ import { lookup } from 'node:dns/promises';
 import { readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { WardgateError } from '../errors.ts';
+import { bytesToIp, ipToBytes, unmapIpv4 } from '../pki/ip.ts';
 
 export interface Target {
   address: string;
@@ -48,9 +49,9 @@ export function intToIpv4(n: number): string {
 export function canonicalAddress(text: string): string {
   if (isIP(text) !== 6) return text;
   const [address, zone] = text.split('%', 2);
-  const canonical = new URL(`http://[${address}]/`).hostname.slice(1, -1);
-  const mapped = /^::ffff:([0-9a-f]{1,4}):([0-9a-f]{1,4})$/.exec(canonical);
-  if (mapped) return intToIpv4(parseInt(mapped[1], 16) * 65536 + parseInt(mapped[2], 16));
+  const v4 = unmapIpv4(address);
+  if (v4 !== address) return v4;
+  const canonical = bytesToIp(ipToBytes(address));
   return zone === undefined ? canonical : `${canonical}%${zone}`;
 }
 
