@@ -47,6 +47,14 @@ export function bytesToIp(bytes: Uint8Array): string {
 }
 
 /**
+ * RFC 5952 text of an IP address (IPv4 stays dotted decimal), so addresses compare equal however they
+ * were written: certificates, ACME identifiers, allow rules and peer addresses all pass through here.
+ */
+export function canonicalIp(ip: string): string {
+  return bytesToIp(ipToBytes(ip));
+}
+
+/**
  * The IPv4 address behind an IPv4-mapped IPv6 address (::ffff:a.b.c.d, or ::ffff:7f00:1), as a
  * dual-stack socket reports IPv4 peers and as a resolver may return them; any other text unchanged.
  * Policies, allow-lists and rate-limit buckets are written for, and must judge, the IPv4 address.

@@ -1,6 +1,6 @@
 import { isIP } from 'node:net';
 import { WardgateError } from '../errors.ts';
-import { bytesToIp, ipToBytes } from './ip.ts';
+import { canonicalIp } from './ip.ts';
 
 export type Identifier = { type: 'dns'; value: string } | { type: 'ip'; value: string };
 
@@ -18,17 +18,11 @@ export function normalizeDnsName(name: string): string {
   return n;
 }
 
-/** Canonical text of an IP address (RFC 5952 for IPv6), so names compare equal however they were written. */
-export function normalizeIp(ip: string): string {
-  if (!isIP(ip)) throw new WardgateError('NAME_INVALID', `"${ip}" is not a valid IP address`);
-  return bytesToIp(ipToBytes(ip));
-}
-
 export function normalizeIdentifier(id: Identifier): Identifier {
-  return id.type === 'dns' ? { type: 'dns', value: normalizeDnsName(id.value) } : { type: 'ip', value: normalizeIp(id.value) };
+  return id.type === 'dns' ? { type: 'dns', value: normalizeDnsName(id.value) } : { type: 'ip', value: canonicalIp(id.value) };
 }
 
 /** Parses a command-line name: an IP address becomes an `ip` identifier, anything else a `dns` one. */
 export function identifierFromText(text: string): Identifier {
-  return isIP(text) ? { type: 'ip', value: normalizeIp(text) } : { type: 'dns', value: normalizeDnsName(text) };
+  return isIP(text) ? { type: 'ip', value: canonicalIp(text) } : { type: 'dns', value: normalizeDnsName(text) };
 }

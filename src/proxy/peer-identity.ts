@@ -2,8 +2,8 @@
  * Who is on the other end: peer IP address and, on TLS sides, the verified certificate's subject CN
  * and subjectAltName entries (RFC 5280 §4.2.1.6). Policy rules match against this.
  */
-import { type Socket, isIPv6 } from 'node:net';
-import { bytesToIp, ipToBytes, unmapIpv4 } from '../pki/ip.ts';
+import { type Socket, isIP } from 'node:net';
+import { canonicalIp, unmapIpv4 } from '../pki/ip.ts';
 import type { TLSSocket } from 'node:tls';
 
 export interface PeerIdentity {
@@ -31,14 +31,9 @@ export function parseSubjectAltName(text: string | undefined): string[] {
   const out: string[] = [];
   for (const part of text.split(/,\s*/)) {
     const m = /^(DNS|IP Address):(.*)$/.exec(part.trim());
-    if (m) out.push(m[1] === 'DNS' ? m[2].toLowerCase() : canonicalIp(m[2]));
+    if (m) out.push(m[1] === 'DNS' || !isIP(m[2]) ? m[2].toLowerCase() : canonicalIp(m[2]));
   }
   return out;
-}
-
-/** RFC 5952 text of an IPv6 address (lower case, longest zero run compressed); anything else as it is. */
-export function canonicalIp(value: string): string {
-  return isIPv6(value) ? bytesToIp(ipToBytes(value)) : value;
 }
 
 export function plainPeer(socket: Socket): PeerIdentity {

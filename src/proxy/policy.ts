@@ -4,8 +4,10 @@
  * allowed when any rule matches. A route without `allow` admits every authenticated peer.
  * DICOM AE titles are compared after trimming (PS3.5 §6.2: leading/trailing spaces are not significant).
  */
+import { isIP } from 'node:net';
+import { canonicalIp } from '../pki/ip.ts';
 import type { AllowRule } from './route-config.ts';
-import { type PeerIdentity, canonicalIp } from './peer-identity.ts';
+import type { PeerIdentity } from './peer-identity.ts';
 
 export interface Decision {
   allowed: boolean;
@@ -16,7 +18,10 @@ export interface Decision {
 function anyOf(list: string[] | undefined, values: string[], fold = false): boolean {
   if (!list) return true;
   // IPv6 in any spelling (fd00::5, FD00:0:0:0:0:0:0:5) compares as one address.
-  const norm = (s: string) => canonicalIp(fold ? s.toLowerCase() : s);
+  const norm = (s: string) => {
+    const t = fold ? s.toLowerCase() : s;
+    return isIP(t) ? canonicalIp(t) : t;
+  };
   return list.some((want) => values.some((v) => norm(v) === norm(want)));
 }
 

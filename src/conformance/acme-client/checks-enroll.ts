@@ -4,7 +4,7 @@
  */
 import { fail, inconclusive, notApplicable, pass, type Verdict } from '../verdict.ts';
 import type { ExchangeRecord, RecordedRequest } from './exchange.ts';
-import { acmeRequests, canonicalIp, claims, commandSummary, idKey, jwsRequests, lastOutput, s, TIMING_SLACK_MS } from './record-query.ts';
+import { acmeRequests, claims, isCanonicalIp, commandSummary, idKey, jwsRequests, lastOutput, s, TIMING_SLACK_MS } from './record-query.ts';
 
 const list = (items: string[], max = 3) => items.slice(0, max).join('; ') + (items.length > max ? `; and ${items.length - max} more` : '');
 
@@ -194,7 +194,7 @@ export function ipIdentifier(r: ExchangeRecord): Verdict {
   const requested = r.orders.flatMap((o) => o.requestedIdentifiers);
   const ipsAsDns = requested.filter((i) => i.type === 'dns' && /^[\d.]+$|:/.test(i.value));
   const ips = requested.filter((i) => i.type === 'ip');
-  const bad = ips.filter((i) => !canonicalIp(i.value));
+  const bad = ips.filter((i) => !isCanonicalIp(i.value));
   const dns01ForIp = r.orders.flatMap((o) => o.authorizations.filter((a) => a.identifier.type === 'ip' && a.challenges.some((c) => c.type === 'dns-01' && c.status !== 'pending')));
   if (ipsAsDns.length) return fail(`IP addresses ordered as "dns" identifiers: ${list(ipsAsDns.map((i) => i.value))} (RFC 8738 §3 requires type "ip").`);
   if (bad.length) return fail(`"ip" identifiers not in RFC 8738 textual form: ${list(bad.map((i) => i.value))}.`);

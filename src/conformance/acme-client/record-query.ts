@@ -1,6 +1,6 @@
 /** Small, named questions the checks ask of an ExchangeRecord, so each judge reads like its rule. */
 import { isIP } from 'node:net';
-import { normalizeIp } from '../../pki/names.ts';
+import { canonicalIp } from '../../pki/ip.ts';
 import { windowAt } from './fault-plan.ts';
 import type { ExchangeRecord, RecordedCertificate, RecordedOrder, RecordedRequest } from './exchange.ts';
 
@@ -50,13 +50,8 @@ export function renewalOrders(r: ExchangeRecord, cert: RecordedCertificate): Rec
 }
 
 /** RFC 8738 §3: an IPv4 address in dotted-decimal, an IPv6 address in RFC 5952 form. */
-export function canonicalIp(value: string): boolean {
-  if (!isIP(value)) return false;
-  try {
-    return normalizeIp(value) === value;
-  } catch {
-    return false;
-  }
+export function isCanonicalIp(value: string): boolean {
+  return isIP(value) !== 0 && canonicalIp(value) === value;
 }
 
 /** The window (ms since the run started) the kit served for `cert` at `at` (fault-plan.ts windowAt). */
