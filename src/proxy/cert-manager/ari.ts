@@ -31,7 +31,7 @@ export function ariCertIdFromParts(akiKeyIdHex: string, serialDerHex: string): s
 const MAX_BODY_BYTES = 64 * 1024;
 
 /** `timeoutMs` bounds the whole exchange: a socket idle timeout alone lets a CA drip bytes forever. */
-function getJson(url: string, ca: string | undefined, timeoutMs: number): Promise<{ status: number; body: unknown }> {
+function getJson(url: string, ca: string | undefined, timeoutMs: number): Promise<{ status: number; body: unknown; retryAfter?: string }> {
   return new Promise((resolve, reject) => {
     const req = https.get(url, { ca, timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = [];
@@ -45,7 +45,7 @@ function getJson(url: string, ca: string | undefined, timeoutMs: number): Promis
       res.on('end', () => {
         try {
           const text = Buffer.concat(chunks).toString('utf8');
-          resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined });
+          resolve({ status: res.statusCode ?? 0, body: text ? JSON.parse(text) : undefined, retryAfter: res.headers['retry-after'] });
         } catch (err) {
           reject(err);
         }
@@ -58,20 +58,36 @@ function getJson(url: string, ca: string | undefined, timeoutMs: number): Promis
   });
 }
 
-/** The suggested window, or undefined when the CA has no ARI or does not answer (fall back to 1/3 lifetime). */
-export async function fetchRenewalWindow(directoryUrl: string, certPem: string, ca?: string, timeoutMs = 10_000): Promise<Window | undefined> {
+export interface RenewalInfo {
+  /** The suggested window; undefined when the CA has no ARI, does not answer, or answers nonsense. */
+  window?: Window;
+  /** The CA's Retry-After (RFC 9773 §4.3): when to ask again. */
+  retryAfterMs?: number;
+}
+
+/** Retry-After as delta-seconds or an HTTP-date (RFC 9110 §10.2.3), in milliseconds from now. */
+export function parseRetryAfter(value: string | undefined, now = Date.now()): number | undefined {
+  if (!value) return undefined;
+  if (/^\d+$/.test(value.trim())) return Number(value.trim()) * 1000;
+  const at = Date.parse(value);
+  return Number.isNaN(at) ? undefined : Math.max(0, at - now);
+}
+
+/** The certificate's renewal information from the CA (fall back to 1/3 lifetime when there is no window). */
+export async function fetchRenewalInfo(directoryUrl: string, certPem: string, ca?: string, timeoutMs = 10_000): Promise<RenewalInfo> {
   try {
     const dir = await getJson(directoryUrl, ca, timeoutMs);
     const base = (dir.body as { renewalInfo?: string } | undefined)?.renewalInfo;
-    if (!base) return undefined;
+    if (!base) return {};
     const info = await getJson(`${base.replace(/\/$/, '')}/${ariCertId(certPem)}`, ca, timeoutMs);
+    const retryAfterMs = parseRetryAfter(info.retryAfter);
     const w = (info.body as { suggestedWindow?: { start?: string; end?: string } } | undefined)?.suggestedWindow;
-    if (info.status !== 200 || !w?.start || !w.end) return undefined;
+    if (info.status !== 200 || !w?.start || !w.end) return { retryAfterMs };
     const start = new Date(w.start);
     const end = new Date(w.end);
-    return Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) ? undefined : { start, end };
+    return Number.isNaN(start.getTime()) || Number.isNaN(end.getTime()) ? { retryAfterMs } : { window: { start, end }, retryAfterMs };
   } catch {
-    return undefined;
+    return {};
   }
 }
 

@@ -2,6 +2,8 @@
  * Certificate manager for one route (RFC 8555 client via acme-client): enrolls an ECDSA and an RSA
  * certificate for the route's names, keeps them in a state directory, renews each at its ARI window or
  * with a third of its lifetime left, and hands new credentials to listeners (the route hot-swaps them).
+ * The renewal information is fetched again whenever the CA's Retry-After says (RFC 9773 §4.3), so a
+ * window the CA moves (`wardgate renew-early` after a key compromise or a CA rollover) is acted on.
  * Failures retry on a jittered ladder; the current certificates stay in use meanwhile.
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
@@ -11,10 +13,10 @@ import acme from 'acme-client';
 import { WardgateError } from '../../errors.ts';
 import { writeFileAtomic } from '../../store/atomic-file.ts';
 import { type Credentials, type KeyPair, checkPair } from '../credentials.ts';
-import { certValidity, fetchRenewalWindow } from './ari.ts';
+import { certValidity, fetchRenewalInfo } from './ari.ts';
 import type { Http01Responder } from './http01.ts';
 import { tryLock } from './lock.ts';
-import { renewalTime, retryDelayMs } from './renewal.ts';
+import { type Window, nextAriCheckMs, renewalTime, retryDelayMs, sameWindow } from './renewal.ts';
 
 export type ManagedKeyType = 'ecdsa' | 'rsa';
 
@@ -32,6 +34,8 @@ export interface CertManagerOptions {
   requestTimeoutMs?: number;
   /** Bound on one whole enrollment (all requests, retries and polling): a stuck CA cannot hold renewal. */
   enrollTimeoutMs?: number;
+  /** Shortest time between renewal-information checks (RFC 9773 §4.3.2 suggests a minute; tests go lower). */
+  ariMinPollMs?: number;
 }
 
 /** No ACME response (directory, order, chain) comes near this; a bigger one is a broken or hostile CA. */
@@ -44,6 +48,10 @@ interface Managed {
   pair: KeyPair;
   renewAt: Date;
   attempts: number;
+  /** The CA's window renewAt was drawn from; a new draw only when the CA moves it. */
+  window?: Window;
+  /** When to ask the CA for renewal information again. */
+  ariCheckAt: Date;
 }
 
 /** acme-client sends all requests through one axios instance: its HTTPS agent is process-wide. */
@@ -80,6 +88,12 @@ function certificateProblem(certPem: string, names: string[], now = Date.now()):
   const certified = new Set([info.domains.commonName, ...info.domains.altNames].filter(Boolean));
   const missing = names.filter((n) => !certified.has(n));
   return missing.length ? `certificate does not certify ${missing.join(', ')}` : undefined;
+}
+
+/** A third of the lifetime left: the schedule until the CA's renewal information says otherwise. */
+function fallbackRenewal(certPem: string): Date {
+  const { notBefore, notAfter } = certValidity(certPem);
+  return renewalTime(notBefore, notAfter);
 }
 
 export class CertManager {
@@ -122,13 +136,11 @@ export class CertManager {
     await this.opts.http01.start();
     for (const kind of this.keyTypes) {
       const stored = this.load(kind);
-      if (stored) {
-        this.managed.set(kind, { kind, pair: stored, renewAt: await this.renewAtFor(stored.cert), attempts: 0 });
-        this.log(`acme: loaded ${kind} certificate for ${this.opts.names.join(', ')} from ${this.opts.stateDir}`);
-      } else {
-        const pair = await this.enroll(kind);
-        this.managed.set(kind, { kind, pair, renewAt: await this.renewAtFor(pair.cert), attempts: 0 });
-      }
+      const pair = stored ?? await this.enroll(kind);
+      if (stored) this.log(`acme: loaded ${kind} certificate for ${this.opts.names.join(', ')} from ${this.opts.stateDir}`);
+      const m: Managed = { kind, pair, renewAt: fallbackRenewal(pair.cert), attempts: 0, ariCheckAt: new Date(0) };
+      await this.checkRenewalInfo(m, true);
+      this.managed.set(kind, m);
     }
     this.arm();
     return this.credentials;
@@ -157,10 +169,23 @@ export class CertManager {
     }
   }
 
-  private async renewAtFor(certPem: string): Promise<Date> {
-    const { notBefore, notAfter } = certValidity(certPem);
-    const window = await fetchRenewalWindow(this.opts.directoryUrl, certPem, this.opts.directoryCa, this.opts.requestTimeoutMs);
-    return renewalTime(notBefore, notAfter, window);
+  /**
+   * Ask the CA for the certificate's renewal window. renewAt is drawn again only when the window is new
+   * or has moved: redrawing at every check would re-roll the random point, and would undo the retry
+   * ladder after a failed renewal. Without a window (the CA has no ARI or does not answer) renewAt stays
+   * at a third of the lifetime left. `fresh`: a certificate not yet checked.
+   */
+  private async checkRenewalInfo(m: Managed, fresh = false): Promise<void> {
+    const { notBefore, notAfter } = certValidity(m.pair.cert);
+    const cert = m.pair.cert;
+    const info = await fetchRenewalInfo(this.opts.directoryUrl, cert, this.opts.directoryCa, this.opts.requestTimeoutMs);
+    // Renewed meanwhile (renewNow): this answer is about the certificate that was replaced.
+    if (m.pair.cert !== cert) return;
+    m.ariCheckAt = new Date(Date.now() + nextAriCheckMs(info.retryAfterMs, this.opts.ariMinPollMs));
+    if (!info.window || (!fresh && sameWindow(info.window, m.window))) return;
+    m.renewAt = renewalTime(notBefore, notAfter, info.window);
+    m.window = info.window;
+    if (!fresh) this.log(`acme: the CA moved the ${m.kind} certificate's renewal window to ${info.window.start.toISOString()} - ${info.window.end.toISOString()}; renewing at ${m.renewAt.toISOString()}`);
   }
 
   private async accountClient(): Promise<acme.Client> {
@@ -226,9 +251,11 @@ export class CertManager {
     }
     try {
       const pair = await this.enroll(kind);
-      this.swap(m, pair);
       m.attempts = 0;
-      m.renewAt = await this.renewAtFor(pair.cert);
+      m.renewAt = fallbackRenewal(pair.cert);
+      m.window = undefined;
+      this.swap(m, pair);
+      await this.checkRenewalInfo(m, true);
     } catch (err) {
       m.attempts++;
       m.renewAt = new Date(Date.now() + retryDelayMs(m.attempts));
@@ -248,7 +275,7 @@ export class CertManager {
   private arm(): void {
     if (this.stopped) return;
     if (this.timer) clearTimeout(this.timer);
-    const next = Math.min(...[...this.managed.values()].map((m) => m.renewAt.getTime()));
+    const next = Math.min(...[...this.managed.values()].map((m) => Math.min(m.renewAt.getTime(), m.ariCheckAt.getTime())));
     // setTimeout holds at most ~24.8 days; wake up at least daily to re-check.
     const delay = Math.max(1000, Math.min(next - Date.now(), 86_400_000));
     this.timer = setTimeout(() => void this.tick(), delay);
@@ -258,6 +285,7 @@ export class CertManager {
   private async tick(): Promise<void> {
     for (const m of this.managed.values()) {
       if (this.stopped) return;
+      if (m.renewAt.getTime() > Date.now() && m.ariCheckAt.getTime() <= Date.now()) await this.checkRenewalInfo(m);
       if (m.renewAt.getTime() <= Date.now()) await this.renew(m.kind).catch(() => undefined);
     }
     this.arm();

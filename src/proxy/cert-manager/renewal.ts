@@ -27,3 +27,19 @@ export function retryDelayMs(attempt: number, random: () => number = Math.random
   const base = Math.min(60 * 60_000, 60_000 * 2 ** Math.max(0, attempt));
   return Math.round(base * (0.8 + 0.4 * random()));
 }
+
+/** Default time between renewal-information checks when the CA gives no Retry-After. */
+export const ARI_DEFAULT_POLL_MS = 6 * 3_600_000;
+
+/**
+ * When to ask the CA for renewal information again: its Retry-After, held between a minute and a day
+ * (RFC 9773 §4.3.2 suggests these limits), so a hostile CA can neither make us poll it in a loop nor go
+ * silent for months while `wardgate renew-early` waits for us.
+ */
+export function nextAriCheckMs(retryAfterMs: number | undefined, minMs = 60_000): number {
+  return Math.min(86_400_000, Math.max(minMs, retryAfterMs ?? ARI_DEFAULT_POLL_MS));
+}
+
+export function sameWindow(a: Window | undefined, b: Window | undefined): boolean {
+  return a?.start.getTime() === b?.start.getTime() && a?.end.getTime() === b?.end.getTime();
+}
