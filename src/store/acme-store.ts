@@ -41,6 +41,12 @@ export interface AcmeStore {
   /** `notExpiredAt`: change only an order whose `expires` is not before that instant (RFC 8555 §7.1.6). */
   casOrder(id: string, from: OrderStatus, to: OrderStatus, patch?: { csr?: string; error?: StoredProblem; notExpiredAt?: string }): boolean;
   /**
+   * RFC 8555 §7.3.6 deactivation: every order of the account that is `pending` or `ready` and not expired at
+   * `now` becomes `invalid` with `error`, in one statement. Compare-and-swap like casOrder: an order that
+   * reached `processing` or `valid` first is untouched. Returns how many orders changed.
+   */
+  cancelUnfinishedOrders(accountId: string, now: string, error: StoredProblem): number;
+  /**
    * processing -> valid together with the certificate insert: one transaction, so a crash leaves
    * either both or neither. Settles once durably committed (implementations may group commits).
    */

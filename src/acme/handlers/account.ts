@@ -28,18 +28,8 @@ function decodeCursor(raw: unknown): OrderListPosition | undefined {
  * (its finalize was accepted while the account was valid, and start-up recovery finishes it anyway).
  */
 function cancelUnfinishedOrders(ctx: AcmeContext, accountId: string): void {
-  const now = new Date(ctx.now()).toISOString();
   const error = { type: 'urn:ietf:params:acme:error:unauthorized', detail: 'the account that placed this order was deactivated' };
-  let after: OrderListPosition | undefined;
-  for (;;) {
-    const page = ctx.store.listOrders(accountId, { now, limit: ORDERS_PAGE, after });
-    for (const position of page) {
-      const order = ctx.store.getOrder(position.id);
-      if (order?.status === 'pending' || order?.status === 'ready') ctx.store.casOrder(order.id, order.status, 'invalid', { error });
-    }
-    if (page.length < ORDERS_PAGE) return;
-    after = page[page.length - 1];
-  }
+  ctx.store.cancelUnfinishedOrders(accountId, new Date(ctx.now()).toISOString(), error);
 }
 
 /** RFC 8555 §7.3.2 account update, §7.3.6 deactivation, §7.1.2.1 the account's orders list. */

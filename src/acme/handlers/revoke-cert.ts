@@ -4,13 +4,20 @@ import { createPublicKey } from 'node:crypto';
 import { x509 } from '../../pki/x509.ts';
 import { identifierFromText } from '../../pki/names.ts';
 import { normalizeSerial } from '../../pki/serial.ts';
+import { reasonName } from '../../pki/revocation-reasons.ts';
 import type { AcmeContext } from '../context.ts';
 import { AcmeProblem } from '../problems.ts';
 import { payloadObject, type AcmeHandler, addAcmeHeaders, checkAddressLimit, requestUrl } from '../route.ts';
 import { verifyRequest } from '../jws.ts';
 
-/** RFC 5280 §5.3.1 reasons an ACME client may give (§7.6); 7 is unused and removeFromCRL (8) is for delta CRLs. */
-const ACME_REASONS = new Set([0, 1, 2, 3, 4, 5, 6, 9, 10]);
+/**
+ * RFC 5280 §5.3.1 reasons a subscriber may give over ACME (§7.6), as Let's Encrypt's Boulder allows:
+ * unspecified, keyCompromise, affiliationChanged, superseded, cessationOfOperation. cACompromise (2) and
+ * aACompromise (10) are claims about the CA, not this certificate; certificateHold (6) is a hold ACME has
+ * no way to release; privilegeWithdrawn (9) is the CA's decision. The admin CLI (pki/revocation-reasons.ts)
+ * keeps them all.
+ */
+const ACME_REASONS: readonly number[] = [0, 1, 3, 4, 5];
 
 /**
  * RFC 8555 §7.6: besides the account that ordered the certificate, an account that holds authorizations for
@@ -41,7 +48,9 @@ export function revokeCert(app: FastifyInstance, ctx: AcmeContext): void {
       throw new AcmeProblem('malformed', '"certificate" is not a DER X.509 certificate');
     }
     const reason = p.reason === undefined ? 0 : p.reason;
-    if (typeof reason !== 'number' || !ACME_REASONS.has(reason)) throw new AcmeProblem('badRevocationReason', `revocation reason ${JSON.stringify(reason)} is not allowed (RFC 5280 codes 0-6, 9, 10)`);
+    if (typeof reason !== 'number' || !ACME_REASONS.includes(reason)) {
+      throw new AcmeProblem('badRevocationReason', `revocation reason ${JSON.stringify(reason)} is not allowed over ACME; use one of the RFC 5280 codes ${ACME_REASONS.map((c) => `${c} (${reasonName(c)})`).join(', ')}`);
+    }
     const record = ctx.ca.store.getCertificate(normalizeSerial(cert.serialNumber));
     if (!record || record.pem.replace(/\s/g, '') !== cert.toString('pem').replace(/\s/g, '')) throw new AcmeProblem('malformed', 'this CA did not issue that certificate', { status: 404 });
     if (req.account) {

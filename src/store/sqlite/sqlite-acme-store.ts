@@ -78,6 +78,9 @@ export class SqliteAcmeStore implements AcmeStore {
       ordersByStatus: db.prepare('SELECT * FROM acme_orders WHERE status = ?'),
       casOrder: db.prepare(`UPDATE acme_orders SET status = @to, csr = coalesce(@csr, csr), error = coalesce(@error, error), updated_at = @now
         WHERE id = @id AND status = @from AND (@notExpiredAt IS NULL OR expires >= @notExpiredAt)`),
+      // Same unfinished-and-unexpired terms as listOrders, through acme_orders_account.
+      cancelUnfinished: db.prepare(`UPDATE acme_orders SET status = 'invalid', error = @error, updated_at = @updated
+        WHERE account_id = @account AND status IN ('pending', 'ready') AND expires >= @now`),
       completeOrder: db.prepare(`UPDATE acme_orders SET status = 'valid', cert_serial = ?, updated_at = ? WHERE id = ? AND status = 'processing'`),
       getAuthz: db.prepare('SELECT * FROM acme_authzs WHERE id = ?'),
       casAuthz: db.prepare('UPDATE acme_authzs SET status = ? WHERE id = ? AND status = ?'),
@@ -190,6 +193,12 @@ export class SqliteAcmeStore implements AcmeStore {
     return this.parent.relaxed(() => this.q.casOrder.run({
       id, from, to, csr: patch.csr ?? null, error: patch.error ? JSON.stringify(patch.error) : null, notExpiredAt: patch.notExpiredAt ?? null, now: new Date().toISOString(),
     }).changes === 1);
+  }
+
+  cancelUnfinishedOrders(accountId: string, now: string, error: StoredProblem): number {
+    return this.parent.relaxed(() => this.q.cancelUnfinished.run({
+      account: accountId, now, error: JSON.stringify(error), updated: new Date().toISOString(),
+    }).changes);
   }
 
   completeOrder(id: string, cert: CertificateRecord, audit: NewAuditEntry): Promise<boolean> {
