@@ -3,7 +3,7 @@ import { WardgateError } from '../errors.ts';
 import { DEFAULT_PORTS, parsePorts } from '../scan/ports.ts';
 import { FORMATS, type Format, runScan } from '../scan/run.ts';
 import { DEFAULTS } from '../scan/scanner.ts';
-import { parseShard } from '../scan/targets.ts';
+import { DEFAULT_MAX_HOSTS, parseShard } from '../scan/targets.ts';
 import { collect } from './common.ts';
 import { progressBar } from './progress.ts';
 
@@ -26,6 +26,7 @@ export function register(program: Command): void {
     .option('--per-host <n>', 'concurrent connections per host', num('--per-host'), DEFAULTS.perHost)
     .option('--timeout <ms>', 'timeout of every step (connect, handshake, answer)', num('--timeout'), DEFAULTS.timeoutMs)
     .option('--shard <I/N>', 'scan only the I-th of N equal slices of the targets (split a scan across machines)')
+    .option('--max-hosts <n>', 'refuse to start when the targets hold more addresses (counted before --exclude; per shard with --shard)', num('--max-hosts'), DEFAULT_MAX_HOSTS)
     .addOption(new Option('--format <format>', 'report format').choices([...FORMATS]).default('text'))
     .option('--out <file>', 'write the report to a file (default stdout)')
     .option('--baseline <previous.json>', 'a previous JSON report: list new and fixed findings')
@@ -55,6 +56,7 @@ Examples:
         ports: o.ports ? parsePorts(o.ports) : [...DEFAULT_PORTS],
         exclude: o.exclude,
         shard: o.shard ? parseShard(o.shard) : undefined,
+        maxHosts: o.maxHosts,
         trust: o.trust,
         rate: o.rate,
         perHost: o.perHost,

@@ -109,10 +109,10 @@ export function isClientCertRequired(error: string | undefined): boolean {
 /** Bytes a peer may still send after our end() before the connection is destroyed instead. */
 export const CLOSE_DRAIN_LIMIT = 65536;
 
-export function closeSocket(socket: net.Socket, unresponsive = false): Promise<void> {
+export function closeSocket(socket: net.Socket, unresponsive = false, graceMs = 1000): Promise<void> {
   if (socket.destroyed) return Promise.resolve();
   return new Promise((resolve) => {
-    const timer = setTimeout(() => socket.destroy(), 1000);
+    const timer = setTimeout(() => socket.destroy(), graceMs);
     socket.once('close', () => {
       clearTimeout(timer);
       resolve();

@@ -126,28 +126,58 @@ function wholePduSequence(rest: Buffer): boolean {
 }
 
 /**
+ * How long an aborted peer gets to close its end (PS3.8 §9.2.3 AA-1: the requestor sends A-ABORT and
+ * waits, under the ARTIM timer, for the acceptor to close). Short: a device that honours the abort
+ * closes at once, and one that ignored the association request would only hold the slot longer.
+ */
+export const ABORT_GRACE_MS = 250;
+
+/** Hand an A-ABORT (PS3.8 §9.3.8, source 0: service user) to the transport; bounded, never throws. */
+function sendAbort(socket: net.Socket, timeoutMs: number): Promise<void> {
+  if (socket.destroyed || !socket.writable) return Promise.resolve();
+  return new Promise((resolve) => {
+    const timer = setTimeout(resolve, timeoutMs);
+    socket.write(encodeAbort({ source: 0, reason: 0 }), () => {
+      clearTimeout(timer);
+      resolve();
+    });
+  });
+}
+
+/**
  * Run one association on an open socket (plain or TLS) and close it. The socket is always closed
- * when this returns.
+ * when this returns, and a device is never left with an association it may think is open: an
+ * accepted one is released (aborted if the release is not answered), one we stop waiting for, or
+ * whose acceptance we do not believe, is aborted before the transport is closed.
  */
 export async function probeDicom(socket: net.Socket, calledAeTitle: string, timeoutMs: number): Promise<DicomProbeResult> {
   const request = associateRq(calledAeTitle);
-  let unresponsive = false;
+  let graceMs: number | undefined;
   try {
     const answer = await exchange(socket, request, wholePdu, timeoutMs);
-    unresponsive = answer.timedOut;
     if (answer.data.length === 0 && isClientCertRequired(answer.error)) return { dicom: false, reason: MUTUAL_TLS };
     const result = classifyAssociateAnswer(answer.data, request);
-    if (!result.dicom && answer.timedOut && answer.data.length === 0) return { dicom: false, reason: `no answer within ${timeoutMs} ms` };
+    if (answer.timedOut) {
+      // No whole answer in time: the device may still be deciding, or be half-way through an AC.
+      await sendAbort(socket, timeoutMs);
+      graceMs = Math.min(ABORT_GRACE_MS, timeoutMs);
+      if (!result.dicom && answer.data.length === 0) return { dicom: false, reason: `no answer within ${timeoutMs} ms` };
+      return result;
+    }
     if (result.dicom && result.association === 'accepted') {
       // PS3.8 §7.2: orderly release; the acceptor answers A-RELEASE-RP and closes the transport.
       const rp = await exchange(socket, encodeReleaseRq(), (d) => d.length >= 10, timeoutMs);
       if (!(rp.data.length >= 10 && rp.data[0] === PDU_TYPE.ReleaseRp)) {
         // PS3.8 §7.3.1: no release response: abort, so the device frees the association at once.
-        if (!socket.destroyed) socket.write(encodeAbort({ source: 0, reason: 0 }));
+        await sendAbort(socket, timeoutMs);
       }
+    } else if (!result.dicom && !answer.closed && answer.data[0] === PDU_TYPE.AssociateAc) {
+      // An AC we refuse as a look-alike may still be a real (if odd) device that now holds an
+      // association: abort rather than release, since we do not accept it as one.
+      await sendAbort(socket, timeoutMs);
     }
     return result;
   } finally {
-    await closeSocket(socket, unresponsive);
+    await closeSocket(socket, false, graceMs);
   }
 }

@@ -16,7 +16,7 @@ import { renderHtml } from './reports/html.ts';
 import { ndjsonService, ndjsonSummary, renderJson } from './reports/json.ts';
 import { renderText } from './reports/text.ts';
 import { DEFAULTS, Scanner } from './scanner.ts';
-import { ExcludeList, type ShardSpec, type TargetSpec, expandTargets, parseTargetArgs, resolveExcludes } from './targets.ts';
+import { DEFAULT_MAX_HOSTS, ExcludeList, type Resolver, type ShardSpec, checkHostCount, expandTargets, parseTargetArgs, resolveExcludes } from './targets.ts';
 import type { Lang, ScanMeta, ServiceResult } from './types.ts';
 
 export const FORMATS = ['json', 'ndjson', 'html', 'csv', 'text'] as const;
@@ -27,6 +27,10 @@ export interface RunOptions {
   ports: number[];
   exclude?: string[];
   shard?: ShardSpec;
+  /** Refuse the run when the targets hold more addresses (default DEFAULT_MAX_HOSTS). */
+  maxHosts?: number;
+  /** Hostname resolver (default: the system's, all addresses). */
+  resolve?: Resolver;
   trust?: string[];
   rate?: number;
   perHost?: number;
@@ -63,12 +67,6 @@ function positive(name: string, value: number, max: number): number {
   return value;
 }
 
-/** Number of hosts the specs expand to (before exclusion), for the progress bar. */
-function countHosts(specs: TargetSpec[], shard?: ShardSpec): number {
-  const n = specs.reduce((acc, s) => acc + (s.kind === 'range' ? s.last - s.first + 1 : 1), 0);
-  return shard ? Math.ceil(n / shard.count) : n;
-}
-
 async function write(stream: NodeJS.WritableStream | WriteStream, text: string): Promise<void> {
   if (!stream.write(text)) await once(stream, 'drain');
 }
@@ -80,9 +78,13 @@ export async function runScan(o: RunOptions): Promise<RunResult> {
   if (lang !== 'en' && lang !== 'de') throw new WardgateError('SCAN_OPTION_INVALID', `--lang ${String(lang)} is not en or de`);
   const specs = parseTargetArgs(o.targets);
   if (specs.length === 0) throw new WardgateError('SCAN_TARGET_INVALID', 'no targets given');
+  const maxHosts = o.maxHosts ?? DEFAULT_MAX_HOSTS;
+  if (!Number.isSafeInteger(maxHosts) || maxHosts < 1) throw new WardgateError('SCAN_OPTION_INVALID', `--max-hosts must be a whole number of at least 1, got ${maxHosts}`);
+  // Before the first DNS query or connection: a run refused here has sent nothing.
+  const hostsTotal = checkHostCount(specs, maxHosts, o.shard);
   const excludeSpecs = parseTargetArgs(o.exclude ?? []);
   const exclude = new ExcludeList(excludeSpecs);
-  await resolveExcludes(exclude);
+  await resolveExcludes(exclude, o.resolve);
   const rate = positive('--rate', o.rate ?? DEFAULTS.ratePerSecond, 10000);
   const perHost = positive('--per-host', o.perHost ?? DEFAULTS.perHost, 64);
   const timeoutMs = positive('--timeout', o.timeoutMs ?? DEFAULTS.timeoutMs, 600000);
@@ -95,7 +97,6 @@ export async function runScan(o: RunOptions): Promise<RunResult> {
   const now = o.now ?? (() => new Date());
 
   const out: NodeJS.WritableStream = o.out ? createWriteStream(o.out) : process.stdout;
-  const hostsTotal = countHosts(specs, o.shard);
   let hostsDone = 0;
   // Every host this run probed (open ports or not): only there can a baseline finding be "fixed".
   const scanned = new Set<string>();
@@ -128,7 +129,7 @@ export async function runScan(o: RunOptions): Promise<RunResult> {
   });
   const started = now();
   const t0 = performance.now();
-  const services = await scanner.run(expandTargets(specs, { exclude, shard: o.shard }), o.signal);
+  const services = await scanner.run(expandTargets(specs, { exclude, shard: o.shard, resolve: o.resolve }), o.signal);
   await Promise.all(pending);
   const finished = now();
   const scan: ScanMeta = {

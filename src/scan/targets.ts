@@ -1,6 +1,7 @@
 /**
  * Scan targets: single IPv4/IPv6 addresses, IPv4 CIDR blocks, IPv4 ranges (a.b.c.d-e or
- * a.b.c.d-w.x.y.z), hostnames (resolved once; the name is kept for the certificate hostname check),
+ * a.b.c.d-w.x.y.z), hostnames (resolved once, to every address they have; the name is kept for the
+ * certificate hostname check),
  * and files of targets: a plain list, `nmap -oG` greppable output, or `masscan -oL`/`-oG` output
  * (their open ports then restrict what is probed on that host, so large pipelines can hand over
  * discovery to masscan). Expansion is lazy, so a /8 never sits in memory.
@@ -26,6 +27,17 @@ export type TargetSpec =
 
 /** Ceiling on one spec's size: a /8. Larger blocks are almost certainly a typo in a hospital. */
 export const MAX_SPEC_ADDRESSES = 1 << 24;
+
+/** Default ceiling on the hosts one run may scan (a /16); `--max-hosts` raises it. */
+export const DEFAULT_MAX_HOSTS = 65536;
+
+/**
+ * Resolves a hostname to all its addresses. A seam so tests can give a name several addresses
+ * without a writable /etc/hosts; the default asks the system resolver, as a browser or PACS would.
+ */
+export type Resolver = (hostname: string) => Promise<Array<{ address: string }>>;
+
+export const systemResolver: Resolver = (hostname) => lookup(hostname, { all: true });
 
 function bad(message: string): WardgateError {
   return new WardgateError('SCAN_TARGET_INVALID', message);
@@ -216,10 +228,10 @@ export class ExcludeList {
 }
 
 /** Resolve excluded hostnames so a device named in --exclude is skipped whatever name or address it is scanned by. */
-export async function resolveExcludes(list: ExcludeList): Promise<void> {
+export async function resolveExcludes(list: ExcludeList, resolve: Resolver = systemResolver): Promise<void> {
   for (const name of list.hostnames) {
     try {
-      for (const r of await lookup(name, { all: true })) list.addAddress(r.address);
+      for (const r of await resolve(name)) list.addAddress(r.address);
     } catch {
       // An unresolvable exclude cannot match a scanned address; the name itself still matches.
     }
@@ -241,17 +253,48 @@ export function parseShard(text: string): ShardSpec {
 }
 
 /**
+ * Upper bound of the hosts `expandTargets` yields for this shard, before --exclude and duplicate
+ * removal (a hostname counts once, whatever it resolves to). Cheap: no expansion, no lookup.
+ */
+export function countHosts(specs: TargetSpec[], shard?: ShardSpec): number {
+  const n = specs.reduce((acc, s) => acc + (s.kind === 'range' ? s.last - s.first + 1 : 1), 0);
+  return shard ? Math.ceil(n / shard.count) : n;
+}
+
+/**
+ * Refuse a run above `maxHosts` addresses before anything is resolved or sent: each spec is capped at
+ * a /8, but `10.0.0.0/8 11.0.0.0/8 ...` would otherwise sweep millions of addresses.
+ */
+export function checkHostCount(specs: TargetSpec[], maxHosts: number, shard?: ShardSpec): number {
+  const n = countHosts(specs, shard);
+  if (n > maxHosts) {
+    const share = shard ? ` in shard ${shard.index}/${shard.count}` : '';
+    throw bad(`the targets hold ${n} addresses${share} (counted before --exclude), more than the ${maxHosts} allowed; raise --max-hosts if that is intended`);
+  }
+  return n;
+}
+
+export interface ExpandOptions {
+  exclude?: ExcludeList;
+  shard?: ShardSpec;
+  resolve?: Resolver;
+}
+
+/**
  * Expand specs into hosts, lazily, skipping excluded ones and those of other shards. Shards are
  * assigned by position in the expansion (host k goes to shard k mod N), so N machines given the same
- * arguments split the work without overlap and with even sizes.
+ * arguments split the work without overlap and with even sizes. A hostname takes one position for
+ * all its addresses: resolvers rotate and differ between machines, so per-address positions could
+ * put one address in two shards and another in none.
  */
-export async function* expandTargets(specs: TargetSpec[], options: { exclude?: ExcludeList; shard?: ShardSpec } = {}): AsyncGenerator<Target> {
+export async function* expandTargets(specs: TargetSpec[], options: ExpandOptions = {}): AsyncGenerator<Target> {
   let position = 0;
   const seen = new Set<string>();
   const mine = () => {
     const k = position++;
     return !options.shard || k % options.shard.count === options.shard.index - 1;
   };
+  const resolve = options.resolve ?? systemResolver;
   for (const spec of specs) {
     if (spec.kind === 'range') {
       for (let n = spec.first; n <= spec.last; n++) {
@@ -268,16 +311,26 @@ export async function* expandTargets(specs: TargetSpec[], options: { exclude?: E
       yield spec.ports ? { address: spec.address, ports: spec.ports } : { address: spec.address };
     } else {
       if (!mine()) continue;
-      let address: string;
+      let resolved: Array<{ address: string }>;
       try {
-        address = canonicalAddress((await lookup(spec.hostname)).address);
+        resolved = await resolve(spec.hostname);
       } catch (err) {
         throw new WardgateError('SCAN_TARGET_INVALID', `cannot resolve ${spec.hostname}: ${(err as Error).message}`, { cause: err });
       }
-      if (options.exclude?.has(address, spec.hostname)) continue;
-      const t: Target = { address, hostname: spec.hostname };
-      if (spec.ports) t.ports = spec.ports;
-      yield t;
+      if (resolved.length === 0) throw bad(`cannot resolve ${spec.hostname}: no addresses`);
+      // Every address is its own device (a name with an A and an AAAA record, or a round-robin
+      // pair, can be two differently configured services). Keyed by name too: the same address by
+      // another name, or by no name, is checked against another certificate name.
+      for (const r of resolved) {
+        const address = canonicalAddress(r.address);
+        const key = `${spec.hostname.toLowerCase()} ${address}`;
+        if (seen.has(key)) continue;
+        seen.add(key);
+        if (options.exclude?.has(address, spec.hostname)) continue;
+        const t: Target = { address, hostname: spec.hostname };
+        if (spec.ports) t.ports = spec.ports;
+        yield t;
+      }
     }
   }
 }

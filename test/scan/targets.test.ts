@@ -1,5 +1,5 @@
 import t from 'tap';
-import { ExcludeList, expandTargets, parseShard, parseTargetArgs, parseTargetSpec, parseTargetsFile } from '../../src/scan/targets.ts';
+import { DEFAULT_MAX_HOSTS, ExcludeList, checkHostCount, countHosts, expandTargets, parseShard, parseTargetArgs, parseTargetSpec, parseTargetsFile } from '../../src/scan/targets.ts';
 import { parsePorts, DEFAULT_PORTS } from '../../src/scan/ports.ts';
 import { isWardgateError } from '../../src/errors.ts';
 import { writeFileSync } from 'node:fs';
@@ -88,4 +88,62 @@ t.test('ports', async (t) => {
   t.same(parsePorts('104,2575, 11112-11114'), [104, 2575, 11112, 11113, 11114]);
   for (const p of [104, 2575, 2761, 2762, 4242, 6661, 11112]) t.ok(DEFAULT_PORTS.includes(p), `default ports include ${p}`);
   for (const bad of ['0', '70000', '5-3', 'x', '']) rejects(t, () => parsePorts(bad), bad);
+});
+
+t.test('a hostname is scanned at every address it resolves to', async (t) => {
+  const answers: Record<string, string[]> = {
+    'pacs.ward3.test': ['127.43.21.10', '::1', '127.43.21.11', '127.43.21.10', '::FFFF:127.43.21.11', '0:0:0:0:0:0:0:1'],
+    'ct.ward3.test': ['127.43.21.12'],
+  };
+  const asked: string[] = [];
+  const resolve = async (name: string) => {
+    asked.push(name);
+    return (answers[name.toLowerCase()] ?? []).map((address) => ({ address }));
+  };
+  const expand = async (words: string[], opts: Parameters<typeof expandTargets>[1] = {}) => {
+    const out = [];
+    for await (const target of expandTargets(parseTargetArgs(words), { resolve, ...opts })) out.push(target);
+    return out;
+  };
+  t.same(await expand(['pacs.ward3.test']), [
+    { address: '127.43.21.10', hostname: 'pacs.ward3.test' },
+    { address: '::1', hostname: 'pacs.ward3.test' },
+    { address: '127.43.21.11', hostname: 'pacs.ward3.test' },
+  ], 'IPv4 and IPv6, each address once (mapped and long IPv6 spellings are the same device)');
+  t.same(asked, ['pacs.ward3.test'], 'resolved once');
+  t.same((await expand(['PACS.ward3.test', 'pacs.ward3.test'])).length, 3, 'the same name twice: still each address once');
+  t.same((await expand(['127.43.21.10', 'pacs.ward3.test'])).map((x) => [x.address, x.hostname]), [
+    ['127.43.21.10', undefined], ['127.43.21.10', 'pacs.ward3.test'], ['::1', 'pacs.ward3.test'], ['127.43.21.11', 'pacs.ward3.test'],
+  ], 'by address and by name stay two targets (the certificate name check differs)');
+  const exclude = new ExcludeList(parseTargetArgs(['127.43.21.11', '::1']));
+  t.same((await expand(['pacs.ward3.test'], { exclude })).map((x) => x.address), ['127.43.21.10'], 'excluded addresses of the name are still skipped');
+  t.same(await expand(['pacs.ward3.test'], { exclude: new ExcludeList(parseTargetArgs(['pacs.ward3.test'])) }), [], 'an excluded name skips all its addresses');
+  // Sharding: the name is one unit, so machines whose resolvers order the answers differently
+  // still split without overlap.
+  const parts = await Promise.all([1, 2].map((i) => expand(['ct.ward3.test', 'pacs.ward3.test'], { shard: { index: i, count: 2 } })));
+  t.same(parts.map((p) => p.map((x) => x.address)), [['127.43.21.12'], ['127.43.21.10', '::1', '127.43.21.11']], 'all addresses of a name in one shard');
+  try {
+    await expand(['nowhere.ward3.test']);
+    t.fail('a name without addresses accepted');
+  } catch (err) {
+    t.ok(isWardgateError(err, 'SCAN_TARGET_INVALID'), `no addresses: ${(err as Error).message}`);
+  }
+});
+
+t.test('total target size is capped (--max-hosts)', async (t) => {
+  const specs = parseTargetArgs(['10.0.0.0/8', '11.0.0.0/8', '12.0.0.0/8']);
+  t.equal(countHosts(specs), 3 * 2 ** 24, 'three /8 blocks: each allowed alone');
+  try {
+    checkHostCount(specs, DEFAULT_MAX_HOSTS);
+    t.fail('50 million addresses accepted');
+  } catch (err) {
+    t.ok(isWardgateError(err, 'SCAN_TARGET_INVALID'), 'SCAN_TARGET_INVALID');
+    t.match((err as Error).message, /50331648 addresses.*65536 allowed.*--max-hosts/, `names the count and the way out: ${(err as Error).message}`);
+  }
+  t.equal(DEFAULT_MAX_HOSTS, 65536);
+  t.equal(checkHostCount(parseTargetArgs(['10.1.0.0/16']), DEFAULT_MAX_HOSTS), 65536, 'a /16 is within the default');
+  t.throws(() => checkHostCount(parseTargetArgs(['10.1.0.0/16', '10.2.0.1']), DEFAULT_MAX_HOSTS), /65537 addresses/, 'one more is not');
+  t.equal(checkHostCount(specs, 3 * 2 ** 24), 3 * 2 ** 24, 'raised limit');
+  t.equal(checkHostCount(parseTargetArgs(['10.0.0.0/14']), DEFAULT_MAX_HOSTS, { index: 1, count: 4 }), 65536, 'with --shard the share of this machine counts');
+  t.throws(() => checkHostCount(parseTargetArgs(['10.0.0.0/14']), DEFAULT_MAX_HOSTS, { index: 1, count: 3 }), /87382 addresses in shard 1\/3/);
 });
