@@ -39,6 +39,9 @@ interface Plan {
   flood?: boolean;
 }
 
+/** Client execs that send the A-ASSOCIATE-RQ alone and the rest only once it is accepted (awaitAccept). */
+const ACCEPT_FIRST_CHANCE = 0.8;
+
 /**
  * Execs that are an echo flood from a requestor that never reads. Rare: each is 183,000 PDUs relayed
  * and answered (seconds of CPU); at 1 in 30,000 they cost the campaign about a tenth of its rate.
@@ -141,14 +144,20 @@ export class DicomGenerator {
     if (rng.chance(UNREAD_FLOOD_CHANCE)) return this.unreadEchoFlood(rng);
     const calling = this.aeTitle(rng, this.dict.callingAeTitles);
     const called = this.aeTitle(rng, this.dict.calledAeTitles);
-    const plan: Plan = { pdus: [this.associateRq(rng, calling, called), ...this.operations(rng)], mutations: [] };
+    const rq = this.associateRq(rng, calling, called);
+    const plan: Plan = { pdus: [rq, ...this.operations(rng)], mutations: [] };
     const ending = rng.weighted([[8, 'release'], [1, 'abort'], [1, 'none']] as const);
     if (ending === 'release') plan.pdus.push(fixedPdu(PDU_TYPE.ReleaseRq));
     else if (ending === 'abort') plan.pdus.push(fixedPdu(PDU_TYPE.Abort, 0, 0));
     if (rng.chance(0.15)) this.stateful(rng, plan);
     const rounds = plan.flood ? 0 : rng.weighted([[2, 0], [5, 1], [2, 2], [1, 3]]);
     for (let i = 0; i < rounds; i++) this.mutate(rng, plan);
-    return this.finish(rng, plan, 'client', `dicom-client calling=${JSON.stringify(calling)}`);
+    const ex = this.finish(rng, plan, 'client', `dicom-client calling=${JSON.stringify(calling)}`);
+    // A requestor waits for the A-ASSOCIATE-AC before its first P-DATA-TF (PS3.8 §9.2, Sta5), and a
+    // route aborts one that does not at once: written eagerly, the operations and every P-DATA lie
+    // would never reach a route's relay. Most execs wait; the rest keep testing the eager case.
+    if (!plan.flood && plan.pdus[0] === rq && ex.chunks.length > 1 && ex.chunks[0] === this.lastFirstChunk && rng.chance(ACCEPT_FIRST_CHANCE)) ex.awaitAccept = true;
+    return ex;
   }
 
   /**
@@ -376,12 +385,17 @@ export class DicomGenerator {
     }
   }
 
+  /** finish()'s encoding of the plan's first PDU: still chunks[0] when no stream mutation or havoc touched it. */
+  private lastFirstChunk: Buffer | undefined;
+
   private finish(rng: Rng, plan: Plan, side: 'client' | 'server', label: string): Exchange {
+    this.lastFirstChunk = undefined;
     let chunks: Buffer[];
     try {
       // Encode each distinct PDU object once: flood plans repeat one PDU hundreds of times.
       const encoded = new Map<WirePdu, Buffer>();
       chunks = plan.pdus.map((p) => encoded.get(p) ?? encoded.set(p, encodeWirePdu(p)).get(p)!);
+      this.lastFirstChunk = chunks[0];
     } catch {
       // A lie that cannot even be serialised (item over 64 KiB with nesting): send the raw junk instead.
       chunks = [rng.bytes(64)];
