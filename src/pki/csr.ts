@@ -3,7 +3,7 @@ import { WardgateError } from '../errors.ts';
 import { describeKey, keyTypeOf, type KeyType } from './key-types.ts';
 import { normalizeIdentifier, identifierFromText, type Identifier } from './names.ts';
 import { x509 } from './x509.ts';
-import { verifyCsrSignature } from './csr-signature.ts';
+import { verifySignedDer } from './signed-der.ts';
 import { readCsr, type CsrParts } from './csr-der.ts';
 import { children, readTlv } from './der-reader.ts';
 
@@ -78,7 +78,7 @@ export async function parseCsr(input: string | Uint8Array): Promise<ParsedCsr> {
   let ok: boolean | undefined = false;
   try {
     // Common algorithms are verified on the raw DER; others (RSASSA-PSS) through @peculiar/x509.
-    ok = verifyCsrSignature(parts.der, key) ?? await new x509.Pkcs10CertificateRequest(parts.der as Uint8Array<ArrayBuffer>).verify();
+    ok = verifySignedDer(parts.der, key) ?? await new x509.Pkcs10CertificateRequest(parts.der as Uint8Array<ArrayBuffer>).verify();
   } catch (err) {
     throw new WardgateError('CSR_INVALID', `CSR signature cannot be checked: ${(err as Error).message}`);
   }

@@ -5,7 +5,8 @@
  * outbound). Certificates can be swapped while running: new handshakes use the new ones, open
  * connections keep theirs (tls.Server#setSecureContext).
  */
-import { RevocationList } from './revocation.ts';
+import { type PeerCertificate, RevocationList, trustAnchors } from './revocation.ts';
+import { VerifiedChains } from './verified-chains.ts';
 import { constants } from 'node:crypto';
 import net from 'node:net';
 import tls from 'node:tls';
@@ -37,8 +38,8 @@ function isIp(host: string): boolean {
 /** How long stop() waits for sessions to write their last audit records after their connections closed. */
 const SESSION_DRAIN_MS = 2000;
 
-/** What an upstream's certificate is checked by after the handshake (revocation, expiry on resumption). */
-interface UpstreamPeer { raw: Buffer; serialNumber: string; validTo: string }
+/** What an upstream's certificate is checked by after the handshake (revocation of its chain, expiry on resumption). */
+interface UpstreamPeer { chain: PeerCertificate; validTo: string }
 
 export class Route {
   readonly listenAt: HostPort;
@@ -73,9 +74,14 @@ export class Route {
   private lastLimitLog = 0;
 
   private readonly revocation?: RevocationList;
+  /** The trust bundle's fingerprints: a chain checked against tls.crl must end at one of them. */
+  private readonly anchors: ReadonlySet<string>;
+  /** Inbound: client chains from full handshakes, for their resumed sessions' revocation checks. */
+  private readonly verifiedChains = new VerifiedChains();
 
   constructor(readonly config: RouteConfig, private readonly deps: RouteDeps, credentials: Credentials, private readonly trust: string) {
     if (config.tls.crl) this.revocation = new RevocationList(config.tls.crl, undefined, (m) => deps.log(`route ${config.name}: ${m}`));
+    this.anchors = this.revocation ? trustAnchors(trust) : new Set();
     this.listenAt = parseAddress(config.listen, `route ${config.name} listen`);
     this.upstreamAt = parseAddress(config.upstream, `route ${config.name} upstream`);
     this.limiter = new ConnectionLimiter(config.limits.maxConnections, config.limits.maxConnectionsPerPeer);
@@ -221,10 +227,14 @@ export class Route {
     // ticket lifetime ago, so a certificate that has expired since would still be admitted.
     const resumed = socket.isSessionReused();
     if (socket.authorized && (this.revocation || resumed)) {
-      const peer = socket.getPeerCertificate();
-      if (this.revocation && peer?.raw && this.revocation.isRevoked(peer)) {
-        return this.refuseClient(socket, 'client certificate is revoked', 'client certificate is revoked');
-      }
+      // With its chain: a resumed session has the leaf only (the ticket does not keep the chain), so it is
+      // checked against the chain its full handshake showed; without one, Node completes it from the
+      // trust bundle where it can, and check() refuses it where it must.
+      const peer = socket.getPeerCertificate(true);
+      const chain = resumed && peer?.raw ? this.verifiedChains.recall(peer) ?? peer : peer;
+      const refused = this.revocation && peer?.raw ? this.revocation.check(chain, this.anchors) : undefined;
+      if (refused) return this.refuseClient(socket, `client ${refused}`, `client ${refused}`);
+      if (this.revocation && !resumed && peer?.raw) this.verifiedChains.remember(peer);
       if (resumed && peer?.valid_to && Date.parse(peer.valid_to) < Date.now()) {
         return this.refuseClient(socket, `resumed TLS session refused: the client certificate expired ${peer.valid_to}`, `resumed session with a client certificate that expired ${peer.valid_to}`);
       }
@@ -342,16 +352,18 @@ export class Route {
         });
         socket.once('secureConnect', () => {
           const resumed = tlsSocket.isSessionReused();
-          const own = resumed ? undefined : tlsSocket.getPeerCertificate();
-          const peer: UpstreamPeer | undefined = resumed ? offeredPeer : own?.raw ? { raw: own.raw, serialNumber: own.serialNumber, validTo: own.valid_to } : undefined;
+          const own = resumed ? undefined : tlsSocket.getPeerCertificate(true);
+          const peer: UpstreamPeer | undefined = resumed ? offeredPeer : own?.raw ? { chain: own, validTo: own.valid_to } : undefined;
           const refuse = (why: string) => {
             forget();
             deps.metrics.inc('wardgate_handshake_failures_total', this.labels);
             fail(why);
           };
           if (!peer) return refuse('the upstream presented no certificate wardgate could check');
-          // tls.crl lists revoked certificates of whichever peer the route authenticates: here the upstream's.
-          if (this.revocation?.isRevoked(peer)) return refuse('upstream certificate is revoked (listed in tls.crl)');
+          // tls.crl lists revoked certificates of whichever peer the route authenticates: here the upstream's
+          // and its CAs'. A resumed session is checked against the chain its full handshake showed.
+          const revoked = this.revocation?.check(peer.chain, this.anchors);
+          if (revoked) return refuse(`upstream ${revoked}`);
           // A resumed session carries the verify result of the handshake it came from; the upstream's
           // certificate may have expired since. Forget it, so the next connection verifies afresh.
           if (resumed && Date.parse(peer.validTo) < Date.now()) return refuse(`upstream certificate expired ${peer.validTo} (resumed session)`);
