@@ -15,6 +15,7 @@ export const ERROR_CODES = {
   KEY_NOT_FOUND: 'a key named by the key store does not exist',
   CSR_INVALID: 'the CSR cannot be parsed or its signature does not verify',
   CSR_KEY_REJECTED: 'the CSR public key type or size is not allowed by the profile',
+  PKCS12_INPUT_INVALID: 'a PKCS#12 bundle cannot be built: the private key is unreadable or encrypted, does not belong to the certificate, a certificate is malformed, or the password is empty',
   NAME_NOT_PERMITTED: 'a requested name lies outside the CA name constraints or issuance policy',
   NAME_INVALID: 'a requested name is not a valid DNS name or IP address',
   PROFILE_UNKNOWN: 'no certificate profile of that name exists',

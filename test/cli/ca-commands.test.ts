@@ -29,7 +29,9 @@ t.test('the interface contract: init, issue --csr, revoke, crl, list, audit veri
   const p12 = join(work, 'ws.p12');
   const made = wardgate(['issue', '--data-dir', dir, '--profile', 'workstation-client', '--name', 'ws1.klinikum.internal', '--key-type', 'rsa-2048', '--pkcs12', p12], { ...env, WARDGATE_P12_PASSWORD: 'p12pass' });
   t.equal(made.status, 0, `issue --pkcs12 exits 0 ${made.stderr}`);
-  t.match(openssl(['pkcs12', '-in', p12, '-passin', 'pass:p12pass', '-nokeys']), /BEGIN CERTIFICATE/, 'the .p12 opens with openssl');
+  const p12Certs = openssl(['pkcs12', '-in', p12, '-passin', 'pass:p12pass', '-nokeys']);
+  t.equal(p12Certs.match(/BEGIN CERTIFICATE/g)?.length, 3, 'the .p12 opens with openssl: leaf, RSA intermediate and root');
+  t.match(p12Certs, /subject=CN = CLI Klinikum Root CA[^\n]*\nissuer=CN = CLI Klinikum Root CA/, 'the ECDSA P-384 root is in the bundle, not omitted');
 
   const list = wardgate(['list', '--data-dir', dir, '--json'], env);
   const rows = JSON.parse(list.stdout) as { serial: string; status: string }[];
