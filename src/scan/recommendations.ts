@@ -36,7 +36,7 @@ function enroll(c: Parameters<Builder>[0]): string {
   return `certbot certonly --standalone --server ${c.acmeUrl} -d ${c.name}`;
 }
 
-/** RSA: `wardgate issue --pkcs12` builds bundles for RSA keys only (devices that import .p12 expect RSA). */
+/** RSA: devices that can only import a .p12 are mostly older TLS stacks, which expect an RSA key. */
 function issue(c: Parameters<Builder>[0]): string {
   const profile = c.proto === 'hl7' ? 'hl7-node' : 'dicom-node';
   return `wardgate issue --profile ${profile} --name ${c.name} --key-type rsa-2048 --pkcs12 ${c.name}.p12`;
