@@ -1,4 +1,4 @@
-import { failure } from './failure.ts';
+import { failure, preview } from './failure.ts';
 import { dns01TxtValue } from './key-authorization.ts';
 import { resolveTxtRecords } from './resolve.ts';
 import { checkIdentifierShape } from './targets.ts';
@@ -17,7 +17,7 @@ export async function validateDns01(identifier: Identifier, _token: string, keyA
   const records = await resolveTxtRecords(name, opts, signal);
   if (records.length === 0) throw failure('unauthorized', `no TXT record at ${name}; expected one with "${expected}"`);
   if (!records.includes(expected)) {
-    throw failure('unauthorized', `no TXT record at ${name} matches "${expected}" (found ${records.map((r) => JSON.stringify(r)).join(', ')})`);
+    throw failure('unauthorized', `no TXT record at ${name} matches "${expected}" (found ${records.length}: ${preview(records.join(' '))})`);
   }
   return undefined;
 }

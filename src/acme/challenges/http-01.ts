@@ -89,7 +89,7 @@ export async function validateHttp01(identifier: Identifier, token: string, keyA
     try {
       const res = await get(socket, identifier, opts.http01Port, path, signal, opts.timeoutMs, where);
       if (res.status >= 300 && res.status < 400) {
-        throw failure('unauthorized', `${where} answered ${res.status} redirecting to ${res.location ?? '(no Location)'}; this CA follows no redirects: serve the key authorization directly on port ${opts.http01Port}`);
+        throw failure('unauthorized', `${where} answered ${res.status} redirecting to ${res.location === undefined ? '(no Location)' : preview(res.location)}; this CA follows no redirects: serve the key authorization directly on port ${opts.http01Port}`);
       }
       if (res.status !== 200) throw failure('unauthorized', `${where} answered HTTP ${res.status} instead of 200 with the key authorization; body ${preview(res.body)}`);
       const body = trimTrailingWhitespace(res.body);

@@ -1,17 +1,14 @@
 import type net from 'node:net';
 import tls from 'node:tls';
-import { ipToBytes } from '../../pki/ip.ts';
-import { x509 } from '../../pki/x509.ts';
+import { checkAcmeTlsCertificate } from './acme-tls-certificate.ts';
 import { connectTcp, socketErrorText } from './connect.ts';
 import { failure, hostPort, ValidationFailure } from './failure.ts';
-import { keyAuthorizationDigest } from './key-authorization.ts';
 import { reverseDnsName } from './reverse-dns.ts';
 import { checkIdentifierShape, validationTargets } from './targets.ts';
 import type { Identifier, ValidationOptions } from './types.ts';
 
-/** RFC 8737 §6.2 ALPN protocol id and §6.1 id-pe-acmeIdentifier. */
+/** RFC 8737 §6.2 ALPN protocol id. */
 export const ACME_TLS_ALPN = 'acme-tls/1';
-export const ACME_IDENTIFIER_OID = '1.3.6.1.5.5.7.1.31';
 
 /** RFC 8737 §3 SNI; RFC 8738 §6: the reverse-DNS name for IP identifiers. */
 export function tlsAlpnServerName(identifier: Identifier): string {
@@ -38,49 +35,6 @@ function handshake(socket: net.Socket, servername: string, signal: AbortSignal, 
       reject(failure('tls', `TLS handshake with ${where} failed: ${socketErrorText(err)}`, true));
     });
   });
-}
-
-function sameIp(a: string, b: string): boolean {
-  try {
-    const x = ipToBytes(a); const y = ipToBytes(b);
-    return x.length === y.length && x.every((v, i) => v === y[i]);
-  } catch {
-    return false;
-  }
-}
-
-/**
- * RFC 8737 §3 checks on the presented certificate: a subjectAltName with exactly the one identifier
- * (dNSName, or iPAddress for RFC 8738 §6), and a critical acmeIdentifier extension whose value is the
- * DER OCTET STRING of SHA-256(keyAuthorization).
- */
-export function checkAcmeTlsCertificate(der: Uint8Array, identifier: Identifier, keyAuthorization: string, where: string): void {
-  let cert: x509.X509Certificate;
-  try {
-    cert = new x509.X509Certificate(der as Uint8Array<ArrayBuffer>);
-  } catch (err) {
-    throw failure('incorrectResponse', `${where} presented a certificate that cannot be parsed: ${(err as Error).message}`);
-  }
-  const san = cert.getExtension(x509.SubjectAlternativeNameExtension);
-  const names = san?.names.items ?? [];
-  const shown = names.map((n) => `${n.type}:${n.value}`).join(', ') || 'none';
-  const wantType = identifier.type === 'ip' ? 'ip' : 'dns';
-  const matches = names.length === 1 && names[0].type === wantType
-    && (wantType === 'ip' ? sameIp(names[0].value, identifier.value) : names[0].value.toLowerCase() === tlsAlpnServerName(identifier));
-  if (!matches) {
-    throw failure('incorrectResponse', `${where} presented a certificate whose subjectAltName is [${shown}]; RFC 8737 §3 requires exactly one ${wantType === 'ip' ? 'iPAddress' : 'dNSName'} ${identifier.value}`);
-  }
-  const ext = cert.extensions.find((e) => e.type === ACME_IDENTIFIER_OID);
-  if (!ext) throw failure('incorrectResponse', `${where} presented a certificate without the acmeIdentifier extension (${ACME_IDENTIFIER_OID}, RFC 8737 §3)`);
-  if (!ext.critical) throw failure('incorrectResponse', `${where} presented an acmeIdentifier extension that is not critical (RFC 8737 §3 requires critical)`);
-  const value = Buffer.from(ext.value);
-  const digest = keyAuthorizationDigest(keyAuthorization);
-  if (value.length !== 34 || value[0] !== 0x04 || value[1] !== 0x20) {
-    throw failure('incorrectResponse', `${where} presented an acmeIdentifier value that is not a 32-byte OCTET STRING (got ${value.toString('hex')})`);
-  }
-  if (!value.subarray(2).equals(digest)) {
-    throw failure('unauthorized', `${where} presented acmeIdentifier ${value.subarray(2).toString('hex')}, not SHA-256 of the key authorization (${digest.toString('hex')})`);
-  }
 }
 
 /** RFC 8737 §3: connect to each allowed address in turn until one completes a handshake; that answer is final. */

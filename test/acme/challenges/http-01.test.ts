@@ -112,8 +112,15 @@ t.test('http-01 against device fixtures', async (t) => {
     const dev = await httpDevice(t, '127.31.1.22', (_req, res) => { res.writeHead(302, { Location: 'http://8.8.8.8/x' }); res.end(); });
     const connects = recordConnects(t);
     const r = await validateChallenge('http-01', { type: 'ip', value: '127.31.1.22' }, TOKEN, KEYAUTH, { ...base, http01Port: dev.port });
-    t.match(r, { ok: false, problem: { type: 'unauthorized', detail: /302 redirecting to http:\/\/8\.8\.8\.8\/x.*no redirects/ } });
+    t.match(r, { ok: false, problem: { type: 'unauthorized', detail: /302 redirecting to "http:\/\/8\.8\.8\.8\/x".*no redirects/ } });
     t.same(connects, ['127.31.1.22']);
+  });
+
+  t.test('a device-chosen Location is clipped in the problem detail', async (t) => {
+    const dev = await httpDevice(t, '127.31.1.27', (_req, res) => { res.writeHead(301, { Location: `http://x/${'a'.repeat(12_000)}` }); res.end(); });
+    const r = await validateChallenge('http-01', { type: 'ip', value: '127.31.1.27' }, TOKEN, KEYAUTH, { ...base, http01Port: dev.port });
+    t.match(r, { ok: false, problem: { type: 'unauthorized', detail: /redirecting to "http:\/\/x\/a+…" \(12009 characters\)/ } });
+    t.ok(!r.ok && r.problem.detail.length < 400, 'the detail stays short');
   });
 
   t.test('an oversized body is cut off', async (t) => {
