@@ -2,7 +2,7 @@ import { basename, dirname, isAbsolute, join, relative, resolve, sep } from 'nod
 import type { Command } from 'commander';
 import { caPassphrase } from '../config/passphrase.ts';
 import { dataDirLayout } from '../config/data-dir.ts';
-import { readBackup, restoreBackup, writeBackup } from '../store/backup.ts';
+import { assertCaKeysDecrypt, readBackup, restoreBackup, writeBackup } from '../store/backup.ts';
 import { SqliteStore } from '../store/sqlite/sqlite-store.ts';
 import type { Store } from '../store/store.ts';
 import { verifyAuditChain } from '../store/audit-chain.ts';
@@ -66,9 +66,13 @@ export function register(program: Command): void {
       const layout = dataDirLayout(resolve(o.dataDir));
       const archive = readBackup(o.from, backupPassphrase(Boolean(o.dev)));
       let entries = 0;
-      // Checked before the restored files move into the data dir: a store that fails stays out of it.
+      let keys = 'CA keys not checked (WARDGATE_CA_PASSPHRASE is not set)';
+      // Checked before the restored files move into the data dir: a CA that fails stays out of it.
       const r = restoreBackup(archive, layout.root, (unpacked) => {
-        const store = new SqliteStore(dataDirLayout(unpacked).store);
+        const unpackedLayout = dataDirLayout(unpacked);
+        const caPass = process.env.WARDGATE_CA_PASSPHRASE || (existsSync(unpackedLayout.devMarker) ? caPassphrase({ dev: true }) : undefined);
+        if (caPass) keys = `${assertCaKeysDecrypt(unpackedLayout.keys, caPass, process.env.WARDGATE_CA_PASSPHRASE ? 'WARDGATE_CA_PASSPHRASE' : 'the dev passphrase')} CA keys decrypt`;
+        const store = new SqliteStore(unpackedLayout.store);
         try {
           store.checkIntegrity();
           entries = verifyAuditChain(store.readAudit(), store.auditHead()).entries;
@@ -76,6 +80,6 @@ export function register(program: Command): void {
           store.close();
         }
       });
-      console.log(`restored ${r.files} files into ${layout.root} (backup of ${archive.createdAt}); store intact, audit chain of ${entries} entries verifies`);
+      console.log(`restored ${r.files} files into ${layout.root} (backup of ${archive.createdAt}); ${keys}, store intact, audit chain of ${entries} entries verifies`);
     });
 }

@@ -83,8 +83,10 @@ function removeIfMadeEmpty(dir: string, createdDir: boolean): void {
 
 function rollBack(dir: string, staging: string): void {
   const marker = join(staging, MOVING);
-  // Without the marker nothing has moved yet; once ca/ has moved the commit was complete.
-  if (existsSync(marker) && existsSync(join(staging, 'ca'))) {
+  // Without the marker nothing has moved yet; once ca/ has moved the commit was complete. With a CA in
+  // the data dir this is no interrupted commit of ours (that one moves ca/ last): its list is not trusted
+  // to remove anything there, whatever put it in place.
+  if (existsSync(marker) && existsSync(join(staging, 'ca')) && !existsSync(dataDirLayout(dir).caMeta)) {
     const names = JSON.parse(readFileSync(marker, 'utf8')) as string[];
     for (const name of names) {
       // Moved in by the interrupted commit: `begin` had made sure no such entry existed before it.
