@@ -6,6 +6,7 @@
  * - SpawnTarget: a command the fuzzer starts and restarts (`--spawn`), e.g. a vendor's SCP in a lab.
  * Route targets (a gateway route plus an instrumented backend) live in route-target.ts.
  */
+import { withoutSecrets } from '../config/secret-env.ts';
 import { WardgateError } from '../errors.ts';
 import { accepts, waitForListener as waitUntilListening } from '../net/wait-for-listener.ts';
 import type { InstrumentedBackend } from './backend.ts';
@@ -85,8 +86,9 @@ export class SpawnTarget implements FuzzTarget {
     // Another process on the port would answer in place of the one started here.
     const busy = await accepts(this.at.host, this.at.port);
     if (busy) throw new WardgateError('FUZZ_TARGET_FAILED', `something already listens on ${this.at.host}:${this.at.port}; --spawn needs the target's port free`);
-    // `exec` so the shell is replaced and the pid (for RSS and signals) is the target's own.
-    const started = new TargetProcess('sh', ['-c', `exec ${this.command}`], { cwd: this.cwd, stdio: ['ignore', 'ignore', 'pipe'], detached: true });
+    // `exec` so the shell is replaced and the pid (for RSS and signals) is the target's own. The target is
+    // a vendor's program whose stderr goes into findings: it gets none of the operator's secrets.
+    const started = new TargetProcess('sh', ['-c', `exec ${this.command}`], { cwd: this.cwd, env: withoutSecrets(), stdio: ['ignore', 'ignore', 'pipe'], detached: true });
     this.process = started;
     await waitForListener(this.at.host, this.at.port, 20_000, () => started.alive);
   }

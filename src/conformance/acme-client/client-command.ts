@@ -1,4 +1,5 @@
 import { spawn } from 'node:child_process';
+import { withoutSecrets } from '../../config/secret-env.ts';
 import type { Phase } from './exchange.ts';
 
 /** What the client under test is told about the test CA, as placeholders and environment variables. */
@@ -30,11 +31,12 @@ export function placeholders(c: ClientContext): Record<string, string> {
 /**
  * The environment of the client command: the usual trust-store variables of the common stacks point
  * at the test CA's root (OpenSSL/Python requests/Go/lego/Node), and WARDGATE_* name everything else.
+ * The client under test is a vendor's program: it gets none of the operator's secrets (secret-env.ts).
  */
 export function clientEnv(c: ClientContext, base: NodeJS.ProcessEnv = process.env): NodeJS.ProcessEnv {
   const p = placeholders(c);
   return {
-    ...base,
+    ...withoutSecrets(base),
     WARDGATE_ACME_DIRECTORY: p.directory, WARDGATE_CA_ROOT: p.root, WARDGATE_CACERTS_URL: p.cacerts, WARDGATE_HTTP01_PORT: p.http01Port, WARDGATE_TLSALPN01_PORT: p.tlsAlpn01Port,
     WARDGATE_DEVICE_IP: p.deviceIp, WARDGATE_DEVICE_NAME: p.name, WARDGATE_STATE_DIR: p.stateDir, WARDGATE_CONFORMANCE_PHASE: p.phase,
     ...(c.dnsResolver ? { WARDGATE_DNS_RESOLVER: p.dnsResolver, WARDGATE_DNS_MANAGEMENT: p.dnsManagement } : {}),
