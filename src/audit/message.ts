@@ -3,7 +3,7 @@
  * with EventIdentification, ActiveParticipant(s), AuditSourceIdentification and ParticipantObject(s).
  */
 import { type ActionCode, type Code, NAP_TYPE, type Outcome } from './codes.ts';
-import { element } from './xml.ts';
+import { element, escapeXml } from './xml.ts';
 
 export interface Participant {
   userId: string;
@@ -90,6 +90,7 @@ function sopClass(c: { uid: string; instances: string[] }): string {
   return element('SOPClass', { UID: c.uid, NumberOfInstances: c.instances.length }, c.instances.map((u) => element('Instance', { UID: u })).join(''));
 }
 
+/** Text content: quotes need no escaping there. */
 function escapeText(s: string): string {
-  return s.replace(/[<>&\u0000-\u0008\u000b\u000c\u000e-\u001f\r\n]/g, (c) => ({ '<': '&lt;', '>': '&gt;', '&': '&amp;' })[c] ?? ' ');
+  return escapeXml(s, false);
 }

@@ -113,8 +113,10 @@ export class FileSink implements AuditSink {
       this.failedAt = Date.now();
       this.stream = this.open();
     }
-    // The XML is rendered on one line, so a newline delimits records unambiguously.
-    this.stream.write(`${message}\n`);
+    // The XML is rendered on one line, so a newline delimits records unambiguously. A record the stream
+    // accepted but could not write (the failing write, and every one queued behind it when the error
+    // destroyed the stream) is lost: its callback gets the error, so it is counted and reported.
+    this.stream.write(`${message}\n`, (err) => { if (err) this.loss.drop(`not written: ${err.message}`); });
   }
 
   close(): Promise<void> {
