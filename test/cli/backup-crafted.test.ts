@@ -9,7 +9,7 @@ import { createCipheriv, createHmac, randomBytes, scryptSync } from 'node:crypto
 import { existsSync, mkdirSync, readdirSync, readFileSync, renameSync, statSync, symlinkSync, unlinkSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { createGzip, gzipSync } from 'node:zlib';
-import { wardgate } from '../helpers/cli.ts';
+import { backupAndRestore, wardgate } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { TEST_PASSPHRASE } from '../helpers/ca.ts';
 
@@ -141,11 +141,9 @@ t.test('backup follows a symlinked ca/keys and refuses a CA that lacks a key, in
   const elsewhere = join(work, 'key-volume');
   renameSync(join(dir, 'ca', 'keys'), elsewhere);
   symlinkSync(elsewhere, join(dir, 'ca', 'keys'));
-  const archive = join(work, 'linked.wgb');
-  const b = wardgate(['backup', '-d', dir, '--out', archive], env);
-  t.equal(b.status, 0, b.stderr);
   const target = join(work, 'restored');
-  const r = wardgate(['restore', '-d', target, '--from', archive], env);
+  const { backup: b, restore: r } = backupAndRestore(dir, join(work, 'linked.wgb'), target, env);
+  t.equal(b.status, 0, b.stderr);
   t.equal(r.status, 0, r.stderr);
   t.match(r.stdout, /3 CA keys decrypt/);
   t.ok(statSync(join(target, 'ca', 'keys')).isDirectory() && !readdirSync(target, { withFileTypes: true }).some((e) => e.isSymbolicLink()), 'restored as plain files');

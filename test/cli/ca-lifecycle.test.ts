@@ -1,7 +1,7 @@
 import t from 'tap';
 import { existsSync, readFileSync, statSync } from 'node:fs';
 import { join } from 'node:path';
-import { wardgate } from '../helpers/cli.ts';
+import { backupAndRestore, wardgate } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { makeCsr, verifyChain } from '../helpers/openssl.ts';
 
@@ -35,11 +35,10 @@ t.test('root-offline, rollover with the exported key, backup and restore through
   }
   t.not(readFileSync(join(work, 'old.pem'), 'utf8').split('-----END CERTIFICATE-----')[1], readFileSync(join(work, 'new.pem'), 'utf8').split('-----END CERTIFICATE-----')[1], 'new leaves come from the new intermediate');
 
-  const archive = join(work, 'b.wgb');
-  const b = wardgate(['backup', '-d', dir, '--out', archive], env);
-  t.equal(b.status, 0, b.stderr);
   const target = join(work, 'restored');
-  const r = wardgate(['restore', '-d', target, '--from', archive], env);
+  const archive = join(work, 'b.wgb');
+  const { backup: b, restore: r } = backupAndRestore(dir, archive, target, env);
+  t.equal(b.status, 0, b.stderr);
   t.equal(r.status, 0, r.stderr);
   t.match(r.stdout, /audit chain of \d+ entries verifies/);
   const { csr: csr3 } = makeCsr(work, 'after', { cn: 'after.klinikum.internal' });

@@ -13,3 +13,9 @@ export function wardgate(args: string[], env: Record<string, string | undefined>
   });
   return { status: r.status, stdout: r.stdout, stderr: r.stderr };
 }
+
+/** `wardgate backup` of `dir` into `archive`, then `wardgate restore` of it into `target`: both results. */
+export function backupAndRestore(dir: string, archive: string, target: string, env: Record<string, string | undefined>): { backup: CliResult; restore: CliResult } {
+  const backup = wardgate(['backup', '-d', dir, '--out', archive], env);
+  return { backup, restore: backup.status === 0 ? wardgate(['restore', '-d', target, '--from', archive], env) : backup };
+}
