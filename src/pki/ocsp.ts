@@ -96,8 +96,16 @@ function signatureAlgorithmId(handle: IssuerHandle): AlgorithmIdentifier {
 /** Whole seconds: GeneralizedTime without fractions, as RFC 5280 §4.1.2.5.2 asks of certificates. */
 const seconds = (ms: number) => new Date(Math.floor(ms / 1000) * 1000);
 
-function serialHex(buf: ArrayBuffer): string {
-  return normalizeSerial(Buffer.from(buf).toString('hex'));
+/**
+ * The store key a CertID's serial names. Found in review: the INTEGER's content octets were taken as an
+ * unsigned number, so serial -0x590c... (content A6 F3 ..., no 0x00 pad) named the certificate with
+ * serial 0xa6f3... and got a signed `good`. Our serials are positive (RFC 5280 §4.1.2.2), so a negative
+ * one (top bit of the first octet set) was never issued: it gets a key no certificate has, hence `unknown`.
+ */
+function certIdSerial(buf: ArrayBuffer): string {
+  const bytes = new Uint8Array(buf);
+  const hex = Buffer.from(bytes).toString('hex');
+  return bytes.length > 0 && bytes[0] & 0x80 ? `-${hex}` : normalizeSerial(hex);
 }
 
 /**
@@ -219,7 +227,7 @@ export class OcspResponder {
     return {
       query: {
         issuerId: issuer!.id,
-        serials: certIds.map((c) => serialHex(c.serialNumber)),
+        serials: certIds.map((c) => certIdSerial(c.serialNumber)),
         key: `${issuer!.id}:${certIds.map(certIdKey).join(':')}`,
         nonce: echo ? nonceExt.extnValue : undefined,
         certIds,

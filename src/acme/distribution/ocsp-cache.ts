@@ -10,6 +10,10 @@ interface Entry {
 }
 
 const stateKey = (s: OcspCertState) => `${s.status}:${s.revokedAt ?? ''}:${s.reason ?? ''}`;
+const sameStates = (a: string[], b: string[]) => a.every((s, i) => s === b[i]);
+
+/** A signature under way, with the states it reports (read when it started). */
+interface Signing { answer: Promise<OcspAnswer>; states: string[] }
 
 /**
  * Signed OCSP answers without a nonce, per query (issuer and CertIDs), so that a client asking again and
@@ -20,11 +24,12 @@ const stateKey = (s: OcspCertState) => `${s.status}:${s.revokedAt ?? ''}:${s.rea
  * lookup), so a revocation is answered `revoked` at the next request, whoever wrote it (the ACME
  * revokeCert handler, or `wardgate revoke` in another process on the same data dir). At most
  * `maxEntries` answers, least recently used dropped first. Concurrent misses of one query share one
- * signature.
+ * signature, as long as the store still says what that signature reports (found in review: a request
+ * arriving after a revocation joined a signing started before it and got `good`).
  */
 export class OcspCache {
   private readonly entries = new Map<string, Entry>();
-  private readonly inflight = new Map<string, Promise<OcspAnswer>>();
+  private readonly inflight = new Map<string, Signing>();
 
   constructor(private readonly responder: OcspResponder, private readonly store: Store, private readonly maxEntries: number, private readonly now: () => number = Date.now) {}
 
@@ -35,35 +40,42 @@ export class OcspCache {
   /** The cached answer, or the signing already under way for this query; undefined when a signature is needed. */
   lookup(query: OcspQuery): Promise<OcspAnswer> | undefined {
     const running = this.inflight.get(query.key);
-    if (running) return running;
     const entry = this.entries.get(query.key);
+    if (!running && !entry) return undefined;
+    const states = this.current(query);
+    if (running && sameStates(states, running.states)) return running.answer;
     if (!entry) return undefined;
     this.entries.delete(query.key);
     if (this.now() >= entry.refreshAt) return undefined;
-    const states = this.current(query);
-    if (states.some((s, i) => s !== entry.states[i])) return undefined;
+    if (!sameStates(states, entry.states)) return undefined;
     this.entries.set(query.key, entry);
     return Promise.resolve(entry.answer);
   }
 
   /** Signs the answer for `query` (its nonce left out) and keeps it. */
   fill(query: OcspQuery): Promise<OcspAnswer> {
+    // The states are read before signing: a revocation that lands while the signature is computed
+    // makes the entry (and the signing, for requests that would join it) stale at once instead of
+    // hiding behind an answer that predates it.
+    const states = this.current(query);
     const running = this.inflight.get(query.key);
-    if (running) return running;
-    const signing = (async () => {
-      // The states are read before signing: a revocation that lands while the signature is computed
-      // makes the entry stale at once instead of hiding behind an answer that predates it.
-      const states = this.current(query);
+    if (running && sameStates(states, running.states)) return running.answer;
+    const slot: Signing = { answer: undefined!, states };
+    slot.answer = (async () => {
       const answer = await this.responder.sign(query, { echoNonce: false });
-      if (answer.status === 'successful' && answer.thisUpdate && answer.nextUpdate) {
+      // A newer signing for this query started because the store changed: its answer is the one to keep.
+      const superseded = this.inflight.get(query.key) !== slot;
+      if (!superseded && answer.status === 'successful' && answer.thisUpdate && answer.nextUpdate) {
         const t0 = answer.thisUpdate.getTime();
         this.entries.set(query.key, { answer, states, refreshAt: t0 + (answer.nextUpdate.getTime() - t0) / 2 });
         if (this.entries.size > this.maxEntries) this.entries.delete(this.entries.keys().next().value!);
       }
       return answer;
-    })().finally(() => this.inflight.delete(query.key));
-    this.inflight.set(query.key, signing);
-    return signing;
+    })().finally(() => {
+      if (this.inflight.get(query.key) === slot) this.inflight.delete(query.key);
+    });
+    this.inflight.set(query.key, slot);
+    return slot.answer;
   }
 
   get size(): number {
