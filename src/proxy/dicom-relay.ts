@@ -4,8 +4,9 @@
  * upstream, and otherwise connects, forwards the RQ and streams PDUs both ways through PduFramer,
  * following the association with protocols/dicom's AssociationTracker. While the AC is pending the
  * requestor is still read, for its A-ABORT (PS3.8 Sta5). Any framing or sequencing violation aborts
- * both sides with A-ABORT (PS3.8 §9.2.3, Table 9-10). C-MOVE-RQs from either side must name a move
- * destination the route maps (see moveAllowed).
+ * both sides with A-ABORT (PS3.8 §9.2.3, Table 9-10). Operations that make their performer open an
+ * association of its own (C-MOVE, storage commitment) must name a destination the route maps (see
+ * reverseDestination).
  */
 import { OUTCOME, type Outcome } from '../audit/codes.ts';
 import { associationEvent, instancesTransferred, securityAlert } from '../audit/events.ts';
@@ -13,7 +14,7 @@ import { WardgateError, isWardgateError } from '../errors.ts';
 import {
   ABORT_REASON, ABORT_SOURCE, type Abort, type AssociateRq, AssociationTracker, COMMAND_FIELD, type DecodedPdu, PDU_HEADER_LENGTH, PDU_TYPE, PDV_HEADER_LENGTH,
   PDU_TYPE_NAMES, type PduSender, REJECTION, type AssociateRj, decodeAssociateRq, decodeCommand, decodePDataTf, decodePdu, describeAbort, heldFragment,
-  describeRejection, encodeAbort, encodeAssociateRj, peekHeader,
+  describeRejection, encodeAbort, encodeAssociateRj, peekHeader, type CommandSet, SOP_CLASS,
 } from '../protocols/dicom/index.ts';
 import { StoreLedger, type StoreOutcome } from './dicom-store-ledger.ts';
 import { MAX_CONTROL_PDU_LENGTH, type Segment, PduFramer } from './pdu-framer.ts';
@@ -347,7 +348,8 @@ class DicomRelay {
       try {
         const cmd = decodeCommand(raw);
         this.stores.observe(cmd, from);
-        if (cmd.commandField === COMMAND_FIELD.CMoveRq && this.ctx.route.moveDestinations && !this.moveAllowed(cmd.moveDestination, pdv.contextId, from)) return false;
+        const reverse = this.ctx.route.moveDestinations ? this.reverseDestination(cmd, pdv.contextId, from) : undefined;
+        if (reverse && !this.reverseAllowed(reverse, pdv.contextId, from)) return false;
       } catch (err) {
         // Command sets are forwarded as they are: the SCP judges DIMSE content, the gateway only audits it.
         // Except where the route's policy depends on that content: a command set the gateway cannot read
@@ -367,27 +369,46 @@ class DicomRelay {
   }
 
   /**
-   * The route's move-destination rule, for a C-MOVE-RQ from either side (PS3.7 §9.3.4.1: the C-MOVE
-   * SCP opens a sub-association to the named destination, which must map to a route that brings it
-   * back over TLS). PS3.7 D.3.3.4: the requestor is the SCU unless role selection says otherwise, so
-   * the acceptor may invoke C-MOVE only on a context whose SOP class it was negotiated the SCU role
-   * for (the requestor proposed the SCP role and the AC accepted it); then the requestor performs the
-   * move and the same rule applies to the destination it is asked to reach. Without that role the
-   * acceptor's C-MOVE-RQ is a misbehaving peer's, which a lenient requestor might still act on:
-   * refused like an unmapped destination. On refusal aborts both sides and returns false.
+   * The AE title a request makes its performer open an association to, if it does:
+   * - C-MOVE-RQ (PS3.7 §9.3.4.1): the C-MOVE SCP opens a sub-association to the Move Destination.
+   * - N-ACTION-RQ of the Storage Commitment Push Model (PS3.4 J.3.3): the SCP may report with an
+   *   N-EVENT-REPORT on an association it opens to the SCU's AE title, which no command element names:
+   *   it is the invoker's own AE title in this association's RQ (Orthanc always reports that way).
+   *   Recognised by the Requested SOP Class UID or by the context's abstract syntax, as an SCP may
+   *   dispatch on either.
    */
-  private moveAllowed(moveDestination: string | undefined, contextId: number, from: PduSender): boolean {
+  private reverseDestination(cmd: CommandSet, contextId: number, from: PduSender): { operation: string; field: string; ae: string } | undefined {
+    if (cmd.commandField === COMMAND_FIELD.CMoveRq) return { operation: 'C-MOVE', field: 'move destination', ae: (cmd.moveDestination ?? '').trim() };
+    const commitment = SOP_CLASS.StorageCommitmentPushModel;
+    if (cmd.commandField === COMMAND_FIELD.NActionRq && (cmd.requestedSopClassUid === commitment || this.tracker.abstractSyntax(contextId) === commitment)) {
+      const own = from === 'requestor' ? this.rq?.callingAeTitle : this.rq?.calledAeTitle;
+      return { operation: 'storage commitment', field: `${from === 'requestor' ? 'calling' : 'called'} AE title`, ae: (own ?? '').trim() };
+    }
+    return undefined;
+  }
+
+  /**
+   * The route's move-destination rule, for a reverse-association request from either side: the
+   * destination must map to a route that brings the association back over TLS. PS3.7 D.3.3.4: the
+   * requestor is the SCU unless role selection says otherwise, so the acceptor may invoke an operation
+   * only on a context whose SOP class it was negotiated the SCU role for (the requestor proposed the
+   * SCP role and the AC accepted it); then the requestor performs it and the same rule applies to the
+   * destination it is asked to reach. Without that role the acceptor's request is a misbehaving
+   * peer's, which a lenient requestor might still act on: refused like an unmapped destination. On
+   * refusal aborts both sides and returns false.
+   */
+  private reverseAllowed(reverse: { operation: string; field: string; ae: string }, contextId: number, from: PduSender): boolean {
     const { ctx } = this;
-    const dest = (moveDestination ?? '').trim();
+    const { operation, field, ae } = reverse;
     let refusal: string | undefined;
     if (from === 'acceptor' && !this.tracker.requestorActsAsScp(contextId)) {
-      refusal = `C-MOVE-RQ from the acceptor on presentation context ${contextId}, for whose SOP class it was not negotiated the SCU role (PS3.7 D.3.3.4)`;
-    } else if (!Object.hasOwn(ctx.route.moveDestinations ?? {}, dest)) {
-      refusal = `C-MOVE-RQ from the ${from} names move destination "${dest}", which has no reverse route`;
+      refusal = `${operation} request from the acceptor on presentation context ${contextId}, for whose SOP class it was not negotiated the SCU role (PS3.7 D.3.3.4)`;
+    } else if (!Object.hasOwn(ctx.route.moveDestinations ?? {}, ae)) {
+      refusal = `${operation} request from the ${from} names ${field} "${ae}", which has no reverse route`;
     }
     if (!refusal) return true;
     ctx.metrics.inc('wardgate_denials_total', { ...this.labels, reason: 'move-destination' });
-    ctx.auditor.record(securityAlert(ctx.auditor.identity, 'restricted-function', this.source(), `route ${ctx.route.name}: C-MOVE to "${dest}" from the ${from} refused: ${refusal}`));
+    ctx.auditor.record(securityAlert(ctx.auditor.identity, 'restricted-function', this.source(), `route ${ctx.route.name}: ${operation} to "${ae}" from the ${from} refused: ${refusal}`));
     this.abortBoth(refusal, { source: ABORT_SOURCE.ServiceProvider, reason: ABORT_REASON.NotSpecified });
     return false;
   }

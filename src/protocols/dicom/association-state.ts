@@ -47,6 +47,11 @@ export class AssociationTracker {
     return this.accepted;
   }
 
+  /** The abstract syntax (SOP class UID) the RQ proposed for a presentation context. */
+  abstractSyntax(contextId: number): string | undefined {
+    return this.abstractSyntaxes.get(contextId);
+  }
+
   /**
    * PS3.7 D.3.3.4: without SCP/SCU Role Selection the requestor is the SCU and the acceptor the SCP
    * of every SOP class; the requestor performs operations (the acceptor invokes them) only on the

@@ -8,6 +8,8 @@ export const APPLICATION_CONTEXT_UID = '1.2.840.10008.3.1.1.1';
 export const SOP_CLASS = {
   // PS3.4 Annex A.4: Verification Service Class (C-ECHO).
   Verification: '1.2.840.10008.1.1',
+  // PS3.4 Annex J.3: Storage Commitment Push Model (N-ACTION request, N-EVENT-REPORT result).
+  StorageCommitmentPushModel: '1.2.840.10008.1.20.1',
   CtImageStorage: '1.2.840.10008.5.1.4.1.1.2',
   EnhancedCtImageStorage: '1.2.840.10008.5.1.4.1.1.2.1',
   MrImageStorage: '1.2.840.10008.5.1.4.1.1.4',
