@@ -66,8 +66,27 @@ export function unusableCharset(value: string): string | undefined {
 }
 
 /**
+ * MSH-18 as a receiver that ends segments at CR only reads it (HL7 v2.5 §2.5; python-hl7's `parse`).
+ * The gateway's MSH ends at the first CR or LF (splitSegments), so after an LF that receiver's MSH
+ * runs on, and its 18th field may lie beyond the gateway's MSH: a character set the gateway never
+ * decoded with, in which delimiter bytes inside characters move MSH-9 (`...|ADT^A01|ORU^R01|P|2.5 LF
+ * ||||||BIG-5 CR` is ADT^A01 to the gateway and ORU^R01 to a BIG-5 receiver). Each repetition is
+ * also taken up to an LF, as a receiver that trims the value would.
+ */
+function crOnlyCharsets(payload: Buffer, msh: Msh): string[] {
+  const text = payload.toString('latin1').replace(/^[\r\n]+/, '');
+  const end = text.indexOf('\r');
+  const field = (end < 0 ? text : text.slice(0, end)).split(msh.encoding.field)[17] ?? '';
+  return field.split(msh.encoding.repetition).flatMap((value) => {
+    const name = splitComponents(value, msh.encoding)[0];
+    return [name, name.split('\n')[0]];
+  });
+}
+
+/**
  * The texts receivers may read `payload` as, beyond the latin1 byte view: decoded with each
- * repetition of MSH-18 that names a known character set (the first is the message's default, the
+ * repetition of MSH-18 that names a known character set, as the gateway and as a receiver ending
+ * segments at CR only find MSH-18 (see crOnlyCharsets; the first is the message's default, the
  * others are reached by ISO 2022 escape sequences, §2.15.9.18), and as ISO 2022 whenever the payload
  * holds an ESC byte, since that is how such a switch is spelled. Invalid bytes decode to U+FFFD.
  * `receiverDefault` is the set the receiver reads when the first repetition of MSH-18 is empty
@@ -87,6 +106,7 @@ export function decodedViews(payload: Buffer, msh: Msh, receiverDefault?: string
     if (i === 0 && name.trim() === '' && receiverDefault) add(receiverDefault, decoderFor(receiverDefault));
     else add(name, decoderFor(name));
   }
+  for (const name of crOnlyCharsets(payload, msh)) add(name, decoderFor(name));
   if (payload.includes(ESC)) add('ESC', decoderFor('ISO IR87'));
   return views;
 }

@@ -19,6 +19,14 @@ t.test('decodedViews and structureOf: a reading with other delimiters is told ap
   t.same(same(msh18('~ISO IR87', '\x1b$B0|\x1b(B')), [false], 'ISO IR87 as a code extension (second repetition of MSH-18)');
   t.same(same(msh18('', '\x1b$B0|\x1b(B')), [false], 'an ESC switch without any MSH-18');
   t.same(decodedViews(msh18('BIG-5~BIG-5'), parseMsh(msh18('BIG-5~BIG-5'))).length, 1, 'one view per character set');
+  // Found in review: MSH-18 past an LF inside the MSH is beyond the MSH as the gateway splits it, but
+  // a receiver ending segments at CR only reads it there and decodes by it.
+  const pastLf = latin1('MSH|^~\\&|RIS|RAD|LIS|LAB\xa4|20261126||ADT^A01|ORU^R01|P|2.5\n||||||BIG-5\rPID|1\r');
+  t.equal(parseMsh(pastLf).fields[18], undefined, 'the gateway\'s MSH ends at the LF');
+  t.same(decodedViews(pastLf, parseMsh(pastLf)).map((v) => v.charset), ['BIG-5'], 'MSH-18 as a CR-only receiver reads it is decoded with too');
+  t.same(same(pastLf), [false], 'and its BIG-5 reading is told apart');
+  const pastLfTrailing = latin1('MSH|^~\\&|RIS|RAD|LIS|LAB|20261126||ADT^A01|1|P|2.5\n||||||UNICODE UTF-8\nPID|1\r');
+  t.same(decodedViews(pastLfTrailing, parseMsh(pastLfTrailing)).map((v) => v.charset), ['UNICODE UTF-8'], 'a value running on past another LF is read up to it');
 });
 
 t.test('enhanced mode: the refusal acknowledgment follows MSH-15/16 (HL7 v2.5 §2.9.3)', async (t) => {
