@@ -8,7 +8,8 @@ import { bytesToIp } from './ip.ts';
 export interface CsrParts {
   der: Uint8Array;
   spki: Uint8Array;
-  commonName?: string;
+  /** Every CN of the subject, in order (more than one is the caller's to refuse). */
+  commonNames: string[];
   /** SAN entries in order; anything but dNSName / iPAddress is returned with its GeneralName kind. */
   sanEntries: ({ type: 'dns' | 'ip'; value: string } | { type: 'other'; kind: string })[];
 }
@@ -40,11 +41,11 @@ export function readCsr(der: Uint8Array): CsrParts {
   expect(subject, 0x30, 'subject');
   expect(spkiTlv, 0x30, 'subjectPKInfo');
 
-  let commonName: string | undefined;
+  const commonNames: string[] = [];
   for (const rdn of children(der, subject)) {
     for (const atv of children(der, expect(rdn, 0x31, 'RDN'))) {
       const [type, value] = children(der, expect(atv, 0x30, 'AttributeTypeAndValue'));
-      if (oidText(der.subarray(expect(type, 0x06, 'attribute type').valueStart, type.end)) === CN_OID && commonName === undefined) commonName = text(der, value);
+      if (oidText(der.subarray(expect(type, 0x06, 'attribute type').valueStart, type.end)) === CN_OID) commonNames.push(text(der, value));
     }
   }
 
@@ -59,6 +60,8 @@ export function readCsr(der: Uint8Array): CsrParts {
           if (oidText(der.subarray(parts[0].valueStart, parts[0].end)) !== SAN_OID) continue;
           const octets = expect(parts[parts.length - 1], 0x04, 'extnValue');
           const names = expect(readTlv(der, octets.valueStart), 0x30, 'GeneralNames');
+          // Bytes after the GeneralNames (or a length running past extnValue) would hide names from this reader.
+          if (names.end !== octets.end) throw new Error('subjectAltName extnValue is not exactly one GeneralNames');
           for (const n of children(der, names)) {
             const v = der.subarray(n.valueStart, n.end);
             if (n.tag === 0x82) sanEntries.push({ type: 'dns', value: Buffer.from(v).toString('latin1') });
@@ -71,5 +74,5 @@ export function readCsr(der: Uint8Array): CsrParts {
       }
     }
   }
-  return { der: der.subarray(0, outer.end), spki: der.slice(spkiTlv.start, spkiTlv.end), commonName, sanEntries };
+  return { der: der.subarray(0, outer.end), spki: der.slice(spkiTlv.start, spkiTlv.end), commonNames, sanEntries };
 }

@@ -84,7 +84,9 @@ export async function parseCsr(input: string | Uint8Array): Promise<ParsedCsr> {
   }
   if (!ok) throw new WardgateError('CSR_INVALID', 'CSR signature does not verify (the request was altered or not signed by its key)');
 
-  const cnText = parts.commonName;
+  // A second CN would be certified by no one and checked by no one: refused like any other name the request cannot carry.
+  if (parts.commonNames.length > 1) throw new WardgateError('CSR_INVALID', `CSR subject holds ${parts.commonNames.length} common names; put every name in subjectAltName`);
+  const cnText = parts.commonNames[0];
   const sanIdentifiers: Identifier[] = [];
   for (const n of parts.sanEntries) {
     if (n.type === 'other') throw new WardgateError('CSR_INVALID', `CSR requests a ${n.kind} subject alternative name; only DNS names and IP addresses are issued`);
