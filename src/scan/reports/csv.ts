@@ -3,15 +3,22 @@
  * breaks). One row per finding; a service without findings still gets one row, so the sheet lists
  * every open port.
  */
+import { printable } from '../../printable.ts';
 import type { ServiceResult } from '../types.ts';
 
 export const CSV_COLUMNS = ['address', 'hostname', 'port', 'protocol', 'tls', 'tlsVersion', 'certSubject', 'certIssuer', 'certNotAfter', 'findingId', 'severity', 'title', 'recommendation'] as const;
 
 function field(value: unknown): string {
-  let s = value === undefined || value === null ? '' : String(value);
+  // Certificate names are the device's text: a NUL or line break would cut or split the row, and
+  // bidi overrides would reorder what the sheet shows, so controls are shown as escapes (printable.ts).
+  let s = printable(value === undefined || value === null ? '' : String(value));
   // Spreadsheet formula injection (OWASP CSV Injection): a cell starting with = + - @ is prefixed.
   if (/^[=+\-@\t\r]/.test(s)) s = `'${s}`;
-  return /[",\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
+  // Excel where the list separator is ";" (German locales) splits a row at ";": a field holding one is
+  // quoted, and for readers that split inside quotes too, no ";" piece may start a formula (nor a quote,
+  // which would reopen a quoted cell whose tail is then evaluated).
+  s = s.replace(/;(?=\s*["=+\-@])/g, ";'");
+  return /[",;\r\n]/.test(s) ? `"${s.replace(/"/g, '""')}"` : s;
 }
 
 export function renderCsv(services: ServiceResult[]): string {

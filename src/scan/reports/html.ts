@@ -1,8 +1,10 @@
 /**
  * Self-contained HTML report for people: summary, findings by severity (inline SVG bar chart),
- * certificate expiry timeline (inline SVG), one table per host, and the baseline diff. No script,
+ * certificate expiry timeline (inline SVG), one table per host, and the baseline diff. No script
+ * (a Content-Security-Policy meta forbids it should device text ever slip through unescaped),
  * no external resource: it opens from a mail attachment on an air-gapped workstation.
  */
+import { printable } from '../../printable.ts';
 import type { BaselineDiff } from './baseline.ts';
 import { type Labels, labels } from './labels.ts';
 import { SEVERITY_ORDER } from '../findings.ts';
@@ -11,8 +13,13 @@ import type { Lang, ScanMeta, ServiceResult, Severity } from '../types.ts';
 const COLORS: Record<Severity, string> = { critical: '#7f1d1d', high: '#dc2626', medium: '#f59e0b', low: '#3b82f6', info: '#6b7280' };
 const DAY = 86_400_000;
 
+/**
+ * Text for HTML text and attribute values. Certificate names are the device's text: controls,
+ * line/paragraph separators and bidi overrides (which would reorder the rest of the cell, spoofing a
+ * name) are shown as escapes (printable.ts) before the markup characters are escaped.
+ */
 export function escapeHtml(value: unknown): string {
-  return String(value ?? '').replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
+  return printable(String(value ?? '')).replace(/[&<>"']/g, (c) => ({ '&': '&amp;', '<': '&lt;', '>': '&gt;', '"': '&quot;', "'": '&#39;' })[c]!);
 }
 
 function severityChart(services: ServiceResult[], L: Labels): string {
@@ -90,7 +97,8 @@ export function renderHtml(scan: ScanMeta, services: ServiceResult[], lang: Lang
   const plaintext = services.filter((s) => !s.tls && (s.protocol === 'dicom' || s.protocol === 'hl7')).length;
   const card = (n: number, what: string, id: string) => `<div class="card" id="${id}"><b>${n}</b><span>${escapeHtml(what)}</span></div>`;
   return `<!doctype html>
-<html lang="${lang}"><head><meta charset="utf-8"><meta name="viewport" content="width=device-width, initial-scale=1">
+<html lang="${lang}"><head><meta charset="utf-8">
+<meta http-equiv="Content-Security-Policy" content="default-src 'none'; style-src 'unsafe-inline'; base-uri 'none'; form-action 'none'"><meta name="viewport" content="width=device-width, initial-scale=1">
 <title>${escapeHtml(L.title)} ${escapeHtml(scan.startedAt)}</title>
 <style>
 body{font:14px/1.45 system-ui,sans-serif;margin:24px;color:#111827;max-width:1100px}
