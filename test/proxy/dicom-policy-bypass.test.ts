@@ -16,6 +16,7 @@ import {
 import { withTimeout } from '../protocols/fixtures/helpers.ts';
 import { freeLoopbackPort, startGateway } from './fixtures/peers.ts';
 import { proxyPki } from './fixtures/pki.ts';
+import { implicitElement as element } from './fixtures/dicom-element.ts';
 
 const GW = '127.30.13.1';
 const MOVE_STUDY_ROOT = '1.2.840.10008.5.1.4.1.2.2.2';
@@ -87,15 +88,6 @@ async function recordingScp(t: { teardown: (fn: () => unknown) => void }) {
 
 function cMoveRq(messageId: number, destination: string): Buffer {
   return encodeCommand({ commandField: COMMAND_FIELD.CMoveRq, messageId, affectedSopClassUid: MOVE_STUDY_ROOT, priority: 0, moveDestination: destination, dataSetType: DATA_SET_TYPE.Present });
-}
-
-/** Implicit VR LE element, for hand-made command sets and the C-MOVE identifier. */
-function element(group: number, el: number, value: Buffer): Buffer {
-  const head = Buffer.alloc(8);
-  head.writeUInt16LE(group, 0);
-  head.writeUInt16LE(el, 2);
-  head.writeUInt32LE(value.length, 4);
-  return Buffer.concat([head, value]);
 }
 
 const us = (n: number) => { const b = Buffer.alloc(2); b.writeUInt16LE(n); return b; };

@@ -25,6 +25,7 @@ import { itemQueue, spawnPeer, withTimeout } from '../protocols/fixtures/helpers
 import { SECONDARY_CAPTURE, datasetOf, writeDicomFile } from './fixtures/dicom-file.ts';
 import { auditWith, freeLoopbackPort, peerOption, requireBinary, run, startGateway, waitForPort } from './fixtures/peers.ts';
 import { type ProxyPki, proxyPki } from './fixtures/pki.ts';
+import { implicitElement as element } from './fixtures/dicom-element.ts';
 
 type T = Parameters<Parameters<typeof t.test>[0]>[0];
 
@@ -247,14 +248,6 @@ t.test('gap 1: plaintext echoscu giving up on a withheld AC: the TLS acceptor\'s
 /** C-MOVE-RQ of the Study Root Move SOP class (PS3.4 C.4.2) and its identifier. */
 function cMoveRq(messageId: number, destination: string): Buffer {
   return encodeCommand({ commandField: COMMAND_FIELD.CMoveRq, messageId, affectedSopClassUid: MOVE_STUDY_ROOT, priority: 0, moveDestination: destination, dataSetType: DATA_SET_TYPE.Present });
-}
-
-function element(group: number, el: number, value: Buffer): Buffer {
-  const head = Buffer.alloc(8);
-  head.writeUInt16LE(group, 0);
-  head.writeUInt16LE(el, 2);
-  head.writeUInt32LE(value.length, 4);
-  return Buffer.concat([head, value]);
 }
 
 const IDENTIFIER = Buffer.concat([element(0x0008, 0x0052, Buffer.from('STUDY ')), element(0x0020, 0x000d, Buffer.from('1.2.826.0.1.3680043.10.1234.77\0'))]);

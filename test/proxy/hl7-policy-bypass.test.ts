@@ -4,15 +4,10 @@
  * receiver behind it got, and (when python3-hl7 is installed) how that real parser reads the payload.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import tls from 'node:tls';
-import t, { type Test } from 'tap';
-import type { AllowRule } from '../../src/proxy/route-config.ts';
-import { MllpDecoder, encodeFrame } from '../../src/protocols/hl7/index.ts';
-import { withTimeout } from '../protocols/fixtures/helpers.ts';
-import { hl7Receiver } from './fixtures/hl7-receiver.ts';
-import { freeLoopbackPort, startGateway } from './fixtures/peers.ts';
-import { proxyPki } from './fixtures/pki.ts';
+import { existsSync } from 'node:fs';
+import t from 'tap';
+import { encodeFrame } from '../../src/protocols/hl7/index.ts';
+import { hl7RouteClient } from './fixtures/hl7-route-client.ts';
 
 const GW = '127.30.12.1';
 const PYTHON = '/usr/bin/python3';
@@ -28,35 +23,6 @@ function pythonHl7Apps(payload: string): string[] | undefined {
   return r.stdout.trim().split('\n');
 }
 
-/**
- * An inbound HL7 route with `allow` in front of a plaintext receiver, and an mTLS client connected to it
- * as ris-gw.klinikum.internal; `reply(id)` waits for the ACK or NAK of message control ID `id`.
- */
-async function hl7RouteClient(t: Test, name: string, allow: AllowRule[]) {
-  const pki = await proxyPki(t);
-  const gwCert = await pki.issue('gw', [GW]);
-  const client = await pki.issue('ris', ['ris-gw.klinikum.internal']);
-  const receiver = await hl7Receiver(t);
-  const port = await freeLoopbackPort();
-  await startGateway(t, {
-    routes: [{
-      name, direction: 'inbound', protocol: 'hl7', listen: `${GW}:${port}`, upstream: `127.0.0.1:${receiver.port}`,
-      tls: { cert: [gwCert.cert], key: [gwCert.key], ca: pki.trust }, allow,
-    }],
-  });
-  const socket = tls.connect({ host: GW, port, ca: readFileSync(pki.trust), cert: readFileSync(client.cert), key: readFileSync(client.key), checkServerIdentity: () => undefined });
-  socket.on('error', () => undefined);
-  t.teardown(() => socket.destroy());
-  await new Promise((r) => socket.once('secureConnect', r));
-  const decoder = new MllpDecoder();
-  const replies: string[] = [];
-  socket.on('data', (chunk: Buffer) => replies.push(...decoder.push(chunk).map((b) => b.toString('latin1'))));
-  const reply = (id: string) => withTimeout(new Promise<string>((resolve) => {
-    const check = () => { const r = replies.find((x) => x.includes(`|${id}\r`) || x.endsWith(`|${id}`) || x.includes(`|${id}|`)); r ? resolve(r) : setTimeout(check, 20); };
-    check();
-  }), 10_000, `reply to ${id}`);
-  return { socket, reply, receiver };
-}
 
 t.test('one MLLP frame holding a second MSH (batch split by the receiver) is refused, not forwarded', async (t) => {
   // Found in review: the HL7 relay decided a frame by its first MSH only and forwarded the whole frame,
@@ -64,7 +30,7 @@ t.test('one MLLP frame holding a second MSH (batch split by the receiver) is ref
   // receiver's line splitter knows: FF, GS, RS, NEL, U+2028) reached the receiver unchecked; python-hl7's
   // parse_hl7/parse_batch and batch-aware engines handle it as a second message with its own MSH-3/MSH-9
   // (here: application EVIL, ORU^R01, which no rule allows).
-  const { socket, reply, receiver } = await hl7RouteClient(t, 'lis-in', [{ peerSans: ['ris-gw.klinikum.internal'], sendingApplications: ['RIS'], messageTypes: ['ADT^A01'] }]);
+  const { socket, reply, receiver } = await hl7RouteClient(t, GW, 'lis-in', [{ peerSans: ['ris-gw.klinikum.internal'], sendingApplications: ['RIS'], messageTypes: ['ADT^A01'] }]);
 
   const breaks: Array<[string, string]> = [['CR', '\r'], ['LF', '\n'], ['CR LF and spaces', '\r\n  '], ['FF', '\x0c'], ['RS', '\x1e'], ['GS', '\x1d'], ['NEL (UTF-8)', '\xc2\x85'], ['U+2028 (UTF-8)', '\xe2\x80\xa8']];
   let n = 0;
@@ -92,7 +58,7 @@ t.test('a rule naming the whole HD (namespace^OID^ISO) admits that sender only; 
   // Found in review: rules compared MSH-3/MSH-4's first component only, so a receiver that keys its
   // interfaces on the universal ID (an OID) could not be protected: "LIS^<any OID>^ISO" passed a rule
   // meant for one sending application.
-  const { socket, reply, receiver } = await hl7RouteClient(t, 'lis-hd', [{ sendingApplications: ['RIS^1.2.276.0.76.3.1.1^ISO'], sendingFacilities: ['RAD'], messageTypes: ['ADT^A01'] }]);
+  const { socket, reply, receiver } = await hl7RouteClient(t, GW, 'lis-hd', [{ sendingApplications: ['RIS^1.2.276.0.76.3.1.1^ISO'], sendingFacilities: ['RAD'], messageTypes: ['ADT^A01'] }]);
   const send = (app: string, id: string) => {
     socket.write(encodeFrame(`${msh(app, 'ADT^A01', id)}\rPID|1||42\r`));
     return reply(id);

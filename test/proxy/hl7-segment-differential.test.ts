@@ -5,14 +5,10 @@
  * python3-hl7's `parse` (CR-only) shows how that receiver reads the payload.
  */
 import { spawnSync } from 'node:child_process';
-import { existsSync, readFileSync } from 'node:fs';
-import tls from 'node:tls';
+import { existsSync } from 'node:fs';
 import t from 'tap';
-import { MllpDecoder, encodeFrame } from '../../src/protocols/hl7/index.ts';
-import { withTimeout } from '../protocols/fixtures/helpers.ts';
-import { hl7Receiver } from './fixtures/hl7-receiver.ts';
-import { freeLoopbackPort, startGateway } from './fixtures/peers.ts';
-import { proxyPki } from './fixtures/pki.ts';
+import { encodeFrame } from '../../src/protocols/hl7/index.ts';
+import { hl7RouteClient } from './fixtures/hl7-route-client.ts';
 
 const GW = '127.51.0.1';
 // python3-hl7 is a Debian package: the system interpreter has it, a python3 earlier on PATH may not.
@@ -40,30 +36,10 @@ t.test('MSH-18 past an LF in the MSH: the character set a CR-only receiver decod
   // Found in review: the gateway's MSH ended at the LF, so it saw no MSH-18 and judged the bytes
   // (MSH-9 ADT^A01, allowed). A CR-only receiver's MSH runs on to MSH-18 BIG-5; decoded so, 0xA4 0x7C
   // in MSH-6 is one character, the fields shift by one, and its MSH-9 is the gateway's MSH-10 ORU^R01.
-  const pki = await proxyPki(t);
-  const gwCert = await pki.issue('gw', [GW]);
-  const client = await pki.issue('ris', ['ris-gw.klinikum.internal']);
-  const receiver = await hl7Receiver(t);
-  const port = await freeLoopbackPort();
-  await startGateway(t, {
-    routes: [{
-      name: 'lis-in', direction: 'inbound', protocol: 'hl7', listen: `${GW}:${port}`, upstream: `127.0.0.1:${receiver.port}`,
-      tls: { cert: [gwCert.cert], key: [gwCert.key], ca: pki.trust }, allow: [{ sendingApplications: ['RIS'], messageTypes: ['ADT^A01'] }],
-    }],
-  });
-  const socket = tls.connect({ host: GW, port, ca: readFileSync(pki.trust), cert: readFileSync(client.cert), key: readFileSync(client.key), checkServerIdentity: () => undefined });
-  socket.on('error', () => undefined);
-  t.teardown(() => socket.destroy());
-  await new Promise((r) => socket.once('secureConnect', r));
-  const decoder = new MllpDecoder();
-  const replies: string[] = [];
-  socket.on('data', (chunk: Buffer) => replies.push(...decoder.push(chunk).map((b) => b.toString('latin1'))));
+  const { socket, reply, receiver } = await hl7RouteClient(t, GW, 'lis-in', [{ sendingApplications: ['RIS'], messageTypes: ['ADT^A01'] }]);
   const send = (payload: Buffer, id: string) => {
     socket.write(encodeFrame(payload));
-    return withTimeout(new Promise<string>((resolve) => {
-      const check = () => { const r = replies.find((x) => x.includes(`MSA|`) && x.includes(`|${id}`)); r ? resolve(r) : setTimeout(check, 20); };
-      check();
-    }), 10_000, `reply to ${id}`);
+    return reply(id);
   };
 
   const smuggled = Buffer.from('MSH|^~\\&|RIS|RAD|LIS|LAB\xa4|20261126031500||ADT^A01|ORU^R01|P|2.5\n||||||BIG-5\rPID|1||42\r', 'latin1');

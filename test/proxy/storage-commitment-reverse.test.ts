@@ -16,6 +16,7 @@ import { tempDir } from '../helpers/tmp.ts';
 import { spawnPeer, withTimeout } from '../protocols/fixtures/helpers.ts';
 import { freeLoopbackPort, peerOption, requireBinary, sentinel, startGateway, waitForPort } from './fixtures/peers.ts';
 import { proxyPki } from './fixtures/pki.ts';
+import { implicitElement as element } from './fixtures/dicom-element.ts';
 
 const PACS = '127.50.0.1';
 const BACK = '127.50.0.2';
@@ -23,15 +24,6 @@ const OTHER = '127.50.0.3';
 const MODALITY = '127.50.0.4';
 const STORAGE_COMMITMENT_PUSH = '1.2.840.10008.1.20.1';
 const STORAGE_COMMITMENT_INSTANCE = '1.2.840.10008.1.20.1.1';
-
-/** Implicit VR LE element (PS3.5 §7.1.3). */
-function element(group: number, el: number, value: Buffer): Buffer {
-  const head = Buffer.alloc(8);
-  head.writeUInt16LE(group, 0);
-  head.writeUInt16LE(el, 2);
-  head.writeUInt32LE(value.length, 4);
-  return Buffer.concat([head, value]);
-}
 
 const uid = (s: string) => Buffer.from(s.length % 2 ? `${s}\0` : s, 'latin1');
 

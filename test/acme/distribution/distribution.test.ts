@@ -13,20 +13,10 @@ import type { KeyType } from '../../../src/pki/key-types.ts';
 import { testCa } from '../../helpers/ca.ts';
 import { openssl } from '../../helpers/openssl.ts';
 import { freeLoopbackPort } from '../../protocols/fixtures/helpers.ts';
+import { runPeer as run } from './fixtures/run-peer.ts';
 
 // Addresses of this file: 127.32.0.0/24.
 const HOST = '127.32.0.1';
-
-// Clients run asynchronously: the server under test lives in this process's event loop.
-function run(cmd: string, args: string[]): Promise<{ status: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => out.push(d));
-    child.on('close', (status) => resolve({ status, out: Buffer.concat(out).toString('utf8') }));
-  });
-}
 
 function curl(args: string[]): Promise<Buffer> {
   return new Promise((resolve, reject) => {

@@ -3,7 +3,6 @@
  * (`unknown`, RFC 6960 §2.2), even when its content octets equal a real certificate's serial; SHA-1
  * (openssl's default) and SHA-256 CertIDs, also mixed in one request, name the same certificate.
  */
-import { spawn } from 'node:child_process';
 import { generateKeyPairSync } from 'node:crypto';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
@@ -11,19 +10,10 @@ import t from 'tap';
 import { buildDistributionServer } from '../../../src/acme/distribution/index.ts';
 import { testCa } from '../../helpers/ca.ts';
 import { freeLoopbackPort } from '../../protocols/fixtures/helpers.ts';
+import { runPeer as run } from './fixtures/run-peer.ts';
 
 // Addresses of this file: 127.49.0.0/24.
 const HOST = '127.49.0.1';
-
-function run(cmd: string, args: string[]): Promise<{ status: number | null; out: string }> {
-  return new Promise((resolve) => {
-    const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-    const out: Buffer[] = [];
-    child.stdout.on('data', (d: Buffer) => out.push(d));
-    child.stderr.on('data', (d: Buffer) => out.push(d));
-    child.on('close', (status) => resolve({ status, out: Buffer.concat(out).toString('utf8') }));
-  });
-}
 
 t.test('OCSP CertIDs: serial sign and hash algorithm', async (t) => {
   const port = await freeLoopbackPort();
