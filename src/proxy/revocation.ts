@@ -165,11 +165,6 @@ export class RevocationList {
     return undefined;
   }
 
-  /** check() without trust anchors: a chain that has to be checked cannot be, and counts as revoked. */
-  isRevoked(peer: PeerCertificate, now = Date.now()): boolean {
-    return this.check(peer, new Set(), now) !== undefined;
-  }
-
   /**
    * Whether one of the CRLs listing `cert`'s serial is its issuer's (RFC 5280 §6.3.3 (b), (f)): the
    * same issuer name, the same key identifier when the CRL names one, and a signature by the issuer's

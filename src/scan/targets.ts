@@ -10,7 +10,7 @@ import { lookup } from 'node:dns/promises';
 import { readFileSync, statSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { WardgateError } from '../errors.ts';
-import { bytesToIp, ipToBytes, unmapIpv4 } from '../pki/ip.ts';
+import { canonicalIp, unmapIpv4 } from '../pki/ip.ts';
 
 export interface Target {
   address: string;
@@ -63,7 +63,7 @@ export function canonicalAddress(text: string): string {
   const [address, zone] = text.split('%', 2);
   const v4 = unmapIpv4(address);
   if (v4 !== address) return v4;
-  const canonical = bytesToIp(ipToBytes(address));
+  const canonical = canonicalIp(address);
   return zone === undefined ? canonical : `${canonical}%${zone}`;
 }
 
