@@ -1,6 +1,6 @@
 import http from 'node:http';
 import type net from 'node:net';
-import { connectTcp, socketErrorText } from './connect.ts';
+import { connectFirst, socketErrorText } from './connect.ts';
 import { failure, hostPort, preview, ValidationFailure } from './failure.ts';
 import { checkIdentifierShape, validationTargets } from './targets.ts';
 import type { Identifier, ValidationOptions } from './types.ts';
@@ -68,38 +68,31 @@ function get(socket: net.Socket, identifier: Identifier, port: number, path: str
 
 /**
  * RFC 8555 §8.3 (and RFC 8738 §4 for IP identifiers): GET http://HOST:PORT/.well-known/acme-challenge/TOKEN
- * on each allowed address in turn until one answers; the trimmed body must equal the key authorization.
- * A connection failure moves on to the next address; an answer, right or wrong, is final.
+ * on the first allowed address that accepts a connection (connectFirst: addresses in order, the next one
+ * tried when the previous fails or is slow to connect); the trimmed body must equal the key authorization.
+ * An answer, right or wrong, is final.
  */
 export async function validateHttp01(identifier: Identifier, token: string, keyAuthorization: string, opts: ValidationOptions, signal: AbortSignal): Promise<string> {
   checkIdentifierShape(identifier);
   const targets = await validationTargets(identifier, opts, signal);
   const path = `/.well-known/acme-challenge/${token}`;
-  const failures: string[] = [];
-  for (const address of targets.addresses) {
-    const where = `http://${hostPort(address, opts.http01Port)}${path} (Host: ${hostHeader(identifier, opts.http01Port)})`;
-    let socket: net.Socket;
-    try {
-      socket = await connectTcp(address, opts.http01Port, signal, opts.timeoutMs);
-    } catch (err) {
-      if (!(err instanceof ValidationFailure) || signal.aborted) throw err;
-      failures.push(err.problem.detail);
-      continue;
+  const { socket, address } = await connectFirst(targets.addresses, opts.http01Port, signal, opts.timeoutMs).catch((err: unknown) => {
+    if (!(err instanceof ValidationFailure) || signal.aborted) throw err;
+    throw failure('connection', `http-01 for ${identifier.value}: ${err.problem.detail}${targets.note}`, true);
+  });
+  const where = `http://${hostPort(address, opts.http01Port)}${path} (Host: ${hostHeader(identifier, opts.http01Port)})`;
+  try {
+    const res = await get(socket, identifier, opts.http01Port, path, signal, opts.timeoutMs, where);
+    if (res.status >= 300 && res.status < 400) {
+      throw failure('unauthorized', `${where} answered ${res.status} redirecting to ${res.location === undefined ? '(no Location)' : preview(res.location)}; this CA follows no redirects: serve the key authorization directly on port ${opts.http01Port}`);
     }
-    try {
-      const res = await get(socket, identifier, opts.http01Port, path, signal, opts.timeoutMs, where);
-      if (res.status >= 300 && res.status < 400) {
-        throw failure('unauthorized', `${where} answered ${res.status} redirecting to ${res.location === undefined ? '(no Location)' : preview(res.location)}; this CA follows no redirects: serve the key authorization directly on port ${opts.http01Port}`);
-      }
-      if (res.status !== 200) throw failure('unauthorized', `${where} answered HTTP ${res.status} instead of 200 with the key authorization; body ${preview(res.body)}`);
-      const body = trimTrailingWhitespace(res.body);
-      if (body !== keyAuthorization) {
-        throw failure('unauthorized', `${where} answered 200 with ${preview(body)}, which is not the key authorization for token ${token} (expected ${preview(keyAuthorization)})`);
-      }
-      return address;
-    } finally {
-      socket.destroy();
+    if (res.status !== 200) throw failure('unauthorized', `${where} answered HTTP ${res.status} instead of 200 with the key authorization; body ${preview(res.body)}`);
+    const body = trimTrailingWhitespace(res.body);
+    if (body !== keyAuthorization) {
+      throw failure('unauthorized', `${where} answered 200 with ${preview(body)}, which is not the key authorization for token ${token} (expected ${preview(keyAuthorization)})`);
     }
+    return address;
+  } finally {
+    socket.destroy();
   }
-  throw failure('connection', `http-01 for ${identifier.value}: ${failures.join('; ')}${targets.note}`, true);
 }

@@ -1,7 +1,7 @@
 import type net from 'node:net';
 import tls from 'node:tls';
 import { checkAcmeTlsCertificate } from './acme-tls-certificate.ts';
-import { connectTcp, socketErrorText } from './connect.ts';
+import { connectFirst, socketErrorText } from './connect.ts';
 import { failure, hostPort, ValidationFailure } from './failure.ts';
 import { reverseDnsName } from './reverse-dns.ts';
 import { checkIdentifierShape, validationTargets } from './targets.ts';
@@ -37,36 +37,28 @@ function handshake(socket: net.Socket, servername: string, signal: AbortSignal, 
   });
 }
 
-/** RFC 8737 §3: connect to each allowed address in turn until one completes a handshake; that answer is final. */
+/** RFC 8737 §3: a handshake with the first allowed address that accepts a connection (connectFirst); that answer is final. */
 export async function validateTlsAlpn01(identifier: Identifier, _token: string, keyAuthorization: string, opts: ValidationOptions, signal: AbortSignal): Promise<string> {
   checkIdentifierShape(identifier);
   const targets = await validationTargets(identifier, opts, signal);
   const servername = tlsAlpnServerName(identifier);
-  const failures: string[] = [];
-  for (const address of targets.addresses) {
-    const where = `${hostPort(address, opts.tlsAlpn01Port)} (SNI ${servername})`;
-    let socket: net.Socket;
-    try {
-      socket = await connectTcp(address, opts.tlsAlpn01Port, signal, opts.timeoutMs);
-    } catch (err) {
-      if (!(err instanceof ValidationFailure) || signal.aborted) throw err;
-      failures.push(err.problem.detail);
-      continue;
+  const { socket, address } = await connectFirst(targets.addresses, opts.tlsAlpn01Port, signal, opts.timeoutMs).catch((err: unknown) => {
+    if (!(err instanceof ValidationFailure) || signal.aborted) throw err;
+    throw failure('connection', `tls-alpn-01 for ${identifier.value}: ${err.problem.detail}${targets.note}`, true);
+  });
+  const where = `${hostPort(address, opts.tlsAlpn01Port)} (SNI ${servername})`;
+  let conn: tls.TLSSocket | undefined;
+  try {
+    conn = await handshake(socket, servername, signal, opts.timeoutMs, where);
+    if (conn.alpnProtocol !== ACME_TLS_ALPN) {
+      throw failure('tls', `${where} did not negotiate ALPN "${ACME_TLS_ALPN}" (got ${conn.alpnProtocol ? `"${conn.alpnProtocol}"` : 'no ALPN'}): the device is not answering the tls-alpn-01 challenge`);
     }
-    let conn: tls.TLSSocket | undefined;
-    try {
-      conn = await handshake(socket, servername, signal, opts.timeoutMs, where);
-      if (conn.alpnProtocol !== ACME_TLS_ALPN) {
-        throw failure('tls', `${where} did not negotiate ALPN "${ACME_TLS_ALPN}" (got ${conn.alpnProtocol ? `"${conn.alpnProtocol}"` : 'no ALPN'}): the device is not answering the tls-alpn-01 challenge`);
-      }
-      const peer = conn.getPeerCertificate(false);
-      if (!peer?.raw) throw failure('tls', `${where} presented no certificate`);
-      checkAcmeTlsCertificate(peer.raw, identifier, keyAuthorization, where);
-      return address;
-    } finally {
-      conn?.destroy();
-      socket.destroy();
-    }
+    const peer = conn.getPeerCertificate(false);
+    if (!peer?.raw) throw failure('tls', `${where} presented no certificate`);
+    checkAcmeTlsCertificate(peer.raw, identifier, keyAuthorization, where);
+    return address;
+  } finally {
+    conn?.destroy();
+    socket.destroy();
   }
-  throw failure('connection', `tls-alpn-01 for ${identifier.value}: ${failures.join('; ')}${targets.note}`, true);
 }

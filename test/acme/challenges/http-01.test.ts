@@ -1,7 +1,7 @@
 import t from 'tap';
 import { validateChallenge, resolveValidationOptions, type ValidationOptions } from '../../../src/acme/challenges/index.ts';
 import { challTestSrvRequired, startChallTestSrv } from './fixtures/challtestsrv.ts';
-import { httpDevice, recordConnects, tarpit } from './fixtures/device.ts';
+import { dropsSyn, httpDevice, recordConnects, tarpit } from './fixtures/device.ts';
 
 // Addresses of this file: 127.31.1.0/24.
 const KEYAUTH = 'tok-http01-abcdefghijk.thumbprint-xyz';
@@ -70,6 +70,28 @@ t.test('http-01 against pebble-challtestsrv (DNS and responder)', challTestSrvRe
     t.same(r, { ok: true, addressUsed: '::1' });
     t.same(connects, ['127.31.1.30', '::1']);
     t.same(dev.seen, [{ path: `/.well-known/acme-challenge/${TOKEN}`, host: `dual.klinikum.internal:${dev.port}` }]);
+  });
+
+  t.test('an address that drops packets does not hide a working one (RFC 8305 connection attempt delay)', async (t) => {
+    const dev = await httpDevice(t, '127.31.1.41', (_req, res) => res.end(KEYAUTH));
+    await dropsSyn(t, '127.31.1.40', dev.port);
+    await srv.addA('stale.klinikum.internal', ['127.31.1.40', '127.31.1.41']);
+    const connects = recordConnects(t);
+    const start = Date.now();
+    const r = await validateChallenge('http-01', { type: 'dns', value: 'stale.klinikum.internal' }, TOKEN, KEYAUTH, { ...opts, http01Port: dev.port, attempts: 1 });
+    const elapsed = Date.now() - start;
+    t.same(r, { ok: true, addressUsed: '127.31.1.41' });
+    t.same(connects, ['127.31.1.40', '127.31.1.41']);
+    t.ok(elapsed < 1500, `answered in ${elapsed} ms, not after the 2000 ms timeout`);
+  });
+
+  t.test('every address silent: the timeout names each one', async (t) => {
+    const port = (await httpDevice(t, '127.31.1.44', (_req, res) => res.end(KEYAUTH))).port;
+    await dropsSyn(t, '127.31.1.42', port);
+    await dropsSyn(t, '127.31.1.43', port);
+    await srv.addA('dark.klinikum.internal', ['127.31.1.42', '127.31.1.43']);
+    const r = await validateChallenge('http-01', { type: 'dns', value: 'dark.klinikum.internal' }, TOKEN, KEYAUTH, { ...opts, http01Port: port, timeoutMs: 700, attempts: 1 });
+    t.match(r, { ok: false, problem: { type: 'connection', detail: /timed out after 700 ms connecting to 127\.31\.1\.42:\d+; timed out after 700 ms connecting to 127\.31\.1\.43/ } });
   });
 
   t.test('when the allowed address fails, the detail names the public one that was not contacted', async (t) => {
