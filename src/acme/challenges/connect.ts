@@ -41,13 +41,16 @@ export function connectTcp(address: string, port: number, signal: AbortSignal, t
 
 /** RFC 8305 §5: the recommended Connection Attempt Delay before the next address is tried in parallel. */
 export const CONNECTION_ATTEMPT_DELAY_MS = 250;
+/** Connection attempts one validation keeps open at once: a name with many silent addresses costs the CA little. */
+export const MAX_PARALLEL_ATTEMPTS = 3;
 
 /**
  * Connects to the first of `addresses` (in order) that accepts. The next address is tried as soon as the
  * previous attempt failed, or after CONNECTION_ATTEMPT_DELAY_MS while it is still pending (RFC 8305 §5):
  * a name whose first address silently drops packets (a stale AAAA record, a firewalled VLAN) would
  * otherwise use the attempt's whole timeout and keep the working address behind it from ever being tried.
- * Attempts that lose the race are closed. When none connects, the failure names every address tried.
+ * At most MAX_PARALLEL_ATTEMPTS are open at once; attempts that lose the race are closed. When none connects,
+ * the failure names every address tried.
  */
 export function connectFirst(addresses: string[], port: number, signal: AbortSignal, timeoutMs: number): Promise<{ socket: net.Socket; address: string }> {
   return new Promise((resolve, reject) => {
@@ -58,7 +61,7 @@ export function connectFirst(addresses: string[], port: number, signal: AbortSig
     let timer: NodeJS.Timeout | undefined;
     const startNext = () => {
       clearTimeout(timer);
-      if (won || started >= addresses.length || signal.aborted) return;
+      if (won || started >= addresses.length || signal.aborted || running.size >= MAX_PARALLEL_ATTEMPTS) return;
       const address = addresses[started++];
       const own = new AbortController();
       running.add(own);

@@ -85,13 +85,15 @@ t.test('http-01 against pebble-challtestsrv (DNS and responder)', challTestSrvRe
     t.ok(elapsed < 1500, `answered in ${elapsed} ms, not after the 2000 ms timeout`);
   });
 
-  t.test('every address silent: the timeout names each one', async (t) => {
+  t.test('every address silent: at most 3 attempts open at once, the timeout names each one tried', async (t) => {
     const port = (await httpDevice(t, '127.31.1.44', (_req, res) => res.end(KEYAUTH))).port;
-    await dropsSyn(t, '127.31.1.42', port);
-    await dropsSyn(t, '127.31.1.43', port);
-    await srv.addA('dark.klinikum.internal', ['127.31.1.42', '127.31.1.43']);
-    const r = await validateChallenge('http-01', { type: 'dns', value: 'dark.klinikum.internal' }, TOKEN, KEYAUTH, { ...opts, http01Port: port, timeoutMs: 700, attempts: 1 });
-    t.match(r, { ok: false, problem: { type: 'connection', detail: /timed out after 700 ms connecting to 127\.31\.1\.42:\d+; timed out after 700 ms connecting to 127\.31\.1\.43/ } });
+    const dark = ['127.31.1.42', '127.31.1.43', '127.31.1.45', '127.31.1.46'];
+    for (const a of dark) await dropsSyn(t, a, port);
+    await srv.addA('dark.klinikum.internal', dark);
+    const connects = recordConnects(t);
+    const r = await validateChallenge('http-01', { type: 'dns', value: 'dark.klinikum.internal' }, TOKEN, KEYAUTH, { ...opts, http01Port: port, timeoutMs: 1200, attempts: 1 });
+    t.same(connects, dark.slice(0, 3), 'the fourth address waits for a slot that never frees');
+    t.match(r, { ok: false, problem: { type: 'connection', detail: /timed out after 1200 ms connecting to 127\.31\.1\.42:\d+; timed out after 1200 ms connecting to 127\.31\.1\.43:\d+; timed out after 1200 ms connecting to 127\.31\.1\.45/ } });
   });
 
   t.test('when the allowed address fails, the detail names the public one that was not contacted', async (t) => {
