@@ -1,5 +1,5 @@
 import { isIP } from 'node:net';
-import { bytesToIp, ipToBytes, maskBytes, unmapIpv4 } from '../pki/ip.ts';
+import { bytesToIp, ipToBytes, maskBytes, stripZone, unmapIpv4 } from '../pki/ip.ts';
 
 /**
  * Token buckets keyed by account or client address. In memory: limits protect the CA from a runaway
@@ -37,7 +37,9 @@ export class RateLimiter {
 export function rateLimitKey(ip: string): string {
   const v4 = unmapIpv4(ip);
   if (isIP(v4) !== 6) return v4;
-  const bytes = ipToBytes(ip);
+  // A link-local client's address comes from the socket with its zone (fe80::1%eth0); the zone stays in
+  // the key, as the same address on another link is another host.
+  const bytes = ipToBytes(stripZone(ip));
   // Every host on a link shares fe80::/64: one bucket for it would let one device starve the others.
   if (bytes[0] === 0xfe && (bytes[1] & 0xc0) === 0x80) return ip;
   return `${bytesToIp(maskBytes(bytes, 64))}/64`;

@@ -8,7 +8,22 @@ export interface Cidr {
   text: string;
 }
 
+/**
+ * The address without its zone ID. Node reports a link-local peer as `fe80::1%eth0` (RFC 4007 §11);
+ * identifiers, rules and limits judge the address alone, so OS-supplied addresses pass through here
+ * before ipToBytes, which refuses a zone in text a person or a client wrote.
+ */
+export function stripZone(address: string): string {
+  const i = address.indexOf('%');
+  return i < 0 || isIP(address) !== 6 ? address : address.slice(0, i);
+}
+
 export function ipToBytes(ip: string): Uint8Array {
+  // RFC 8738 §3 and RFC 5952: an IP identifier is the address alone. isIP() accepts `fe80::1%eth0` and
+  // parseInt would stop at '%', so the zone would vanish and another interface's host pass as this one.
+  if (isIP(ip) === 6 && ip.includes('%')) {
+    throw new WardgateError('NAME_INVALID', `"${ip}" carries a zone ID (%...): it names an interface of one host, not an address; write ${stripZone(ip)}`);
+  }
   const v = isIP(ip);
   if (v === 4) return Uint8Array.from(ip.split('.').map(Number));
   if (v === 6) {
@@ -60,7 +75,8 @@ export function canonicalIp(ip: string): string {
  * Policies, allow-lists and rate-limit buckets are written for, and must judge, the IPv4 address.
  */
 export function unmapIpv4(ip: string): string {
-  if (isIP(ip) !== 6 || !/^[0:]*:ffff:/i.test(ip)) return ip;
+  // Node appends a zone to link-local addresses only, never to a mapped one: text with a zone is not mapped.
+  if (isIP(ip) !== 6 || ip.includes('%') || !/^[0:]*:ffff:/i.test(ip)) return ip;
   const bytes = ipToBytes(ip);
   const mapped = bytes.subarray(0, 10).every((b) => b === 0) && bytes[10] === 0xff && bytes[11] === 0xff;
   return mapped ? bytesToIp(bytes.subarray(12)) : ip;
@@ -71,8 +87,9 @@ export function parseCidr(text: string): Cidr {
   const v = isIP(addr ?? '');
   const max = v === 4 ? 32 : 128;
   const prefix = prefixText === undefined ? max : Number(prefixText);
-  if (!v || extra !== undefined || !Number.isInteger(prefix) || prefix < 0 || prefix > max || (prefixText !== undefined && !/^\d+$/.test(prefixText))) {
-    throw new WardgateError('CLI_ARGUMENT', `"${text}" is not a CIDR range (expected e.g. 10.20.0.0/16 or fd00::/8)`);
+  if (!v || addr.includes('%') || extra !== undefined || !Number.isInteger(prefix) || prefix < 0 || prefix > max || (prefixText !== undefined && !/^\d+$/.test(prefixText))) {
+    const zone = v && addr.includes('%') ? '; a zone ID (%...) names an interface, not a network' : '';
+    throw new WardgateError('CLI_ARGUMENT', `"${text}" is not a CIDR range (expected e.g. 10.20.0.0/16 or fd00::/8)${zone}`);
   }
   const bytes = ipToBytes(addr);
   const masked = maskBytes(bytes, prefix);

@@ -5,7 +5,7 @@
  * DICOM AE titles are compared after trimming (PS3.5 §6.2: leading/trailing spaces are not significant).
  */
 import { isIP } from 'node:net';
-import { canonicalIp } from '../pki/ip.ts';
+import { canonicalIp, stripZone } from '../pki/ip.ts';
 import type { AllowRule } from './route-config.ts';
 import type { PeerIdentity } from './peer-identity.ts';
 
@@ -17,10 +17,11 @@ export interface Decision {
 
 function anyOf(list: string[] | undefined, values: string[], fold = false): boolean {
   if (!list) return true;
-  // IPv6 in any spelling (fd00::5, FD00:0:0:0:0:0:0:5) compares as one address.
+  // IPv6 in any spelling (fd00::5, FD00:0:0:0:0:0:0:5) compares as one address. A link-local peer's
+  // socket address carries its zone (fe80::1%eth0) and rules carry none (route-config refuses one).
   const norm = (s: string) => {
     const t = fold ? s.toLowerCase() : s;
-    return isIP(t) ? canonicalIp(t) : t;
+    return isIP(t) ? canonicalIp(stripZone(t)) : t;
   };
   return list.some((want) => values.some((v) => norm(v) === norm(want)));
 }

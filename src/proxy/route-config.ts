@@ -2,6 +2,7 @@
  * Route configuration: the typed form of route-schema.ts, loading `--config FILE`, and address parsing.
  */
 import { readFileSync } from 'node:fs';
+import { isIP } from 'node:net';
 import { WardgateError } from '../errors.ts';
 import { isLoopback } from '../net/loopback.ts';
 import { unusableCharset } from '../protocols/hl7/charset.ts';
@@ -135,6 +136,9 @@ const CERTIFICATE_FIELDS = ['peerSubjects', 'peerSans'] as const;
  * that asks for no client certificate, would instead never match, refusing everything: named too.
  */
 function checkAllowRule(rule: AllowRule, route: RouteConfig, field: (f: string) => string): void {
+  // A zone ID names an interface of this host, not the peer; matching drops the peer's zone, so a rule's would be ignored.
+  const zoned = (rule.peerAddresses ?? []).find((a) => isIP(a) === 6 && a.includes('%'));
+  if (zoned) throw new WardgateError('CONFIG_INVALID', `${field('peerAddresses')} "${zoned}" carries a zone ID (%...): write the address alone`);
   const foreign = route.protocol === 'hl7' ? DICOM_ONLY : HL7_ONLY;
   for (const f of foreign) {
     if (rule[f]) throw new WardgateError('CONFIG_INVALID', `${field(f)} is ${route.protocol === 'hl7' ? 'a DICOM' : 'an HL7'} condition; this route speaks ${route.protocol.toUpperCase()}, where it would match every peer`);

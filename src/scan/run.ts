@@ -80,8 +80,9 @@ export async function runScan(o: RunOptions): Promise<RunResult> {
   if (specs.length === 0) throw new WardgateError('SCAN_TARGET_INVALID', 'no targets given');
   const maxHosts = o.maxHosts ?? DEFAULT_MAX_HOSTS;
   if (!Number.isSafeInteger(maxHosts) || maxHosts < 1) throw new WardgateError('SCAN_OPTION_INVALID', `--max-hosts must be a whole number of at least 1, got ${maxHosts}`);
-  // Before the first DNS query or connection: a run refused here has sent nothing.
-  const hostsTotal = checkHostCount(specs, maxHosts, o.shard);
+  // Before the first DNS query or connection: a run refused here has sent nothing. A hostname counts as
+  // one host here and as all its addresses once resolved (onResolved below), as each is scanned.
+  let hostsTotal = checkHostCount(specs, maxHosts, o.shard);
   const excludeSpecs = parseTargetArgs(o.exclude ?? []);
   const exclude = new ExcludeList(excludeSpecs);
   await resolveExcludes(exclude, o.resolve);
@@ -129,7 +130,10 @@ export async function runScan(o: RunOptions): Promise<RunResult> {
   });
   const started = now();
   const t0 = performance.now();
-  const services = await scanner.run(expandTargets(specs, { exclude, shard: o.shard, resolve: o.resolve }), o.signal);
+  const onResolved = (_hostname: string, addresses: number) => {
+    hostsTotal += addresses - 1;
+  };
+  const services = await scanner.run(expandTargets(specs, { exclude, shard: o.shard, resolve: o.resolve, onResolved }), o.signal);
   await Promise.all(pending);
   const finished = now();
   const scan: ScanMeta = {

@@ -278,6 +278,11 @@ export interface ExpandOptions {
   exclude?: ExcludeList;
   shard?: ShardSpec;
   resolve?: Resolver;
+  /**
+   * A hostname of this shard resolved to `addresses` distinct addresses (before --exclude): countHosts
+   * counted it as one host, so a running total grows by `addresses - 1` here.
+   */
+  onResolved?: (hostname: string, addresses: number) => void;
 }
 
 /**
@@ -318,6 +323,7 @@ export async function* expandTargets(specs: TargetSpec[], options: ExpandOptions
         throw new WardgateError('SCAN_TARGET_INVALID', `cannot resolve ${spec.hostname}: ${(err as Error).message}`, { cause: err });
       }
       if (resolved.length === 0) throw bad(`cannot resolve ${spec.hostname}: no addresses`);
+      options.onResolved?.(spec.hostname, new Set(resolved.map((r) => canonicalAddress(r.address))).size);
       // Every address is its own device (a name with an A and an AAAA record, or a round-robin
       // pair, can be two differently configured services). Keyed by name too: the same address by
       // another name, or by no name, is checked against another certificate name.

@@ -16,7 +16,7 @@ import {
 import { withTimeout } from '../protocols/fixtures/helpers.ts';
 import { freeLoopbackPort, startGateway } from './fixtures/peers.ts';
 import { proxyPki } from './fixtures/pki.ts';
-import { implicitElement as element } from './fixtures/dicom-element.ts';
+import { implicitElement } from './fixtures/dicom-element.ts';
 
 const GW = '127.30.13.1';
 const MOVE_STUDY_ROOT = '1.2.840.10008.5.1.4.1.2.2.2';
@@ -91,17 +91,17 @@ function cMoveRq(messageId: number, destination: string): Buffer {
 }
 
 const us = (n: number) => { const b = Buffer.alloc(2); b.writeUInt16LE(n); return b; };
-const IDENTIFIER = Buffer.concat([element(0x0008, 0x0052, Buffer.from('STUDY ')), element(0x0020, 0x000d, Buffer.from('1.2.826.0.1.3680043.10.1234.77\0'))]);
+const IDENTIFIER = Buffer.concat([implicitElement(0x0008, 0x0052, Buffer.from('STUDY ')), implicitElement(0x0020, 0x000d, Buffer.from('1.2.826.0.1.3680043.10.1234.77\0'))]);
 
 /** A C-MOVE-RQ to `destination` as dcmtk reads it, but with its elements out of ascending order (PS3.5 §7.1). */
 function cMoveOutOfOrder(destination: string): Buffer {
   const body = Buffer.concat([
-    element(0, 0x0002, Buffer.from(`${MOVE_STUDY_ROOT}\0`)), element(0, 0x0100, us(COMMAND_FIELD.CMoveRq)), element(0, 0x0110, us(9)),
-    element(0, 0x0700, us(0)), element(0, 0x0600, Buffer.from(destination.padEnd(16, ' '))), element(0, 0x0800, us(DATA_SET_TYPE.Present)),
+    implicitElement(0, 0x0002, Buffer.from(`${MOVE_STUDY_ROOT}\0`)), implicitElement(0, 0x0100, us(COMMAND_FIELD.CMoveRq)), implicitElement(0, 0x0110, us(9)),
+    implicitElement(0, 0x0700, us(0)), implicitElement(0, 0x0600, Buffer.from(destination.padEnd(16, ' '))), implicitElement(0, 0x0800, us(DATA_SET_TYPE.Present)),
   ]);
   const len = Buffer.alloc(4);
   len.writeUInt32LE(body.length);
-  return Buffer.concat([element(0, 0, len), body]);
+  return Buffer.concat([implicitElement(0, 0, len), body]);
 }
 
 /** A well-ordered C-MOVE-RQ whose CommandGroupLength is wrong (dcmtk ignores it). */

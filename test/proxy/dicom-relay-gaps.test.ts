@@ -25,7 +25,7 @@ import { itemQueue, spawnPeer, withTimeout } from '../protocols/fixtures/helpers
 import { SECONDARY_CAPTURE, datasetOf, writeDicomFile } from './fixtures/dicom-file.ts';
 import { auditWith, freeLoopbackPort, peerOption, requireBinary, run, startGateway, waitForPort } from './fixtures/peers.ts';
 import { type ProxyPki, proxyPki } from './fixtures/pki.ts';
-import { implicitElement as element } from './fixtures/dicom-element.ts';
+import { implicitElement } from './fixtures/dicom-element.ts';
 
 type T = Parameters<Parameters<typeof t.test>[0]>[0];
 
@@ -250,18 +250,18 @@ function cMoveRq(messageId: number, destination: string): Buffer {
   return encodeCommand({ commandField: COMMAND_FIELD.CMoveRq, messageId, affectedSopClassUid: MOVE_STUDY_ROOT, priority: 0, moveDestination: destination, dataSetType: DATA_SET_TYPE.Present });
 }
 
-const IDENTIFIER = Buffer.concat([element(0x0008, 0x0052, Buffer.from('STUDY ')), element(0x0020, 0x000d, Buffer.from('1.2.826.0.1.3680043.10.1234.77\0'))]);
+const IDENTIFIER = Buffer.concat([implicitElement(0x0008, 0x0052, Buffer.from('STUDY ')), implicitElement(0x0020, 0x000d, Buffer.from('1.2.826.0.1.3680043.10.1234.77\0'))]);
 
 /** A C-MOVE-RQ as dcmtk reads it, elements out of ascending order (PS3.5 §7.1): our decoder refuses it. */
 function cMoveOutOfOrder(destination: string): Buffer {
   const us = (n: number) => { const b = Buffer.alloc(2); b.writeUInt16LE(n); return b; };
   const body = Buffer.concat([
-    element(0, 0x0002, Buffer.from(`${MOVE_STUDY_ROOT}\0`)), element(0, 0x0100, us(COMMAND_FIELD.CMoveRq)), element(0, 0x0110, us(9)),
-    element(0, 0x0700, us(0)), element(0, 0x0600, Buffer.from(destination.padEnd(16, ' '))), element(0, 0x0800, us(DATA_SET_TYPE.Present)),
+    implicitElement(0, 0x0002, Buffer.from(`${MOVE_STUDY_ROOT}\0`)), implicitElement(0, 0x0100, us(COMMAND_FIELD.CMoveRq)), implicitElement(0, 0x0110, us(9)),
+    implicitElement(0, 0x0700, us(0)), implicitElement(0, 0x0600, Buffer.from(destination.padEnd(16, ' '))), implicitElement(0, 0x0800, us(DATA_SET_TYPE.Present)),
   ]);
   const len = Buffer.alloc(4);
   len.writeUInt32LE(body.length);
-  return Buffer.concat([element(0, 0, len), body]);
+  return Buffer.concat([implicitElement(0, 0, len), body]);
 }
 
 t.test('gap 2: a C-MOVE-RQ from the acceptor obeys the move destinations, and needs the SCU role (PS3.7 D.3.3.4)', async (t) => {
@@ -378,7 +378,7 @@ t.test('gap 3: asynchronous operations window and extended negotiation cross byt
   const uid = (n: number) => `1.2.826.0.1.3680043.10.1234.59.${n}`;
   const store = (messageId: number, instance: number) => [
     command(3, encodeCStoreRq({ messageId, affectedSopClassUid: SECONDARY_CAPTURE, affectedSopInstanceUid: uid(instance) })),
-    dataset(3, Buffer.concat([element(0x0008, 0x0016, Buffer.from(`${SECONDARY_CAPTURE}\0`)), element(0x0008, 0x0018, Buffer.from(`${uid(instance)}\0`))])),
+    dataset(3, Buffer.concat([implicitElement(0x0008, 0x0016, Buffer.from(`${SECONDARY_CAPTURE}\0`)), implicitElement(0x0008, 0x0018, Buffer.from(`${uid(instance)}\0`))])),
   ];
   const storeRsp = (messageId: number, status: number) => command(3, encodeCStoreRsp({ messageIdBeingRespondedTo: messageId, status, affectedSopClassUid: SECONDARY_CAPTURE }));
   /** The acceptor reads `n` PDUs and returns the command sets among them, as [command field, message ID]. */

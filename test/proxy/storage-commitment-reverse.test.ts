@@ -16,7 +16,7 @@ import { tempDir } from '../helpers/tmp.ts';
 import { spawnPeer, withTimeout } from '../protocols/fixtures/helpers.ts';
 import { freeLoopbackPort, peerOption, requireBinary, sentinel, startGateway, waitForPort } from './fixtures/peers.ts';
 import { proxyPki } from './fixtures/pki.ts';
-import { implicitElement as element } from './fixtures/dicom-element.ts';
+import { implicitElement } from './fixtures/dicom-element.ts';
 
 const PACS = '127.50.0.1';
 const BACK = '127.50.0.2';
@@ -29,9 +29,9 @@ const uid = (s: string) => Buffer.from(s.length % 2 ? `${s}\0` : s, 'latin1');
 
 /** PS3.4 J.3.2.1.1: Transaction UID and one Referenced SOP Sequence item. */
 function commitmentRequest(transactionUid: string): Buffer {
-  const item = Buffer.concat([element(0x0008, 0x1150, uid('1.2.840.10008.5.1.4.1.1.7')), element(0x0008, 0x1155, uid('1.2.826.0.1.3680043.10.1234.99.1'))]);
-  const sequence = element(0x0008, 0x1199, element(0xfffe, 0xe000, item));
-  return Buffer.concat([element(0x0008, 0x1195, uid(transactionUid)), sequence]);
+  const item = Buffer.concat([implicitElement(0x0008, 0x1150, uid('1.2.840.10008.5.1.4.1.1.7')), implicitElement(0x0008, 0x1155, uid('1.2.826.0.1.3680043.10.1234.99.1'))]);
+  const sequence = implicitElement(0x0008, 0x1199, implicitElement(0xfffe, 0xe000, item));
+  return Buffer.concat([implicitElement(0x0008, 0x1195, uid(transactionUid)), sequence]);
 }
 
 function nActionRq(messageId: number): Buffer {

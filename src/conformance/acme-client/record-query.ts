@@ -49,9 +49,9 @@ export function renewalOrders(r: ExchangeRecord, cert: RecordedCertificate): Rec
   return r.orders.filter((o) => o.at > cert.issuedAt && o.id !== cert.orderId && o.identifiers.some((i) => names.has(i.value)));
 }
 
-/** RFC 8738 §3: an IPv4 address in dotted-decimal, an IPv6 address in RFC 5952 form. */
+/** RFC 8738 §3: an IPv4 address in dotted-decimal, an IPv6 address in RFC 5952 form (so without a zone ID). */
 export function isCanonicalIp(value: string): boolean {
-  return isIP(value) !== 0 && canonicalIp(value) === value;
+  return isIP(value) !== 0 && !value.includes('%') && canonicalIp(value) === value;
 }
 
 /** The window (ms since the run started) the kit served for `cert` at `at` (fault-plan.ts windowAt). */

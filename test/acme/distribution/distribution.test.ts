@@ -13,7 +13,7 @@ import type { KeyType } from '../../../src/pki/key-types.ts';
 import { testCa } from '../../helpers/ca.ts';
 import { openssl } from '../../helpers/openssl.ts';
 import { freeLoopbackPort } from '../../protocols/fixtures/helpers.ts';
-import { runPeer as run } from './fixtures/run-peer.ts';
+import { runPeer } from './fixtures/run-peer.ts';
 
 // Addresses of this file: 127.32.0.0/24.
 const HOST = '127.32.0.1';
@@ -51,7 +51,7 @@ t.test('distribution listener with real clients', async (t) => {
     return { record, path: file(`leaf-${n++}.pem`, record.pem) };
   };
   const ocsp = async (issuer: string, cert: string, extra: string[] = []) =>
-    await run('openssl', ['ocsp', '-issuer', issuer, '-cert', cert, '-url', `${base}/ocsp`, '-CAfile', root, '-timeout', '10', ...extra]);
+    await runPeer('openssl', ['ocsp', '-issuer', issuer, '-cert', cert, '-url', `${base}/ocsp`, '-CAfile', root, '-timeout', '10', ...extra]);
 
   const leaf = await issue('ecdsa-p256', 'pacs');
   const other = await issue('ecdsa-p256', 'ris');
@@ -90,27 +90,27 @@ t.test('distribution listener with real clients', async (t) => {
   });
 
   t.test('openssl ocsp: unknown serial of our issuer, and two certificates in one request', async (t) => {
-    const r = await run('openssl', ['ocsp', '-issuer', ecMid, '-serial', '0x0123456789abcdef', '-cert', other.path, '-url', `${base}/ocsp`, '-CAfile', root, '-timeout', '10']);
+    const r = await runPeer('openssl', ['ocsp', '-issuer', ecMid, '-serial', '0x0123456789abcdef', '-cert', other.path, '-url', `${base}/ocsp`, '-CAfile', root, '-timeout', '10']);
     t.match(r.out, 'Response verify OK');
     t.match(r.out, '0x0123456789abcdef: unknown');
     t.match(r.out, `${other.path}: good`);
   });
 
   t.test('a certificate asked for under the wrong issuer is unknown', async (t) => {
-    const r = await run('openssl', ['ocsp', '-issuer', rsaMid, '-serial', `0x${other.record.serial}`, '-url', `${base}/ocsp`, '-CAfile', root, '-timeout', '10']);
+    const r = await runPeer('openssl', ['ocsp', '-issuer', rsaMid, '-serial', `0x${other.record.serial}`, '-url', `${base}/ocsp`, '-CAfile', root, '-timeout', '10']);
     t.match(r.out, `0x${other.record.serial}: unknown`);
   });
 
   t.test('an issuer we do not have: unauthorized', async (t) => {
     const key = join(work, 'foreign.key'); const cert = join(work, 'foreign.pem');
     execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-keyout', key, '-out', cert, '-subj', '/CN=Foreign CA', '-days', '1'], { stdio: 'pipe' });
-    const r = await run('openssl', ['ocsp', '-issuer', cert, '-serial', '0x01', '-url', `${base}/ocsp`, '-timeout', '10']);
+    const r = await runPeer('openssl', ['ocsp', '-issuer', cert, '-serial', '0x01', '-url', `${base}/ocsp`, '-timeout', '10']);
     t.match(r.out, /Responder Error: unauthorized \(6\)/);
   });
 
   t.test('garbage POST: malformedRequest, as an OCSP response with HTTP 200', async (t) => {
     const resp = file('garbage.resp', await curl(['-H', 'Content-Type: application/ocsp-request', '--data-binary', 'not an ocsp request', `${base}/ocsp`]));
-    const r = await run('openssl', ['ocsp', '-respin', resp, '-noverify', '-resp_text']);
+    const r = await runPeer('openssl', ['ocsp', '-respin', resp, '-noverify', '-resp_text']);
     t.match(r.out, /malformedrequest \(1\)/i);
     const headers = (await curl(['-o', '/dev/null', '-D', '-', '-H', 'Content-Type: application/ocsp-request', '--data-binary', '\x30\x03\x02\x01', `${base}/ocsp`])).toString();
     t.match(headers, /^HTTP\/1\.1 200/);
@@ -125,15 +125,15 @@ t.test('distribution listener with real clients', async (t) => {
     const headers = (await curl(['-D', '-', '-o', respPath, `${base}/ocsp/${encodeURIComponent(b64)}`])).toString();
     t.match(headers, /cache-control: public, max-age=\d+, no-transform, must-revalidate/i);
     t.match(headers, /last-modified: /i);
-    const r = await run('openssl', ['ocsp', '-respin', respPath, '-issuer', ecMid, '-cert', other.path, '-CAfile', root, '-no_nonce']);
+    const r = await runPeer('openssl', ['ocsp', '-respin', respPath, '-issuer', ecMid, '-cert', other.path, '-CAfile', root, '-no_nonce']);
     t.match(r.out, 'Response verify OK');
     t.match(r.out, `${other.path}: good`);
     // Unencoded slashes and plus signs, as some clients send them, work too.
     const raw = file('raw-get.resp', await curl([`${base}/ocsp/${b64}`]));
-    t.match((await run('openssl', ['ocsp', '-respin', raw, '-issuer', ecMid, '-cert', other.path, '-CAfile', root, '-no_nonce'])).out, `${other.path}: good`);
+    t.match((await runPeer('openssl', ['ocsp', '-respin', raw, '-issuer', ecMid, '-cert', other.path, '-CAfile', root, '-no_nonce'])).out, `${other.path}: good`);
     for (const junk of ['not*base64!', Buffer.from('garbage').toString('base64')]) {
       const bad = file('bad-get.resp', await curl([`${base}/ocsp/${junk}`]));
-      t.match((await run('openssl', ['ocsp', '-respin', bad, '-noverify'])).out, /malformedrequest \(1\)/i, junk);
+      t.match((await runPeer('openssl', ['ocsp', '-respin', bad, '-noverify'])).out, /malformedrequest \(1\)/i, junk);
     }
   });
 
@@ -144,13 +144,13 @@ t.test('distribution listener with real clients', async (t) => {
     const text = openssl(['crl', '-inform', 'DER', '-in', derPath, '-noout', '-text', '-CAfile', chainFile]);
     t.match(text.toUpperCase(), leaf.record.serial.toUpperCase());
     t.match(text, 'Key Compromise');
-    const verified = await run('openssl', ['crl', '-inform', 'DER', '-in', derPath, '-noout', '-CAfile', chainFile]);
+    const verified = await runPeer('openssl', ['crl', '-inform', 'DER', '-in', derPath, '-noout', '-CAfile', chainFile]);
     t.match(verified.out, 'verify OK');
     const crlPem = file('ecdsa-1.crl.pem', openssl(['crl', '-inform', 'DER', '-in', derPath]));
-    const revoked = await run('openssl', ['verify', '-crl_check', '-CRLfile', crlPem, '-CAfile', root, '-untrusted', ecMid, leaf.path]);
+    const revoked = await runPeer('openssl', ['verify', '-crl_check', '-CRLfile', crlPem, '-CAfile', root, '-untrusted', ecMid, leaf.path]);
     t.not(revoked.status, 0);
     t.match(revoked.out, 'certificate revoked');
-    const good = await run('openssl', ['verify', '-crl_check', '-CRLfile', crlPem, '-CAfile', root, '-untrusted', ecMid, other.path]);
+    const good = await runPeer('openssl', ['verify', '-crl_check', '-CRLfile', crlPem, '-CAfile', root, '-untrusted', ecMid, other.path]);
     t.equal(good.status, 0, good.out);
   });
 

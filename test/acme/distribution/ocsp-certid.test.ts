@@ -10,7 +10,7 @@ import t from 'tap';
 import { buildDistributionServer } from '../../../src/acme/distribution/index.ts';
 import { testCa } from '../../helpers/ca.ts';
 import { freeLoopbackPort } from '../../protocols/fixtures/helpers.ts';
-import { runPeer as run } from './fixtures/run-peer.ts';
+import { runPeer } from './fixtures/run-peer.ts';
 
 // Addresses of this file: 127.49.0.0/24.
 const HOST = '127.49.0.1';
@@ -32,7 +32,7 @@ t.test('OCSP CertIDs: serial sign and hash algorithm', async (t) => {
     const { record } = await ca.issue({ spki, keyType: 'ecdsa-p256', identifiers: [{ type: 'dns', value: `${name}.klinikum.internal` }], profile: 'dicom-node' });
     return { record, path: file(`${name}.pem`, record.pem) };
   };
-  const ocsp = (args: string[]) => run('openssl', ['ocsp', '-issuer', mid, ...args, '-url', `${base}/ocsp`, '-CAfile', root, '-timeout', '10']);
+  const ocsp = (args: string[]) => runPeer('openssl', ['ocsp', '-issuer', mid, ...args, '-url', `${base}/ocsp`, '-CAfile', root, '-timeout', '10']);
 
   t.test('a negative serial whose octets equal a real serial is unknown, not that certificate', async (t) => {
     // Serials are 128 random bits: about every other one has the top bit set, which DER pads with 0x00.

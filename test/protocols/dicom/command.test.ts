@@ -3,6 +3,7 @@ import {
   COMMAND_FIELD, COMMAND_TAG, DATA_SET_TYPE, PRIORITY, SOP_CLASS, STATUS, commandName, decodeCEchoRq, decodeCEchoRsp, decodeCStoreRq,
   decodeCStoreRsp, decodeCommand, encodeCEchoRq, encodeCEchoRsp, encodeCStoreRq, encodeCStoreRsp, encodeCommand, statusCategory, writeCommandElements,
 } from '../../../src/protocols/dicom/index.ts';
+import { implicitElement } from '../../proxy/fixtures/dicom-element.ts';
 import { expectCode } from '../fixtures/helpers.ts';
 
 const INSTANCE = '1.2.826.0.1.3680043.10.1234.7.1';
@@ -53,18 +54,10 @@ t.test('C-ECHO-RQ bytes match PS3.7 implicit VR little endian layout', async (t)
 
 /** Build a command set from raw [element, value] pairs, bypassing the checks of the writer. */
 function rawCommand(elements: Array<[number, Buffer]>, groupLength?: number): Buffer {
-  const parts = elements.map(([tag, value]) => {
-    const head = Buffer.alloc(8);
-    head.writeUInt16LE(0, 0);
-    head.writeUInt16LE(tag, 2);
-    head.writeUInt32LE(value.length, 4);
-    return Buffer.concat([head, value]);
-  });
-  const body = Buffer.concat(parts);
-  const gl = Buffer.alloc(12);
-  gl.writeUInt32LE(4, 4);
-  gl.writeUInt32LE(groupLength ?? body.length, 8);
-  return Buffer.concat([gl, body]);
+  const body = Buffer.concat(elements.map(([tag, value]) => implicitElement(0, tag, value)));
+  const length = Buffer.alloc(4);
+  length.writeUInt32LE(groupLength ?? body.length, 0);
+  return Buffer.concat([implicitElement(0, 0, length), body]);
 }
 /** Append raw bytes and fix CommandGroupLength so only the appended element is at fault. */
 function appendRaw(cmd: Buffer, extra: Buffer): Buffer {
