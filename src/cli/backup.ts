@@ -80,6 +80,6 @@ export function register(program: Command): void {
           store.close();
         }
       });
-      console.log(`restored ${r.files} files into ${layout.root} (backup of ${archive.createdAt}); ${keys}, store intact, audit chain of ${entries} entries verifies`);
+      console.log(`restored ${r.files} files into ${layout.root} (backup of ${r.createdAt}); ${keys}, store intact, audit chain of ${entries} entries verifies`);
     });
 }

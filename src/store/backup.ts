@@ -1,34 +1,20 @@
-import { createCipheriv, createDecipheriv, createHmac, createPrivateKey, randomBytes, scryptSync, timingSafeEqual } from 'node:crypto';
-import { constants as bufferConstants } from 'node:buffer';
-import { closeSync, existsSync, fstatSync, mkdirSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, realpathSync, rmSync, statSync } from 'node:fs';
+import { createPrivateKey, randomBytes } from 'node:crypto';
+import { closeSync, existsSync, fstatSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, rmSync, statSync, fsyncSync } from 'node:fs';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { tmpdir } from 'node:os';
-import { gunzipSync, gzipSync } from 'node:zlib';
 import { WardgateError } from '../errors.ts';
 import { DataDirStaging } from './atomic-data-dir.ts';
 import { isLockFile } from './data-dir-lock.ts';
-import { writeFileAtomic } from './atomic-file.ts';
+import { fsyncDir } from './atomic-file.ts';
+import { FAMILY, missingCaFiles, pathProblem } from './backup-rules.ts';
+import { MAGIC_V1, MAGIC_V2, MAX_LEGACY_ARCHIVE, readLegacyBackup, type LegacyArchive } from './backup-legacy.ts';
+import { ChunkSealer, HEADER_V3, MAGIC_V3, openChunks, openHeaderV3, parseHeaderV3 } from './backup-stream.ts';
+import { endRecord, fileRecordHeader, metaRecord, readRecords } from './backup-records.ts';
+import { Unpacker } from './backup-unpack.ts';
 import type { Store } from './store.ts';
 
-const FAMILY = Buffer.from('WARDGATE-BACKUP-');
-const MAGIC_V1 = Buffer.from('WARDGATE-BACKUP-1\n');
-const MAGIC = Buffer.from('WARDGATE-BACKUP-2\n');
-/** Version 2 header after the magic: salt(16), iv(12), body length (uint64 BE), key check(16), GCM tag(16). */
-const HEADER_V2 = MAGIC.length + 16 + 12 + 8 + 16 + 16;
-const HEADER_V1 = MAGIC_V1.length + 16 + 12 + 16;
-const SCRYPT = { N: 1 << 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 };
-/**
- * The archive is one JSON string, and V8 caps a string at this many characters: no archive wardgate wrote
- * decompresses to more, so a body that does is refused before it fills memory (a 3 MB gzip bomb otherwise
- * inflates to 4 GB, the Buffer limit, and the process to several GB).
- */
-const MAX_PLAIN = bufferConstants.MAX_STRING_LENGTH;
-/** Deflate adds at most 5 bytes per 16 KiB stored block to incompressible input, plus its headers. */
-const MAX_ARCHIVE = HEADER_V2 + MAX_PLAIN + Math.ceil(MAX_PLAIN / 16384) * 5 + 1024;
-const STORE_FILE = 'wardgate.db';
-
-interface ArchiveFile { path: string; mode: number; data: string }
-interface Archive { format: 'wardgate-backup'; version: 1; createdAt: string; storeFile: string; files: ArchiveFile[] }
+/** Files are read in pieces of this size: a multi-GB store never sits in memory. */
+const READ_PIECE = 1 << 20;
 
 /**
  * Symbolic links are followed (an admin may have put ca/keys on another volume): what the CA reads is what
@@ -55,65 +41,41 @@ function statIfExists(p: string) {
   }
 }
 
-/**
- * Why an archive path must not be restored, or undefined. An archive holds ca/... and plain files at the
- * top of the data dir, nothing else: no hidden top-level names (the data-dir lock, and the staging dirs of
- * DataDirStaging, whose leftovers the next init or restore acts on), no SQLite side files next to the
- * store (a crafted -wal would change the store after its check), nothing outside the data dir.
- */
-function pathProblem(path: string): string | undefined {
-  const parts = path.split('/');
-  if (path.includes('\0')) return 'a name with a NUL byte';
-  if (parts.some((p) => p === '' || p === '.' || p === '..')) return 'an absolute path or an empty, "." or ".." segment';
-  if (parts[0] === 'ca') return parts.length > 1 ? undefined : 'ca as a file';
-  if (parts.length > 1) return 'a directory other than ca/';
-  if (path.startsWith('.')) return 'a hidden file at the top of the data dir';
-  if (path !== STORE_FILE && path.startsWith(STORE_FILE)) return 'a store side file';
-  return undefined;
-}
-
-/** Keys are private whatever the archive says; nothing restored is executable, setuid or writable by others. */
-function restoredMode(path: string, mode: number): number {
-  return path.startsWith('ca/keys/') || path === 'ca/ca.json' || path === STORE_FILE ? 0o600 : (mode & 0o644) | 0o600;
-}
-
-/**
- * The files ca/ca.json needs: root and issuer certificates, issuer keys, and the root key unless the root
- * was taken offline. Missing ones are named; checked when writing an archive and again before restoring.
- */
-function missingCaFiles(files: ReadonlyMap<string, Buffer>): string[] {
-  let meta: { root?: { id?: unknown; offline?: unknown }; issuers?: Array<{ id?: unknown }> };
+function readHead(p: string, length: number): Buffer {
+  const fd = openSync(p, 'r');
   try {
-    meta = JSON.parse(files.get('ca/ca.json')!.toString('utf8'));
-  } catch {
-    return ['a readable ca/ca.json'];
+    const buf = Buffer.alloc(length);
+    return buf.subarray(0, readSync(fd, buf, 0, length, 0));
+  } finally {
+    closeSync(fd);
   }
-  if (typeof meta?.root?.id !== 'string' || !Array.isArray(meta.issuers)) return ['a valid ca/ca.json'];
-  const needed = ['ca/root.pem', ...(meta.root.offline === true ? [] : [`ca/keys/${meta.root.id}.key.pem`])];
-  for (const i of meta.issuers) needed.push(`ca/issuers/${String(i?.id)}.pem`, `ca/keys/${String(i?.id)}.key.pem`);
-  return needed.filter((p) => !files.has(p));
 }
 
-/** Version 1 used the scrypt output as the AES key only. */
-function deriveKeyV1(passphrase: string, salt: Buffer): Buffer {
-  return scryptSync(passphrase, salt, 32, SCRYPT);
-}
-
-/**
- * Version 2 derives two keys: one for AES-256-GCM, one for a key check value that tells a wrong passphrase
- * apart from a damaged archive (the GCM tag alone fails the same way for both).
- */
-function deriveKeys(passphrase: string, salt: Buffer): { enc: Buffer; check: Buffer } {
-  const k = scryptSync(passphrase, salt, 64, SCRYPT);
-  return { enc: k.subarray(0, 32), check: createHmac('sha256', k.subarray(32)).update('wardgate backup key check').digest().subarray(0, 16) };
+/** Feeds exactly the `size` bytes a file had when its record header was written, piece by piece. */
+function packFile(sealer: ChunkSealer, source: string, archivePath: string, mode: number): void {
+  const fd = openSync(source, 'r');
+  try {
+    const size = fstatSync(fd).size;
+    sealer.push(fileRecordHeader(archivePath, mode, size));
+    const piece = Buffer.alloc(Math.min(READ_PIECE, size));
+    let done = 0;
+    while (done < size) {
+      const n = readSync(fd, piece, 0, Math.min(piece.length, size - done), done);
+      if (n === 0) throw new WardgateError('BACKUP_INVALID', `not writing a backup: ${source} shrank while it was being read`);
+      sealer.push(piece.subarray(0, n));
+      done += n;
+    }
+  } finally {
+    closeSync(fd);
+  }
 }
 
 /**
  * Writes an encrypted archive of the data dir: the CA directory (certificates and the already encrypted
  * keys) plus a consistent snapshot of the store taken while it stays online, so issuance may go on
- * meanwhile. Format 2: magic, salt(16), iv(12), body length(8), key check(16), GCM tag(16),
- * AES-256-GCM(gzip(JSON)) with the whole header before the tag as additional data; keys from scrypt.
- * The file appears under its name only complete (atomic rename), so a partial archive never looks valid.
+ * meanwhile. Format 3 (backup-stream.ts, backup-records.ts): files are read and sealed a piece at a time,
+ * so memory stays bounded whatever the store's size. The file appears under its name only complete
+ * (written beside it, then renamed), so a partial archive never looks valid.
  */
 export async function writeBackup(opts: { dataDir: string; caDir: string; store: Store; storeFile: string; passphrase: string; out: string }): Promise<{ files: number; bytes: number }> {
   // A private (0700) directory: the snapshot holds EAB HMAC keys in the clear, and a kill -9 leaves it behind.
@@ -123,37 +85,57 @@ export async function writeBackup(opts: { dataDir: string; caDir: string; store:
     await opts.store.backupTo(snapshot);
     const packed = walk(opts.dataDir)
       .filter((p) => p.startsWith(opts.caDir + sep) || dirname(p) === opts.dataDir && !basename(p).startsWith('wardgate.db') && !isLockFile(basename(p)))
-      .map((p) => ({ p, data: readFileSync(p) }))
       // An archive left in the data dir (an older wardgate allowed --out there) would nest in every backup.
-      .filter(({ p, data }) => !data.subarray(0, FAMILY.length).equals(FAMILY) && !pathProblem(relative(opts.dataDir, p)))
-      .map(({ p, data }) => ({ path: relative(opts.dataDir, p), mode: statSync(p).mode & 0o777, data }));
+      .filter((p) => !readHead(p, FAMILY.length).equals(FAMILY) && !pathProblem(relative(opts.dataDir, p)))
+      .map((p) => ({ source: p, path: relative(opts.dataDir, p), mode: statSync(p).mode & 0o777 }));
     const storeFile = relative(opts.dataDir, opts.storeFile);
-    packed.push({ path: storeFile, mode: 0o600, data: readFileSync(snapshot) });
+    packed.push({ source: snapshot, path: storeFile, mode: 0o600 });
     // Refused here rather than discovered at restore time, when the data dir it came from may be gone.
-    const missing = packed.some((f) => f.path === 'ca/ca.json') ? missingCaFiles(new Map(packed.map((f) => [f.path, f.data]))) : ['ca/ca.json'];
+    const caJson = packed.find((f) => f.path === 'ca/ca.json');
+    const paths = new Set(packed.map((f) => f.path));
+    const missing = caJson ? missingCaFiles(readFileSync(caJson.source), (p) => paths.has(p)) : ['ca/ca.json'];
     if (missing.length > 0) throw new WardgateError('BACKUP_INVALID', `not writing a backup of ${opts.dataDir}: the CA is incomplete, it lacks ${missing.join(', ')}`);
-    const files: ArchiveFile[] = packed.map((f) => ({ path: f.path, mode: f.mode, data: f.data.toString('base64') }));
-    const archive: Archive = { format: 'wardgate-backup', version: 1, createdAt: new Date().toISOString(), storeFile, files };
-    const plain = gzipSync(Buffer.from(JSON.stringify(archive)));
-    const salt = randomBytes(16);
-    const iv = randomBytes(12);
-    const keys = deriveKeys(opts.passphrase, salt);
-    const length = Buffer.alloc(8);
-    // AES-GCM adds no padding: the body is as long as the compressed plaintext.
-    length.writeBigUInt64BE(BigInt(plain.length));
-    const aad = Buffer.concat([MAGIC, salt, iv, length, keys.check]);
-    const cipher = createCipheriv('aes-256-gcm', keys.enc, iv);
-    cipher.setAAD(aad);
-    const body = Buffer.concat([cipher.update(plain), cipher.final()]);
-    const out = Buffer.concat([aad, cipher.getAuthTag(), body]);
-    writeFileAtomic(opts.out, out, 0o600);
-    return { files: files.length, bytes: out.length };
+    const bytes = writeSealed(opts.out, opts.passphrase, (sealer) => {
+      sealer.push(metaRecord({ format: 'wardgate-backup', version: 3, createdAt: new Date().toISOString(), storeFile }));
+      for (const f of packed) packFile(sealer, f.source, f.path, f.mode);
+      sealer.push(endRecord(packed.length));
+    });
+    return { files: packed.length, bytes };
   } finally {
     rmSync(scratch, { recursive: true, force: true });
   }
 }
 
-function readArchiveFile(file: string): Buffer {
+/** The archive is built in a 0600 sibling and renamed into place once complete and on disk. */
+function writeSealed(out: string, passphrase: string, fill: (sealer: ChunkSealer) => void): number {
+  const tmp = join(dirname(out), `.${basename(out)}.${randomBytes(6).toString('hex')}.tmp`);
+  const fd = openSync(tmp, 'wx', 0o600);
+  try {
+    const sealer = new ChunkSealer(fd, passphrase);
+    fill(sealer);
+    const bytes = sealer.finish();
+    fsyncSync(fd);
+    closeSync(fd);
+    renameSync(tmp, out);
+    fsyncDir(dirname(out));
+    return bytes;
+  } catch (err) {
+    try { closeSync(fd); } catch { /* closed before the rename failed */ }
+    rmSync(tmp, { force: true });
+    throw err;
+  }
+}
+
+/**
+ * An archive whose header and passphrase have been checked. Formats 1 and 2 are decrypted and checked
+ * whole here; format 3 is decrypted and checked as `restoreBackup` streams it.
+ */
+export type OpenedBackup =
+  | { version: 1 | 2; file: string; archive: LegacyArchive }
+  | { version: 3; file: string; keys: ReturnType<typeof openHeaderV3>; header: Buffer };
+
+/** Opens `file`, refusing what is not a wardgate archive before reading more than its header. */
+function withArchiveFile<T>(file: string, use: (fd: number, size: number, head: Buffer) => T): T {
   let fd: number;
   try {
     fd = openSync(file, 'r');
@@ -163,132 +145,79 @@ function readArchiveFile(file: string): Buffer {
   try {
     const st = fstatSync(fd);
     if (!st.isFile()) throw new WardgateError('BACKUP_INVALID', `${file} is not a file`);
-    // Look at the magic before reading the rest, so that a foreign multi-GB file is refused cheaply.
-    const head = Buffer.alloc(Math.min(st.size, FAMILY.length));
-    readSync(fd, head, 0, head.length, 0);
     if (st.size === 0) throw new WardgateError('BACKUP_INVALID', `${file} is empty`);
-    if (!FAMILY.subarray(0, head.length).equals(head)) throw new WardgateError('BACKUP_INVALID', `${file} is not a wardgate backup (bad header)`);
-    if (st.size > MAX_ARCHIVE) throw new WardgateError('BACKUP_INVALID', `${file} is ${st.size} bytes, more than any wardgate backup can be (${MAX_ARCHIVE})`);
-    return readFileSync(fd);
+    const head = Buffer.alloc(Math.min(st.size, HEADER_V3));
+    readSync(fd, head, 0, head.length, 0);
+    if (!FAMILY.subarray(0, Math.min(head.length, FAMILY.length)).equals(head.subarray(0, FAMILY.length))) throw new WardgateError('BACKUP_INVALID', `${file} is not a wardgate backup (bad header)`);
+    return use(fd, st.size, head);
   } finally {
     closeSync(fd);
   }
 }
 
-export function readBackup(file: string, passphrase: string): Archive {
-  const buf = readArchiveFile(file);
-  const plain = buf.subarray(0, MAGIC_V1.length).equals(MAGIC_V1) ? decryptV1(file, buf, passphrase) : decryptV2(file, buf, passphrase);
-  let json: Buffer;
-  try {
-    json = gunzipSync(plain, { maxOutputLength: MAX_PLAIN });
-  } catch (err) {
-    if ((err as NodeJS.ErrnoException).code === 'ERR_BUFFER_TOO_LARGE') throw new WardgateError('BACKUP_INVALID', `${file} decompresses to more than ${MAX_PLAIN} bytes, more than wardgate backup ever writes`);
-    throw new WardgateError('BACKUP_INVALID', `${file}: the decrypted archive is not readable (not written by wardgate backup)`);
-  }
-  let archive: Archive;
-  try {
-    archive = JSON.parse(json.toString('utf8')) as Archive;
-  } catch {
-    throw new WardgateError('BACKUP_INVALID', `${file}: the decrypted archive is not readable (not written by wardgate backup)`);
-  }
-  if (archive?.format !== 'wardgate-backup' || archive.version !== 1 || !Array.isArray(archive.files)) throw new WardgateError('BACKUP_INVALID', `${file}: unknown backup format`);
-  assertRestorable(file, archive);
-  return archive;
+export function readBackup(file: string, passphrase: string): OpenedBackup {
+  return withArchiveFile(file, (fd, size, head) => {
+    const magic = head.subarray(0, MAGIC_V3.length);
+    if (magic.equals(MAGIC_V3)) {
+      if (size < HEADER_V3) throw new WardgateError('BACKUP_INVALID', `${file} is truncated: ${size} bytes, shorter than the ${HEADER_V3}-byte header`);
+      return { version: 3, file, keys: openHeaderV3(file, parseHeaderV3(head), size, passphrase), header: head };
+    }
+    if (magic.equals(MAGIC_V1) || magic.equals(MAGIC_V2)) {
+      if (size > MAX_LEGACY_ARCHIVE) throw new WardgateError('BACKUP_INVALID', `${file} is ${size} bytes, more than any wardgate backup of format ${magic.equals(MAGIC_V1) ? 1 : 2} can be (${MAX_LEGACY_ARCHIVE})`);
+      return { version: magic.equals(MAGIC_V1) ? 1 : 2, file, archive: readLegacyBackup(file, readFileSync(fd), passphrase) };
+    }
+    if (magic.length === MAGIC_V3.length) throw new WardgateError('BACKUP_INVALID', `${file}: unsupported backup version "${magic.subarray(FAMILY.length, MAGIC_V3.length - 1).toString('latin1')}"`);
+    throw new WardgateError('BACKUP_INVALID', `${file} is truncated: ${size} bytes, shorter than the header`);
+  });
 }
 
-/**
- * The archive is authenticated, but only by a passphrase: one crafted or damaged by whoever knows it must
- * still never write outside the data dir, plant files the data dir's own machinery acts on, or restore a
- * CA that cannot start. All of it is checked before anything is written.
- */
-function assertRestorable(file: string, archive: Archive): void {
-  const invalid = (why: string) => new WardgateError('BACKUP_INVALID', `${file}: ${why}`);
-  if (archive.storeFile !== STORE_FILE) throw invalid(`the store is named ${JSON.stringify(archive.storeFile)}, not ${STORE_FILE}`);
-  const files = new Map<string, Buffer>();
+/** Streams a format 3 archive into `unpacker`, verifying each chunk before any of its bytes are written. */
+function unpackV3(opened: Extract<OpenedBackup, { version: 3 }>, unpacker: Unpacker): string {
+  return withArchiveFile(opened.file, (fd, _size, head) => {
+    // The header was checked by readBackup (openChunks checks the size again): it must still be that file.
+    if (!head.equals(opened.header)) throw new WardgateError('BACKUP_INVALID', `${opened.file} changed while it was being restored`);
+    let createdAt = '';
+    readRecords(openChunks(opened.file, fd, parseHeaderV3(head), opened.keys), opened.file, {
+      meta: (m) => { createdAt = String(m.createdAt); unpacker.meta(m); },
+      fileStart: (path, mode, bytes) => unpacker.fileStart(path, mode, bytes),
+      data: (piece) => unpacker.data(piece),
+      fileEnd: () => unpacker.fileEnd(),
+    });
+    return createdAt;
+  });
+}
+
+function unpackLegacy(archive: LegacyArchive, unpacker: Unpacker): string {
+  unpacker.meta(archive);
   for (const f of archive.files) {
-    if (typeof f?.path !== 'string' || typeof f.data !== 'string' || !Number.isInteger(f.mode) || f.mode < 0 || f.mode > 0o7777) throw invalid('an entry lacks a path, mode or content');
-    const problem = pathProblem(f.path);
-    if (problem) throw invalid(`the entry ${JSON.stringify(f.path)} is ${problem}; refusing to restore it`);
-    if (files.has(f.path)) throw invalid(`the entry ${f.path} appears twice`);
-    files.set(f.path, Buffer.from(f.data, 'base64'));
+    const data = Buffer.from(f.data, 'base64');
+    unpacker.fileStart(f.path, f.mode, data.length);
+    unpacker.data(data);
+    unpacker.fileEnd();
   }
-  for (const path of files.keys()) {
-    const parts = path.split('/');
-    for (let i = 1; i < parts.length; i++) {
-      if (files.has(parts.slice(0, i).join('/'))) throw invalid(`${parts.slice(0, i).join('/')} is both a file and the directory of ${path}`);
-    }
-  }
-  for (const required of ['ca/ca.json', STORE_FILE]) if (!files.has(required)) throw invalid(`the archive lacks ${required}`);
-  const missing = missingCaFiles(files);
-  if (missing.length > 0) throw invalid(`the CA in it is incomplete, it lacks ${missing.join(', ')}`);
-}
-
-function decryptV2(file: string, buf: Buffer, passphrase: string): Buffer {
-  if (buf.length < MAGIC.length || !buf.subarray(0, MAGIC.length).equals(MAGIC)) {
-    if (buf.length >= MAGIC.length) throw new WardgateError('BACKUP_INVALID', `${file}: unsupported backup version "${buf.subarray(FAMILY.length, MAGIC.length - 1).toString('latin1')}"`);
-    throw new WardgateError('BACKUP_INVALID', `${file} is truncated: ${buf.length} bytes, shorter than the header`);
-  }
-  if (buf.length < HEADER_V2) throw new WardgateError('BACKUP_INVALID', `${file} is truncated: ${buf.length} bytes, shorter than the ${HEADER_V2}-byte header`);
-  let o = MAGIC.length;
-  const salt = buf.subarray(o, (o += 16));
-  const iv = buf.subarray(o, (o += 12));
-  const declared = buf.readBigUInt64BE(o); o += 8;
-  const check = buf.subarray(o, (o += 16));
-  const aad = buf.subarray(0, o);
-  const tag = buf.subarray(o, (o += 16));
-  const body = buf.subarray(o);
-  if (BigInt(body.length) < declared) throw new WardgateError('BACKUP_INVALID', `${file} is truncated: ${buf.length} of ${BigInt(HEADER_V2) + declared} bytes`);
-  if (BigInt(body.length) > declared) throw new WardgateError('BACKUP_INVALID', `${file} has ${BigInt(body.length) - declared} bytes after the end of the archive: it was altered`);
-  const keys = deriveKeys(passphrase, salt);
-  if (!timingSafeEqual(keys.check, check)) throw new WardgateError('PASSPHRASE_WRONG', `cannot decrypt ${file}: wrong passphrase (WARDGATE_BACKUP_PASSPHRASE if it was set for the backup, else WARDGATE_CA_PASSPHRASE)`);
-  const decipher = createDecipheriv('aes-256-gcm', keys.enc, iv);
-  decipher.setAAD(aad);
-  decipher.setAuthTag(tag);
-  try {
-    return Buffer.concat([decipher.update(body), decipher.final()]);
-  } catch {
-    throw new WardgateError('BACKUP_INVALID', `${file} is corrupt: the passphrase is right but the content fails authentication (altered or damaged)`);
-  }
-}
-
-function decryptV1(file: string, buf: Buffer, passphrase: string): Buffer {
-  if (buf.length < HEADER_V1) throw new WardgateError('BACKUP_INVALID', `${file} is truncated: ${buf.length} bytes, shorter than the header`);
-  let o = MAGIC_V1.length;
-  const salt = buf.subarray(o, (o += 16));
-  const iv = buf.subarray(o, (o += 12));
-  const tag = buf.subarray(o, (o += 16));
-  const decipher = createDecipheriv('aes-256-gcm', deriveKeyV1(passphrase, salt), iv);
-  decipher.setAAD(MAGIC_V1);
-  decipher.setAuthTag(tag);
-  try {
-    return Buffer.concat([decipher.update(buf.subarray(o)), decipher.final()]);
-  } catch {
-    // Version 1 has no key check: a wrong passphrase and a damaged archive look the same.
-    throw new WardgateError('PASSPHRASE_WRONG', `cannot decrypt ${file}: wrong passphrase, or the archive was altered or truncated`);
-  }
+  return archive.createdAt;
 }
 
 /**
- * Unpacks an archive into an empty (or missing) data dir, all or nothing (see DataDirStaging): `check`
- * runs on the unpacked copy before it moves into place, and a failure leaves the data dir as it was.
+ * Unpacks an archive into an empty (or missing) data dir, all or nothing (see DataDirStaging): nothing
+ * moves into the data dir before the whole archive has been read and authenticated (for format 3: its final
+ * chunk verified), every rule of Unpacker holds, and `check` passed on the unpacked copy. A failure at any
+ * point leaves the data dir as it was.
  */
-export function restoreBackup(archive: Archive, dataDir: string, check?: (unpackedDir: string) => void): { files: number } {
+export function restoreBackup(opened: OpenedBackup, dataDir: string, check?: (unpackedDir: string) => void): { files: number; createdAt: string } {
   const staging = DataDirStaging.begin(dataDir, { empty: true, command: 'wardgate restore' });
+  const unpacker = new Unpacker(opened.file, staging.path);
   try {
-    for (const f of archive.files) {
-      const target = join(staging.path, f.path);
-      // Also checked by readBackup; kept because this is the one place that writes.
-      if (pathProblem(f.path) || !target.startsWith(staging.path + sep)) throw new WardgateError('BACKUP_INVALID', `backup names a path outside the data dir: ${f.path}`);
-      mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
-      writeFileAtomic(target, Buffer.from(f.data, 'base64'), restoredMode(f.path, f.mode));
-    }
+    const createdAt = opened.version === 3 ? unpackV3(opened, unpacker) : unpackLegacy(opened.archive, unpacker);
+    const files = unpacker.finish();
     check?.(staging.path);
     staging.commit();
+    return { files, createdAt };
   } catch (err) {
+    unpacker.close();
     staging.abandon();
     throw err;
   }
-  return { files: archive.files.length };
 }
 
 /**

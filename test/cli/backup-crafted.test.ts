@@ -20,7 +20,7 @@ const CA_FILES = ['ca/ca.json', 'ca/root.pem', 'ca/intermediate.pem', 'ca/interm
 
 interface Entry { path: unknown; mode?: unknown; data: unknown }
 
-/** Format 2 as docs and src/store/backup.ts describe it, written independently: magic, salt, iv, length, key check, tag, body. */
+/** Format 2 as src/store/backup-legacy.ts reads it, written independently: magic, salt, iv, length, key check, tag, body. */
 function seal(plain: Buffer, passphrase = TEST_PASSPHRASE): Buffer {
   const magic = Buffer.from('WARDGATE-BACKUP-2\n');
   const salt = randomBytes(16);
