@@ -1,4 +1,6 @@
+import { constants } from 'node:crypto';
 import type { AddressInfo } from 'node:net';
+import type tls from 'node:tls';
 import type { FastifyInstance } from 'fastify';
 import { WardgateError, isWardgateError } from '../errors.ts';
 import type { CertificateAuthority } from '../pki/ca.ts';
@@ -9,6 +11,10 @@ import { issueServerCertificate, keepServerCertificateFresh } from './server-cer
 import { buildDistributionServer } from './distribution/index.ts';
 import type { DistributionOptions } from './distribution/options.ts';
 import type { AcmeContext } from './context.ts';
+import { type ConnectionCaps, capConnections } from '../net/connection-caps.ts';
+import { rotateTicketKeys } from '../net/ticket-keys.ts';
+import { getTlsProfile, toTlsOptions } from '../proxy/tls-profile.ts';
+import { rateLimitKey } from './rate-limit.ts';
 
 export interface ServeOptions {
   listen: ListenAddress;
@@ -20,6 +26,31 @@ export interface ServeOptions {
   acme: Omit<AcmeServerOptions, 'baseUrl'>;
   /** Limits and caches of the plain-HTTP listener (defaults: DISTRIBUTION_DEFAULTS). */
   distribution?: DistributionOptions;
+  /** Connection limits of both listeners (defaults: LISTENER_LIMITS). */
+  limits?: Partial<ListenerLimits>;
+}
+
+export interface ListenerLimits extends ConnectionCaps {
+  /** The whole TLS handshake, however slowly its bytes arrive. */
+  handshakeTimeoutMs: number;
+  /** No bytes either way: closed (before the first request too, which headersTimeout does not cover). */
+  idleTimeoutMs: number;
+}
+
+/**
+ * Without these, Node's defaults held a connection for 120 s before its handshake finished and forever
+ * after it until a request came, with no cap: one host could use up the CA's file descriptors.
+ * Per address (IPv6: per /64, like the rate limits), so one client cannot take every slot.
+ */
+export const LISTENER_LIMITS: ListenerLimits = { maxConnections: 1000, maxConnectionsPerAddress: 100, handshakeTimeoutMs: 10_000, idleTimeoutMs: 30_000 };
+
+/**
+ * The HTTPS listener's TLS: the gateway's default profile (BCP 195, TLS 1.2+, AEAD suites only; Node's
+ * defaults also offered CBC with SHA-1 and CCM_8), no renegotiation. The same for every renewed
+ * certificate: setSecureContext replaces the whole context, so whatever is left out here is lost then.
+ */
+export function acmeTlsOptions(cert: string, key: string): tls.SecureContextOptions {
+  return { ...toTlsOptions(getTlsProfile()), secureOptions: constants.SSL_OP_NO_RENEGOTIATION, cert, key };
 }
 
 export interface RunningServer {
@@ -56,7 +87,10 @@ export async function startServer(ca: CertificateAuthority, opts: ServeOptions):
     throw err;
   }
 
+  const limits = { ...LISTENER_LIMITS, ...opts.limits };
   const distribution = await buildDistributionServer(ca, opts.distribution);
+  distribution.server.setTimeout(limits.idleTimeoutMs);
+  capConnections(distribution.server, limits, { key: rateLimitKey });
   await distribution.listen({ host: opts.httpListen.host, port: opts.httpListen.port });
   const dport = (distribution.server.address() as AddressInfo).port;
   const distributionUrl = `http://${hostForUrl(opts.httpListen.host)}:${dport}`;
@@ -65,22 +99,28 @@ export async function startServer(ca: CertificateAuthority, opts: ServeOptions):
   const baseUrl = opts.publicUrl?.replace(/\/$/, '') ?? `https://${hostForUrl(opts.listen.host)}:${opts.listen.port}`;
   const ctx = buildAcmeContext(ca, { ...opts.acme, baseUrl });
   const acme = await buildAcmeServer(ctx, {
-    https: { cert: creds.cert, key: creds.key, minVersion: 'TLSv1.2' },
+    https: { ...acmeTlsOptions(creds.cert, creds.key), handshakeTimeout: limits.handshakeTimeoutMs },
+    connectionTimeout: limits.idleTimeoutMs,
     forceCloseConnections: true,
   });
+  const https = acme.server as unknown as tls.Server;
+  capConnections(https, limits, { key: rateLimitKey });
+  const stopTicketRotation = rotateTicketKeys(https);
   try {
     await acme.listen({ host: opts.listen.host, port: opts.listen.port });
   } catch (err) {
+    stopTicketRotation();
     await distribution.close();
     throw new WardgateError('CLI_ARGUMENT', `cannot listen on ${opts.listen.host}:${opts.listen.port}: ${(err as Error).message}`);
   }
   const stopRenewal = keepServerCertificateFresh(ca, names, creds,
-    (secure) => (acme.server as unknown as import('node:tls').Server).setSecureContext({ ...secure, minVersion: 'TLSv1.2' }),
+    (_secure, renewed) => https.setSecureContext(acmeTlsOptions(renewed.cert, renewed.key)),
     (err) => process.stderr.write(`serve: renewing the server certificate failed: ${(err as Error).message}\n`));
   return {
     directoryUrl: `${baseUrl}/acme/directory`, distributionUrl, ctx, acme, distribution,
     async close() {
       stopRenewal();
+      stopTicketRotation();
       await acme.close();
       await distribution.close();
     },

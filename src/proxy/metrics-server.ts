@@ -6,6 +6,7 @@
 import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import { WardgateError } from '../errors.ts';
+import { type ConnectionCaps, capConnections } from '../net/connection-caps.ts';
 import { type HostPort, readMetricsToken } from './route-config.ts';
 
 /** Anything that renders the exposition text: a Metrics registry, or the multi-process aggregator. */
@@ -16,7 +17,18 @@ export interface MetricsSource {
 export interface MetricsServerOptions {
   /** Required as `Authorization: Bearer TOKEN` on every request when set (Prometheus `authorization`). */
   token?: string;
+  /** Caps before any byte is read (default METRICS_CONNECTION_CAPS). */
+  caps?: ConnectionCaps;
+  /** A connection with no traffic for this long is closed (default 10 s). */
+  idleTimeoutMs?: number;
 }
+
+/**
+ * A scraper needs one or two connections. The endpoint shares the gateway's process, and so its file
+ * descriptors, with every route: a LAN host holding thousands of idle connections here (the token is
+ * only asked for once a request arrives) would leave the routes unable to accept.
+ */
+export const METRICS_CONNECTION_CAPS: ConnectionCaps = { maxConnections: 64, maxConnectionsPerAddress: 8 };
 
 /** Server options from the config's `metrics` (the token is read from its file here, at start). */
 export function metricsAuth(metrics: { tokenFile?: string }): MetricsServerOptions {
@@ -53,6 +65,9 @@ export async function startMetricsServer(metrics: MetricsSource, at: HostPort, o
   });
   server.headersTimeout = 5000;
   server.requestTimeout = 10000;
+  // headersTimeout starts with a request's first byte: a connection that never sends one needs this.
+  server.setTimeout(opts.idleTimeoutMs ?? 10_000);
+  capConnections(server, opts.caps ?? METRICS_CONNECTION_CAPS);
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) => reject(new WardgateError('PROXY_LISTEN_FAILED', `metrics endpoint cannot listen on ${at.host}:${at.port}: ${err.message}`, { cause: err })));
     server.listen(at.port, at.host, () => resolve());

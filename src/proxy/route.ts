@@ -23,12 +23,15 @@ import { type HostPort, type RouteConfig, effectiveClientAuth, parseAddress } fr
 import type { SessionContext } from './session.ts';
 import { DEFAULT_TLS_PROFILES_DIR, getTlsProfile, toTlsOptions } from './tls-profile.ts';
 import { closeServer } from '../net/close-server.ts';
+import { TICKET_KEY_ROTATION_MS, rotateTicketKeys } from '../net/ticket-keys.ts';
 
 export interface RouteDeps {
   metrics: Metrics;
   auditor: Auditor;
   log: (message: string) => void;
   tlsProfilesDir?: string;
+  /** Inbound: how often the session ticket key changes (src/net/ticket-keys.ts). */
+  ticketKeyRotationMs?: number;
 }
 
 function isIp(host: string): boolean {
@@ -72,6 +75,7 @@ export class Route {
   private openSessions = 0;
   private drained: (() => void) | undefined;
   private lastLimitLog = 0;
+  private stopTicketRotation: (() => void) | undefined;
 
   private readonly revocation?: RevocationList;
   /** The trust bundle's fingerprints: a chain checked against tls.crl must end at one of them. */
@@ -143,6 +147,7 @@ export class Route {
       });
     });
     this.server = server;
+    if (server instanceof tls.Server) this.stopTicketRotation = rotateTicketKeys(server, deps.ticketKeyRotationMs ?? TICKET_KEY_ROTATION_MS);
     return this.address();
   }
 
@@ -150,6 +155,7 @@ export class Route {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
+    this.stopTicketRotation?.();
     await closeServer(server, this.sockets);
     // A session writes its last audit records (association closed, instances transferred) when both of
     // its connections have closed: close the upstream ones too and wait for that, so the gateway's
@@ -200,10 +206,11 @@ export class Route {
     });
     server.on('secureConnection', (socket) => this.onTlsConnection(socket, clientAuth));
     server.on('tlsClientError', (err, socket) => {
+      // Before destroy(), which drops the handle the address is read from: audited as "unknown" otherwise.
+      const address = normalizeAddress(socket.remoteAddress);
       // With a listener attached Node leaves the socket open (handshake timeouts included): close it here.
       socket.destroy();
       deps.metrics.inc('wardgate_handshake_failures_total', this.labels);
-      const address = normalizeAddress(socket.remoteAddress);
       // ECONNRESET before any byte is a port probe or a client giving up, not an authentication event.
       if ((err as NodeJS.ErrnoException).code === 'ECONNRESET') return;
       deps.auditor.record(securityAlert(deps.auditor.identity, 'node-authentication', { userId: address, address }, `route ${config.name}: TLS handshake failed: ${err.message}`));

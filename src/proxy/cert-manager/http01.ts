@@ -4,6 +4,7 @@
  */
 import http from 'node:http';
 import { WardgateError } from '../../errors.ts';
+import { capConnections } from '../../net/connection-caps.ts';
 import type { HostPort } from '../route-config.ts';
 
 const PREFIX = '/.well-known/acme-challenge/';
@@ -36,6 +37,10 @@ export class Http01Responder {
       res.end(value);
     });
     server.requestTimeout = 10_000;
+    // It runs as long as the gateway, in its process: connections that never send a byte (requestTimeout
+    // starts with the first) are closed, and capped, so a LAN host cannot use up the routes' descriptors.
+    server.setTimeout(10_000);
+    capConnections(server, { maxConnections: 64, maxConnectionsPerAddress: 16 });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err) => reject(new WardgateError('PROXY_LISTEN_FAILED', `http-01 responder cannot listen on ${this.at.host}:${this.at.port}: ${err.message}`, { cause: err })));
       server.listen(this.at.port, this.at.host, () => resolve());
