@@ -1,7 +1,7 @@
 import { resolve } from 'node:path';
 import type { Command } from 'commander';
 import { parseListenAddress, type ListenAddress } from '../config/listen-address.ts';
-import { startServer, type RunningServer } from '../acme/serve.ts';
+import { LISTENER_LIMITS, startServer, type RunningServer } from '../acme/serve.ts';
 import { DEFAULT_ALLOWED_NETWORKS, type ValidationOptions } from '../acme/challenges/index.ts';
 import { DISTRIBUTION_DEFAULTS } from '../acme/distribution/options.ts';
 import { DEFAULT_ACME_OPTIONS } from '../acme/options.ts';
@@ -16,6 +16,7 @@ export interface ServeCliOptions {
   validationTimeout: string; eabRequired?: boolean; defaultProfile: string; tos?: string; website?: string;
   orderRetention: string;
   processingWait: string; rateOrders: string; rateRequests: string; maxValidations: string; validationQueue: string; validationsPerClient: string; distributionRate: string; ocspSignatureRate: string;
+  maxConnections: string; maxConnectionsPerClient: string;
 }
 
 function port(text: string, option: string): number {
@@ -60,7 +61,9 @@ export function withServeOptions(cmd: Command, defaults: { listen: string; http0
     .option('--validation-queue <n>', 'validations that may wait for --max-validations; beyond that a challenge POST gets rateLimited and stays pending', String(DEFAULT_ACME_OPTIONS.maxQueuedValidations))
     .option('--validations-per-client <n>', 'validations one account or one client address may have running or waiting; beyond that its challenge POSTs get rateLimited (0: no cap)', String(DEFAULT_ACME_OPTIONS.maxValidationsPerOwner))
     .option('--distribution-rate <n>', 'requests per client address per second on the plain-HTTP CRL/OCSP/trust-anchor listener; over it 429, or OCSP tryLater (0: no limit; raise it for many devices behind one NAT address)', String(DISTRIBUTION_DEFAULTS.requestsPerAddressPerSecond))
-    .option('--ocsp-signature-rate <n>', 'freshly signed OCSP answers (nonce requests, cache misses) per client address per second (0: no limit)', String(DISTRIBUTION_DEFAULTS.ocspSignaturesPerAddressPerSecond));
+    .option('--ocsp-signature-rate <n>', 'freshly signed OCSP answers (nonce requests, cache misses) per client address per second (0: no limit)', String(DISTRIBUTION_DEFAULTS.ocspSignaturesPerAddressPerSecond))
+    .option('--max-connections <n>', 'open connections each listener (HTTPS, plain HTTP) accepts; more are closed unread', String(LISTENER_LIMITS.maxConnections))
+    .option('--max-connections-per-client <n>', 'open connections one client address (IPv6: its /64) may hold on each listener; raise it for many devices behind one NAT address', String(LISTENER_LIMITS.maxConnectionsPerAddress));
 }
 
 /** Starts the server for parsed options; shared by `serve` and `dev`. */
@@ -72,6 +75,7 @@ export async function serveWith(ca: CertificateAuthority, o: ServeCliOptions, va
   }
   return startServer(ca, {
     listen, httpListen, extraNames: o.name, publicUrl: o.publicUrl,
+    limits: { maxConnections: wholeNumber(o.maxConnections, '--max-connections', 1), maxConnectionsPerAddress: wholeNumber(o.maxConnectionsPerClient, '--max-connections-per-client', 1) },
     distribution: {
       requestsPerAddressPerSecond: wholeNumber(o.distributionRate, '--distribution-rate', 0),
       ocspSignaturesPerAddressPerSecond: wholeNumber(o.ocspSignatureRate, '--ocsp-signature-rate', 0),
