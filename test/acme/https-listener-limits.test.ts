@@ -6,9 +6,9 @@
  * hold every file descriptor of the CA. Real peers: openssl s_client, node tls/https.
  */
 import https from 'node:https';
-import net from 'node:net';
 import tls from 'node:tls';
 import t from 'tap';
+import { closedWithin, connectFrom } from '../helpers/connection-probes.ts';
 import { startServer, acmeTlsOptions, type RunningServer, type ListenerLimits } from '../../src/acme/serve.ts';
 import { issueServerCertificate } from '../../src/acme/server-certificate.ts';
 import type { CertificateAuthority } from '../../src/pki/ca.ts';
@@ -27,24 +27,7 @@ async function serve(t: Parameters<typeof testCa>[0], ca: CertificateAuthority, 
   return { ...server, port, httpPort: Number(new URL(server.distributionUrl).port) };
 }
 
-function connect(port: number, from: string): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ host: HOST, port, localAddress: from });
-    s.once('connect', () => { s.removeListener('error', reject); s.on('error', () => undefined); resolve(s); });
-    s.once('error', reject);
-  });
-}
 
-/** How long the server took to close `s` (ms), or -1 when it was still open after `ms`. */
-function closedWithin(s: net.Socket, ms: number): Promise<number> {
-  const at = Date.now();
-  s.resume();
-  return new Promise((resolve) => {
-    if (s.destroyed) return resolve(0);
-    const timer = setTimeout(() => resolve(-1), ms);
-    s.once('close', () => { clearTimeout(timer); resolve(Date.now() - at); });
-  });
-}
 
 function directory(port: number, ca: CertificateAuthority, from: string): Promise<number> {
   return withTimeout(new Promise<number>((resolve, reject) => {
@@ -86,9 +69,9 @@ t.test('connections are capped and timed out before and after the handshake', as
   const server = await serve(t, ca, { maxConnections: 3, maxConnectionsPerAddress: 2, handshakeTimeoutMs: 600, idleTimeoutMs: 600 });
 
   // Two connections that never send a byte, and a third from the same address.
-  const a = await connect(server.port, '127.55.4.10');
-  const b = await connect(server.port, '127.55.4.10');
-  const c = await connect(server.port, '127.55.4.10');
+  const a = await connectFrom(HOST, server.port, '127.55.4.10');
+  const b = await connectFrom(HOST, server.port, '127.55.4.10');
+  const c = await connectFrom(HOST, server.port, '127.55.4.10');
   t.ok(await closedWithin(c, 300) >= 0, 'a third connection from one address is closed at once');
   t.equal(await directory(server.port, ca, '127.55.4.11'), 200, 'another address is still served');
   for (const s of [a, b]) {
@@ -97,7 +80,7 @@ t.test('connections are capped and timed out before and after the handshake', as
   }
 
   // A ClientHello dribbled a byte at a time, each well inside the timeout: the handshake's total counts.
-  const slow = await connect(server.port, '127.55.4.12');
+  const slow = await connectFrom(HOST, server.port, '127.55.4.12');
   const hello = Buffer.from('16030102000100', 'hex');
   let i = 0;
   const drip = setInterval(() => { if (!slow.destroyed) slow.write(hello.subarray(i % hello.length, (i++ % hello.length) + 1)); }, 100);
@@ -106,7 +89,7 @@ t.test('connections are capped and timed out before and after the handshake', as
   t.ok(dripped >= 400 && dripped < 3000, `a dribbled ClientHello is cut off after ${dripped} ms`);
 
   // A finished handshake, then no request.
-  const raw = await connect(server.port, '127.55.4.13');
+  const raw = await connectFrom(HOST, server.port, '127.55.4.13');
   const quiet = await withTimeout(new Promise<tls.TLSSocket>((resolve, reject) => {
     const s = tls.connect({ socket: raw, host: HOST, ca: ca.rootPem });
     s.once('secureConnect', () => resolve(s));
@@ -117,8 +100,8 @@ t.test('connections are capped and timed out before and after the handshake', as
   t.ok(idle >= 400 && idle < 3000, `a TLS connection that sends no request is closed after ${idle} ms`);
 
   // The total: three held from three addresses, a fourth refused.
-  const held = await Promise.all(['127.55.4.20', '127.55.4.21', '127.55.4.22'].map((from) => connect(server.port, from)));
-  const fourth = await connect(server.port, '127.55.4.23');
+  const held = await Promise.all(['127.55.4.20', '127.55.4.21', '127.55.4.22'].map((from) => connectFrom(HOST, server.port, from)));
+  const fourth = await connectFrom(HOST, server.port, '127.55.4.23');
   t.ok(await closedWithin(fourth, 300) >= 0, 'a fourth connection is refused while three are open');
   for (const s of held) s.destroy();
 });
@@ -126,8 +109,8 @@ t.test('connections are capped and timed out before and after the handshake', as
 t.test('the plain-HTTP distribution listener has the same caps and idle timeout', async (t) => {
   const { ca } = await testCa(t);
   const server = await serve(t, ca, { maxConnections: 10, maxConnectionsPerAddress: 1, idleTimeoutMs: 600 });
-  const a = await connect(server.httpPort, '127.55.4.30');
-  const b = await connect(server.httpPort, '127.55.4.30');
+  const a = await connectFrom(HOST, server.httpPort, '127.55.4.30');
+  const b = await connectFrom(HOST, server.httpPort, '127.55.4.30');
   t.ok(await closedWithin(b, 300) >= 0, 'a second connection from one address is closed at once');
   const ms = await closedWithin(a, 5000);
   t.ok(ms >= 400 && ms < 3000, `a connection that never sends a byte is closed after ${ms} ms`);

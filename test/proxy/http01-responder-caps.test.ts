@@ -4,30 +4,16 @@
  * descriptors the routes accept with. Now: at most 16 per address, 64 in all, idle ones closed after 10 s.
  */
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import t from 'tap';
+import { closedWithin, connectFrom } from '../helpers/connection-probes.ts';
 import { Http01Responder } from '../../src/proxy/cert-manager/http01.ts';
 import { withTimeout } from '../protocols/fixtures/helpers.ts';
 import { freeLoopbackPort } from './fixtures/peers.ts';
 
 const HOST = '127.55.7.1';
 
-function connect(port: number, from: string): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ host: HOST, port, localAddress: from });
-    s.once('connect', () => { s.removeListener('error', reject); s.on('error', () => undefined); resolve(s); });
-    s.once('error', reject);
-  });
-}
 
-function closedWithin(s: net.Socket, ms: number): Promise<number> {
-  const at = Date.now();
-  s.resume();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(-1), ms);
-    s.once('close', () => { clearTimeout(timer); resolve(Date.now() - at); });
-  });
-}
 
 t.test('idle connections to the http-01 responder are capped per address and closed', async (t) => {
   const port = await freeLoopbackPort();
@@ -37,8 +23,8 @@ t.test('idle connections to the http-01 responder are capped per address and clo
   t.teardown(() => responder.stop());
   const held: net.Socket[] = [];
   t.teardown(() => { for (const s of held) s.destroy(); });
-  for (let i = 0; i < 16; i++) held.push(await connect(port, '127.55.7.9'));
-  const extra = await connect(port, '127.55.7.9');
+  for (let i = 0; i < 16; i++) held.push(await connectFrom(HOST, port, '127.55.7.9'));
+  const extra = await connectFrom(HOST, port, '127.55.7.9');
   t.ok(await closedWithin(extra, 2000) >= 0, 'the 17th idle connection from one address is closed at once');
   const body = await withTimeout(new Promise<string>((resolve, reject) => {
     http.get({ host: HOST, port, path: '/.well-known/acme-challenge/tok', localAddress: '127.55.7.10', agent: false }, (res) => {

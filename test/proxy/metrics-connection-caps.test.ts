@@ -5,8 +5,9 @@
  * the bearer token was ever asked for. Now: caps per address and in total, and an idle timeout.
  */
 import http from 'node:http';
-import net from 'node:net';
+import type net from 'node:net';
 import t from 'tap';
+import { closedWithin, connectFrom } from '../helpers/connection-probes.ts';
 import { Metrics } from '../../src/proxy/metrics.ts';
 import { startMetricsServer } from '../../src/proxy/metrics-server.ts';
 import { withTimeout } from '../protocols/fixtures/helpers.ts';
@@ -15,23 +16,7 @@ import { proxyPki } from './fixtures/pki.ts';
 
 const HOST = '127.55.2.1';
 
-function connect(port: number, from: string): Promise<net.Socket> {
-  return new Promise((resolve, reject) => {
-    const s = net.connect({ host: HOST, port, localAddress: from });
-    s.once('connect', () => { s.removeListener('error', reject); s.on('error', () => undefined); resolve(s); });
-    s.once('error', reject);
-  });
-}
 
-/** Resolves with how long the server took to close `s`, or -1 if it was still open after `ms`. */
-function closedWithin(s: net.Socket, ms: number): Promise<number> {
-  const at = Date.now();
-  s.resume();
-  return new Promise((resolve) => {
-    const timer = setTimeout(() => resolve(-1), ms);
-    s.once('close', () => { clearTimeout(timer); resolve(Date.now() - at); });
-  });
-}
 
 function scrape(port: number, from: string): Promise<number> {
   return withTimeout(new Promise<number>((resolve, reject) => {
@@ -50,8 +35,8 @@ t.test('one address cannot hold more than its share of the endpoint of a running
   });
   const held: net.Socket[] = [];
   t.teardown(() => { for (const s of held) s.destroy(); });
-  for (let i = 0; i < 8; i++) held.push(await connect(port, '127.55.2.9'));
-  const ninth = await connect(port, '127.55.2.9');
+  for (let i = 0; i < 8; i++) held.push(await connectFrom(HOST, port, '127.55.2.9'));
+  const ninth = await connectFrom(HOST, port, '127.55.2.9');
   held.push(ninth);
   t.ok(await closedWithin(ninth, 2000) >= 0, 'the ninth idle connection from one address is closed at once');
   t.equal(await scrape(port, '127.55.2.10'), 200, 'another address still scrapes');
@@ -61,10 +46,10 @@ t.test('idle connections are closed, and the total is capped', async (t) => {
   const port = await freeLoopbackPort();
   const server = await startMetricsServer(new Metrics(), { host: HOST, port }, { caps: { maxConnections: 3, maxConnectionsPerAddress: 2 }, idleTimeoutMs: 500 });
   t.teardown(() => new Promise<void>((r) => { server.closeAllConnections(); server.close(() => r()); }));
-  const a = await connect(port, '127.55.2.20');
-  const b = await connect(port, '127.55.2.21');
-  const c = await connect(port, '127.55.2.22');
-  const d = await connect(port, '127.55.2.23');
+  const a = await connectFrom(HOST, port, '127.55.2.20');
+  const b = await connectFrom(HOST, port, '127.55.2.21');
+  const c = await connectFrom(HOST, port, '127.55.2.22');
+  const d = await connectFrom(HOST, port, '127.55.2.23');
   t.ok(await closedWithin(d, 300) >= 0, 'a fourth connection is refused while three are open');
   const waits = await Promise.all([a, b, c].map((s) => closedWithin(s, 5000)));
   for (const ms of waits) t.ok(ms >= 300 && ms < 3000, `a connection that never sent a byte is closed after ${ms} ms`);
