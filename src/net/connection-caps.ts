@@ -6,7 +6,7 @@
  */
 import type net from 'node:net';
 import { unmapIpv4 } from '../pki/ip.ts';
-import { ConnectionLimiter } from '../proxy/limits.ts';
+import { ConnectionLimiter } from './connection-limiter.ts';
 
 export interface ConnectionCaps {
   maxConnections: number;

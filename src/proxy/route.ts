@@ -16,7 +16,7 @@ import { WardgateError } from '../errors.ts';
 import { type Credentials, secondsUntilExpiry } from './credentials.ts';
 import { relayDicom } from './dicom-relay.ts';
 import { relayHl7 } from './hl7-relay.ts';
-import { ConnectionLimiter } from './limits.ts';
+import { ConnectionLimiter } from '../net/connection-limiter.ts';
 import type { Metrics } from './metrics.ts';
 import { type PeerIdentity, normalizeAddress, plainPeer, tlsPeer } from './peer-identity.ts';
 import { type HostPort, type RouteConfig, effectiveClientAuth, parseAddress } from './route-config.ts';

@@ -78,7 +78,7 @@ t.test('allow rules', async (t) => {
 });
 
 t.test('per-peer and per-route connection limits', async (t) => {
-  const { ConnectionLimiter } = await import('../../src/proxy/limits.ts');
+  const { ConnectionLimiter } = await import('../../src/net/connection-limiter.ts');
   const l = new ConnectionLimiter(3, 2);
   const a1 = l.acquire('10.0.0.1');
   const a2 = l.acquire('10.0.0.1');

@@ -1,6 +1,6 @@
 /**
- * Connection admission: a ceiling per route and per peer address, so one misbehaving device (or a
- * flood from one address) cannot take every slot of a route.
+ * Connection admission: a ceiling per listener (a gateway route, an ACME or metrics listener) and per peer
+ * address, so one misbehaving device (or a flood from one address) cannot take every slot.
  */
 export class ConnectionLimiter {
   private total = 0;
