@@ -9,7 +9,7 @@
 import net from 'node:net';
 import tls from 'node:tls';
 import {
-  COMMAND_FIELD, DimseMessageAssembler, PduReader, decodePdu, encodeAbort, encodeAssociateAc, encodeCEchoRsp, encodeCStoreRsp,
+  COMMAND_FIELD, type DecodedPdu, DimseMessageAssembler, PduReader, type RawPdu, decodePdu, encodeAbort, encodeAssociateAc, encodeCEchoRsp, encodeCStoreRsp,
   encodeCommand, encodePDataTf, encodeReleaseRp, DATA_SET_TYPE,
 } from '../protocols/dicom/index.ts';
 import { MllpDecoder, buildAck, encodeFrame } from '../protocols/hl7/index.ts';
@@ -25,8 +25,10 @@ export const SERVER_SIDE_MARKER = Buffer.from('WG_FUZZ_SERVER');
 
 export interface BackendConnection {
   id: number;
-  /** Every byte received from the gateway. */
+  /** Every byte received from the gateway (joined on first read). */
   received: Buffer;
+  /** The same bytes as received, in the pieces they came in (floods are megabytes: read without joining). */
+  receivedChunks?: readonly Buffer[];
   /** Every byte this backend wrote back. */
   sent: Buffer;
   /** DICOM: AE titles of the A-ASSOCIATE-RQ as this backend decoded them. */
@@ -134,6 +136,7 @@ export class InstrumentedBackend {
     const record: BackendConnection = {
       id: this.nextId++,
       get received() { return (receivedJoined ??= Buffer.concat(received)); },
+      receivedChunks: received,
       get sent() { return (sentJoined ??= Buffer.concat(sent)); },
       messages: [],
     };
@@ -180,6 +183,7 @@ export class InstrumentedBackend {
 
   private dicomHandler(record: BackendConnection, write: (b: Buffer) => void, socket: net.Socket): (d: Buffer) => void {
     const reader = new PduReader();
+    const decode = repeatedPDataMemo();
     // Tolerant like many legacy SCPs: it does not cut off long command sets, so the gateway's own
     // bounds are what is tested.
     const assembler = new DimseMessageAssembler({ maxCommandLength: 256 * 1024 * 1024 });
@@ -187,7 +191,7 @@ export class InstrumentedBackend {
     return (d) => {
       try {
         for (const raw of reader.push(d)) {
-          const pdu = decodePdu(raw);
+          const pdu = decode(raw);
           if (pdu.kind === 'A-ASSOCIATE-RQ') {
             record.association = { callingAeTitle: pdu.value.callingAeTitle, calledAeTitle: pdu.value.calledAeTitle };
             write(encodeAssociateAc({
@@ -249,4 +253,23 @@ export class InstrumentedBackend {
       }
     };
   }
+}
+
+/** P-DATA-TF PDUs with at least this many PDVs are remembered (see repeatedPDataMemo). */
+const MEMO_MIN_PDVS = 256;
+
+/**
+ * decodePdu for one connection, remembering its last P-DATA-TF of many PDVs: a flood repeats one
+ * PDU (80 of 10,000 empty command fragments each: 800,000 PDV objects a connection), and a PDU
+ * byte-equal to the last decodes to the same PDVs. They are read-only views of equal bytes, so the
+ * message assembly that follows sees exactly what a fresh decode would give it.
+ */
+export function repeatedPDataMemo(): (raw: RawPdu) => DecodedPdu {
+  let last: { raw: Buffer; pdu: DecodedPdu } | undefined;
+  return (raw) => {
+    if (last && raw.raw.length === last.raw.length && raw.raw.equals(last.raw)) return last.pdu;
+    const pdu = decodePdu(raw);
+    last = pdu.kind === 'P-DATA-TF' && pdu.value.length >= MEMO_MIN_PDVS ? { raw: raw.raw, pdu } : undefined;
+    return pdu;
+  };
 }

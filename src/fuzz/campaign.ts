@@ -492,7 +492,7 @@ export class Campaign {
       const verdict = checkBackend(o.protocol, rec, this.window, o.policy?.rules, peer);
       if (!verdict) continue;
       // The culprit: the exec whose stream begins most like what the backend got (confirmed alone by report()).
-      const input = this.window.closest(rec.received);
+      const input = this.window.closest(rec.receivedChunks ?? rec.received);
       if (input) out.push({ verdict, input });
     }
     return out;

@@ -100,6 +100,28 @@ function stripGatewayAbort(bytes: Buffer): Buffer {
   return bytes;
 }
 
+/**
+ * stripGatewayAbort on bytes kept in pieces, without joining them: views of all but the abort
+ * (floods reach the backend as megabytes in 64 KiB reads).
+ */
+function stripGatewayAbortChunks(chunks: readonly Buffer[]): Buffer[] {
+  let n = 0;
+  for (const c of chunks) n += c.length;
+  if (n < 10) return [...chunks];
+  const tail: Buffer[] = [];
+  for (let i = chunks.length - 1, need = 10; need > 0; i--) {
+    tail.unshift(chunks[i].subarray(Math.max(0, chunks[i].length - need)));
+    need -= tail[0].length;
+  }
+  if (stripGatewayAbort(Buffer.concat(tail, 10)).length === 10) return [...chunks];
+  const out: Buffer[] = [];
+  for (let left = n - 10, i = 0; left > 0; i++) {
+    out.push(chunks[i].subarray(0, Math.min(left, chunks[i].length)));
+    left -= out[out.length - 1].length;
+  }
+  return out;
+}
+
 function isPrefixOfAny(part: Buffer, streams: readonly Buffer[]): boolean {
   if (part.length === 0) return true;
   return streams.some((s) => s.length >= part.length && s.compare(part, 0, part.length, 0, part.length) === 0);
@@ -129,9 +151,9 @@ export function checkBackend(protocol: Protocol, conn: BackendConnection, sent: 
     if (conn.association && !associationAllowed(rules, peer, conn.association.callingAeTitle, conn.association.calledAeTitle)) {
       return { oracle: 'policy', location: 'dicom: denied association reached the backend', detail: `calling AE ${JSON.stringify(conn.association.callingAeTitle)}, called AE ${JSON.stringify(conn.association.calledAeTitle)} reached the backend although no allow rule admits them` };
     }
-    const body = stripGatewayAbort(conn.received);
-    if (!(Array.isArray(sent) ? isPrefixOfAny(body, sent) : (sent as SentStreams).hasPrefix(body))) {
-      return { oracle: 'policy', location: 'dicom: relayed bytes altered', detail: `the backend received ${conn.received.length} bytes that are not a prefix of any stream the fuzzer sent` };
+    const arrived = Array.isArray(sent) || !conn.receivedChunks ? stripGatewayAbort(conn.received) : stripGatewayAbortChunks(conn.receivedChunks);
+    if (!(Array.isArray(sent) ? isPrefixOfAny(arrived as Buffer, sent) : (sent as SentStreams).hasPrefix(arrived))) {
+      return { oracle: 'policy', location: 'dicom: relayed bytes altered', detail: `the backend received ${conn.receivedChunks ? conn.receivedChunks.reduce((n, c) => n + c.length, 0) : conn.received.length} bytes that are not a prefix of any stream the fuzzer sent` };
     }
     return undefined;
   }

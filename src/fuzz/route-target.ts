@@ -7,10 +7,11 @@
  */
 import { X509Certificate } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
+import { Worker } from 'node:worker_threads';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
-import { fileURLToPath } from 'node:url';
+import { fileURLToPath, pathToFileURL } from 'node:url';
 import { WardgateError } from '../errors.ts';
 import { Gateway } from '../proxy/gateway.ts';
 import { type GatewayConfig, type RouteConfig, parseAddress } from '../proxy/route-config.ts';
@@ -26,6 +27,7 @@ import { freePort } from '../net/free-port.ts';
 
 const REPO_ROOT = join(dirname(fileURLToPath(import.meta.url)), '..', '..');
 const RUNNER = join(REPO_ROOT, 'src', 'fuzz', 'route-runner.ts');
+const WORKER = join(REPO_ROOT, 'src', 'fuzz', 'route-worker-loader.js');
 
 export interface FuzzIdentity {
   /** PEM: the fuzzer's certificate chain and key (client certificate inbound, backend certificate outbound). */
@@ -42,6 +44,14 @@ export interface RouteTargetOptions {
   route: string;
   identity: FuzzIdentity;
   inProcess?: boolean;
+  /**
+   * In-process only: the gateway on a worker thread of this process (route-worker.ts), so the
+   * fuzzer with its backend and the gateway each have an event loop and a core. No memory
+   * oracle (one process's memory), like in-process; a gateway exception ends its thread: an exit.
+   */
+  thread?: boolean;
+  /** Tests: the module the worker thread runs instead of route-worker.ts (it gets `{ config }` as workerData). */
+  workerEntry?: string;
   lab?: boolean;
 }
 
@@ -63,6 +73,7 @@ export class RouteTarget implements FuzzTarget {
   private listen: { host: string; port: number } | undefined;
   private process: TargetProcess | undefined;
   private gateway: Gateway | undefined;
+  private worker: { thread: Worker; gone: Promise<void>; stopping: boolean } | undefined;
   /** In-process mode: an uncaught exception stands for the gateway's crash. */
   private uncaught: ExitInfo | undefined;
   private workDir: string | undefined;
@@ -115,6 +126,7 @@ export class RouteTarget implements FuzzTarget {
       this.fuzzConfig = { routes: [route] };
     }
     this.uncaught = undefined;
+    if (this.o.inProcess && this.o.thread) return this.startWorker(this.fuzzConfig);
     if (this.o.inProcess) {
       process.on('uncaughtException', this.onUncaught);
       this.gateway = new Gateway(this.fuzzConfig, { log: () => undefined });
@@ -134,7 +146,50 @@ export class RouteTarget implements FuzzTarget {
     await waitForListener(this.listen!.host, this.listen!.port, 30_000, () => started.alive);
   }
 
+  private async startWorker(config: GatewayConfig): Promise<void> {
+    const entry = this.o.workerEntry ? pathToFileURL(this.o.workerEntry).href : undefined;
+    const thread = new Worker(WORKER, { workerData: { config, entry } });
+    const w = { thread, stopping: false, gone: new Promise<void>((resolve) => thread.once('exit', () => resolve())) };
+    this.worker = w;
+    let listening = false;
+    await new Promise<void>((resolve, reject) => {
+      thread.on('message', (m: { type?: string }) => {
+        if (m?.type !== 'ready') return;
+        listening = true;
+        resolve();
+      });
+      // Once listening, the thread's end is the gateway's crash (an exception it did not catch, or
+      // an exit it did not ask for); before, a start that failed, as gateway.start() would throw.
+      thread.on('error', (err: Error) => {
+        if (listening) this.uncaught ??= { code: null, signal: null, stderr: `Uncaught ${err.stack ?? String(err)}`, at: Date.now() };
+        else reject(new WardgateError('FUZZ_TARGET_FAILED', `the gateway worker thread failed to start: ${err.message}`, { cause: err }));
+      });
+      thread.once('exit', (code) => {
+        if (listening && !w.stopping) this.uncaught ??= { code, signal: null, stderr: `gateway worker thread exited with code ${code}`, at: Date.now() };
+        if (!listening) reject(new WardgateError('FUZZ_TARGET_FAILED', `the gateway worker thread exited (code ${code}) before listening`));
+      });
+    });
+  }
+
+  private async stopWorker(): Promise<void> {
+    const w = this.worker!;
+    this.worker = undefined;
+    w.stopping = true;
+    // Close the listener and connections gracefully; a thread that does not answer in time is terminated.
+    let timer: NodeJS.Timeout | undefined;
+    const stopped = new Promise<void>((resolve) => {
+      timer = setTimeout(resolve, 5000);
+      w.thread.on('message', (m: { type?: string }) => { if (m?.type === 'stopped') resolve(); });
+    });
+    w.thread.postMessage({ type: 'stop' });
+    await Promise.race([stopped, w.gone]);
+    clearTimeout(timer);
+    await w.thread.terminate();
+    await w.gone;
+  }
+
   async stop(): Promise<void> {
+    if (this.worker) await this.stopWorker();
     if (this.gateway) {
       const g = this.gateway;
       this.gateway = undefined;

@@ -28,6 +28,8 @@ export interface TargetFlags {
   lab?: boolean;
   side?: string;
   inProcess?: boolean;
+  /** With inProcess: the gateway on a worker thread of this process (route-target.ts). */
+  thread?: boolean;
 }
 
 export interface PreparedTarget {
@@ -92,7 +94,7 @@ export function prepareTarget(o: TargetFlags): PreparedTarget {
     if (!o.config) throw invalid('--route needs --config FILE (the gateway config that defines the route)');
     if (o.target || o.spawn) throw invalid('--route and --target/--spawn are exclusive');
     const config = loadGatewayConfig(o.config);
-    const target = new RouteTarget({ config, configFile: o.config, route: o.route, identity: { cert: readPem(o.cert, 'certificate'), key: readPem(o.key, 'key'), ca: readPem(o.ca, 'trust bundle') }, inProcess: o.inProcess, lab: o.lab });
+    const target = new RouteTarget({ config, configFile: o.config, route: o.route, identity: { cert: readPem(o.cert, 'certificate'), key: readPem(o.key, 'key'), ca: readPem(o.ca, 'trust bundle') }, inProcess: o.inProcess, thread: o.thread, lab: o.lab });
     const rules = target.route.allow;
     const sides = sidesOf(o.side, target.route.direction === 'outbound' ? ['client', 'server'] : ['client']);
     if (sides.includes('server') && !target.backend) throw invalid('--side server needs a route target');

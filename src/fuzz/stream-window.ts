@@ -10,22 +10,31 @@ import { createHash } from 'node:crypto';
 import type { Protocol } from './exchange.ts';
 import { framePayloads } from './oracles.ts';
 
+/** Bytes whole, or in the pieces they arrived in (a record of a flood is megabytes: compared without joining). */
+export type Bytes = Buffer | readonly Buffer[];
+
+function pieces(bytes: Bytes): { parts: readonly Buffer[]; length: number } {
+  if (Buffer.isBuffer(bytes)) return { parts: [bytes], length: bytes.length };
+  let length = 0;
+  for (const b of bytes) length += b.length;
+  return { parts: bytes, length };
+}
+
 /** The streams a record may come from (see oracles.ts checkBackend). */
 export interface SentStreams {
   /** Some stream begins with `bytes` (DICOM: the relay forwarded a prefix of what a peer sent). */
-  hasPrefix(bytes: Buffer): boolean;
+  hasPrefix(bytes: Bytes): boolean;
   /** Some stream carried `payload` as one whole MLLP frame (HL7). */
   hasPayload(payload: Buffer): boolean;
-}
-
-function startsWith(stream: Buffer, part: Buffer): boolean {
-  return stream.length >= part.length && stream.compare(part, 0, part.length, 0, part.length) === 0;
 }
 
 /** A plain list of streams (one exec's replay, unit tests). */
 export function streamList(streams: readonly Buffer[]): SentStreams {
   return {
-    hasPrefix: (bytes) => bytes.length === 0 || streams.some((s) => startsWith(s, bytes)),
+    hasPrefix: (bytes) => {
+      const { parts, length } = pieces(bytes);
+      return length === 0 || streams.some((s) => s.length >= length && commonPrefix(parts, length, [s], length) === length);
+    },
     hasPayload: (p) => streams.some((s) => framePayloads(s).some((f) => f.equals(p))),
   };
 }
@@ -61,17 +70,25 @@ function head(chunks: readonly Buffer[], n: number): Buffer {
   return Buffer.concat(parts, have);
 }
 
-/** Length of the common prefix of `part` and the first `length` bytes of `chunks`. */
-function commonPrefix(chunks: readonly Buffer[], length: number, part: Buffer): number {
+/** Length of the common prefix of the first `aLength` bytes of `a` and the first `bLength` bytes of `b`. */
+function commonPrefix(a: readonly Buffer[], aLength: number, b: readonly Buffer[], bLength: number): number {
+  const end = Math.min(aLength, bLength);
   let pos = 0;
-  for (const c of chunks) {
-    const n = Math.min(c.length, length - pos, part.length - pos);
-    if (n <= 0) break;
-    if (c.compare(part, pos, pos + n, 0, n) === 0) {
-      pos += n;
-      continue;
+  // Offsets inside the current piece of each list.
+  let ai = 0, ao = 0, bi = 0, bo = 0;
+  while (pos < end) {
+    while (ai < a.length && ao >= a[ai].length) { ai++; ao = 0; }
+    while (bi < b.length && bo >= b[bi].length) { bi++; bo = 0; }
+    if (ai >= a.length || bi >= b.length) break;
+    const x = a[ai];
+    const y = b[bi];
+    const n = Math.min(x.length - ao, y.length - bo, end - pos);
+    if (x.compare(y, bo, bo + n, ao, ao + n) !== 0) {
+      for (let i = 0; i < n; i++) if (x[ao + i] !== y[bo + i]) return pos + i;
     }
-    for (let i = 0; i < n; i++) if (c[i] !== part[pos + i]) return pos + i;
+    pos += n;
+    ao += n;
+    bo += n;
   }
   return pos;
 }
@@ -164,10 +181,11 @@ export class StreamWindow<T = unknown> implements SentStreams {
     for (const b of this.buckets.values()) yield* b;
   }
 
-  hasPrefix(bytes: Buffer): boolean {
-    if (bytes.length === 0) return true;
-    if (this.constants.some((s) => startsWith(s, bytes))) return true;
-    for (const e of this.candidates(bytes)) if (e.length >= bytes.length && commonPrefix(e.chunks, e.length, bytes) === bytes.length) return true;
+  hasPrefix(bytes: Bytes): boolean {
+    const { parts, length } = pieces(bytes);
+    if (length === 0) return true;
+    if (this.constants.some((s) => s.length >= length && commonPrefix([s], s.length, parts, length) === length)) return true;
+    for (const e of this.candidates(head(parts, KEY_BYTES))) if (e.length >= length && commonPrefix(e.chunks, e.length, parts, length) === length) return true;
     return false;
   }
 
@@ -176,10 +194,11 @@ export class StreamWindow<T = unknown> implements SentStreams {
   }
 
   /** The tag of the exec whose stream shares the longest prefix with `bytes` (the likely culprit of a record). */
-  closest(bytes: Buffer): T | undefined {
+  closest(bytes: Bytes): T | undefined {
+    const { parts, length } = pieces(bytes);
     let best: { e: Entry<T>; n: number } | undefined;
-    for (const e of this.candidates(bytes)) {
-      const n = commonPrefix(e.chunks, e.length, bytes);
+    for (const e of this.candidates(head(parts, KEY_BYTES))) {
+      const n = commonPrefix(e.chunks, e.length, parts, length);
       if (!best || n > best.n) best = { e, n };
     }
     return (best?.e ?? this.order[this.order.length - 1])?.tag;

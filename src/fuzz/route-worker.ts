@@ -1,0 +1,19 @@
+/**
+ * Worker-thread entry that runs one fuzzed gateway config (route-target.ts, `thread: true`): the real
+ * src/proxy Gateway on its own event loop and V8 isolate inside the fuzzer's process, so the fuzzer
+ * and its backend use one core and the gateway the other. An exception the gateway does not catch
+ * ends this thread only; the fuzzer gets it as the Worker's 'error' event, stack included, and sees
+ * the listener gone, as it would see a crashed process.
+ */
+import { parentPort, workerData } from 'node:worker_threads';
+import { Gateway } from '../proxy/gateway.ts';
+import type { GatewayConfig } from '../proxy/route-config.ts';
+
+const gateway = new Gateway((workerData as { config: GatewayConfig }).config, { log: () => undefined });
+await gateway.start();
+parentPort!.postMessage({ type: 'ready' });
+parentPort!.on('message', async (m: { type?: string }) => {
+  if (m?.type !== 'stop') return;
+  await gateway.stop();
+  parentPort!.postMessage({ type: 'stopped' });
+});

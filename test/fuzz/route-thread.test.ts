@@ -1,0 +1,51 @@
+/**
+ * RouteTarget's worker-thread mode (in-process, the gateway on its own event loop, bench --thread):
+ * the real gateway relays there with every oracle of the in-process mode, and an exception the
+ * gateway does not catch is an exit finding located by its stack, as with a gateway process.
+ */
+import { join } from 'node:path';
+import t from 'tap';
+import { runCampaign } from '../../src/fuzz/campaign.ts';
+import { prepareTarget } from '../../src/fuzz/setup.ts';
+import { RouteTarget } from '../../src/fuzz/route-target.ts';
+import { runClient } from '../../src/fuzz/executor.ts';
+import { tempDir } from '../helpers/tmp.ts';
+import { routeFixture } from './fixtures/routes.ts';
+
+const frame = (app: string) => Buffer.from(`\x0bMSH|^~\\&|${app}|FUZZFAC|RECEIVER|RECFAC|20260101120000||ADT^A01|T1|P|2.5\rPID|1||42\r\x1c\r`, 'latin1');
+
+t.test('the real gateway on a worker thread relays, refuses by policy, and stops cleanly', async (t) => {
+  const f = await routeFixture(t, '127.53.0.1');
+  const p = prepareTarget({ route: 'hl7-out', config: f.config, cert: f.cert, key: f.key, ca: f.ca, side: 'client', inProcess: true, thread: true });
+  const target = p.target as RouteTarget;
+  await target.start();
+  t.teardown(() => target.close());
+  const admitted = await runClient({ protocol: 'hl7', side: 'client', label: 'ok', chunks: [frame('FUZZAPP')] }, target.endpoint());
+  t.match(admitted.reply.toString('latin1'), /MSA\|AA/, 'an admitted message is relayed to the backend and its ACK back');
+  const refused = await runClient({ protocol: 'hl7', side: 'client', label: 'denied', chunks: [frame('OTHERAPP')] }, target.endpoint());
+  t.notMatch(refused.reply.toString('latin1'), /MSA\|AA/, 'a message the rules refuse is not acknowledged as accepted');
+  for (let i = 0; i < 100 && target.backend.openConnections > 0; i++) await new Promise((r) => setTimeout(r, 20));
+  const records = target.backend.drain();
+  t.equal(records.length, 1, 'only the admitted message opened an upstream connection');
+  t.same(records[0]?.messages.map((m) => m.toString('latin1').split('|')[2]), ['FUZZAPP']);
+  t.equal(target.exited(), undefined, 'no crash');
+  await target.restart();
+  const again = await runClient({ protocol: 'hl7', side: 'client', label: 'ok', chunks: [frame('FUZZAPP')] }, target.endpoint());
+  t.match(again.reply.toString('latin1'), /MSA\|AA/, 'a restarted worker thread listens again');
+  t.equal(target.exited(), undefined, 'a restart asked for is no crash');
+});
+
+t.test('an uncaught exception on the gateway thread is an exit finding, located by its stack', async (t) => {
+  const f = await routeFixture(t, '127.53.0.2');
+  const p = prepareTarget({ route: 'hl7-out', config: f.config, cert: f.cert, key: f.key, ca: f.ca, side: 'client', inProcess: true, thread: true });
+  // The prepared target's options (config and PEMs read from the fixture's files), with the crashing stand-in.
+  const target = new RouteTarget({ ...(p.target as RouteTarget)['o'], workerEntry: join(import.meta.dirname, 'fixtures', 'crashing-route-worker.ts') });
+  await target.start();
+  t.teardown(() => target.close());
+  const r = await runCampaign({ target, protocol: 'hl7', seed: 7, durationMs: 20_000, outDir: tempDir(t), dicom: p.dicom, hl7: p.hl7, concurrency: 8, minimize: false, until: (found) => found.some((x) => x.oracle === 'exit') });
+  const exit = r.reproducers.find((x) => x.oracle === 'exit');
+  t.ok(exit, `an exit finding (${r.execs} execs)`);
+  t.match(exit?.location, /^plantedWorkerCrash \(crashing-route-worker\.ts:\d+\)$/, 'located at the throwing frame');
+  t.match(exit?.detail, /RangeError: planted crash in the gateway worker thread/);
+  t.match(exit?.exchanges[0].chunks.map((c) => Buffer.from(c).toString('latin1')).join(''), /\|ORM\^/, 'the reproducer carries an ORM message');
+});
