@@ -156,7 +156,10 @@ export class DicomGenerator {
     // A requestor waits for the A-ASSOCIATE-AC before its first P-DATA-TF (PS3.8 §9.2, Sta5), and a
     // route aborts one that does not at once: written eagerly, the operations and every P-DATA lie
     // would never reach a route's relay. Most execs wait; the rest keep testing the eager case.
-    if (!plan.flood && plan.pdus[0] === rq && ex.chunks.length > 1 && ex.chunks[0] === this.lastFirstChunk && rng.chance(ACCEPT_FIRST_CHANCE)) ex.awaitAccept = true;
+    // A flood is aimed at the relay's streaming (memory oracle), so it always waits: sent eagerly, a route
+    // aborted every one at the association and no flood byte ever reached a relay.
+    if (plan.flood) ex.awaitAccept = true;
+    else if (plan.pdus[0] === rq && ex.chunks.length > 1 && ex.chunks[0] === this.lastFirstChunk && rng.chance(ACCEPT_FIRST_CHANCE)) ex.awaitAccept = true;
     return ex;
   }
 

@@ -42,3 +42,16 @@ t.test('most DICOM client execs wait for the A-ASSOCIATE-AC, so their P-DATA rea
   const withData = seen.filter((c) => pduTypes(c.received).slice(1).includes(0x04));
   t.ok(withData.length >= 20, `${withData.length} of ${seen.length} associations that reached the backend carried P-DATA-TF through the route`);
 });
+
+t.test('DICOM floods (command, empty-command, data) always wait for the A-ASSOCIATE-AC, so they reach the relay', async (t) => {
+  const f = await routeFixture(t, '127.41.0.4');
+  const p = prepareTarget({ route: 'dicom-out', config: f.config, cert: f.cert, key: f.key, ca: f.ca, side: 'client', inProcess: true });
+  const gen = new InputGenerator({ protocol: 'dicom', seed: 5, sides: ['client'], dicom: p.dicom });
+  const floods = [];
+  for (let i = 0; floods.length < 6 && i < 20_000; i++) {
+    const ex = gen.generate(i).client!;
+    if (/command-flood|data-flood/.test(ex.label)) floods.push(ex);
+  }
+  t.ok(floods.length >= 6, `${floods.length} floods generated`);
+  t.ok(floods.every((ex) => ex.awaitAccept), 'every flood waits for the AC');
+});
