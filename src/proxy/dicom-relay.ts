@@ -19,6 +19,7 @@ import {
 import { StoreLedger, type StoreOutcome } from './dicom-store-ledger.ts';
 import { MAX_CONTROL_PDU_LENGTH, type Segment, PduFramer } from './pdu-framer.ts';
 import { decideAssociation } from './policy.ts';
+import { type Lease, readPooled } from './pooled-reads.ts';
 import { type SessionContext, closeSoon, forward } from './session.ts';
 import type net from 'node:net';
 
@@ -217,22 +218,23 @@ class DicomRelay {
     closeSoon(client);
   }
 
-  private readonly onClientData = (chunk: Buffer): void => {
+  /** `lease` is set for chunks read into pooled buffers (readPooled), unset for 'data' events. */
+  private readonly onClientData = (chunk: Buffer, lease?: Lease): void => {
     if (this.stopped || this.finished) return;
     this.bytesUp.value += chunk.length;
     // Data set bytes inside a P-DATA-TF already checked at its header: straight through, no copy.
-    if (this.fromClient.passThrough(chunk)) forward(this.ctx.client, this.upstream!, chunk);
-    else this.relay(chunk, 'requestor');
+    if (this.fromClient.passThrough(chunk)) forward(this.ctx.client, this.upstream!, chunk, lease);
+    else this.relay(chunk, 'requestor', lease);
   };
 
-  private readonly onUpstreamData = (chunk: Buffer): void => {
+  private readonly onUpstreamData = (chunk: Buffer, lease?: Lease): void => {
     if (this.stopped || this.finished) return;
     this.bytesDown.value += chunk.length;
-    if (this.fromUpstream.passThrough(chunk)) forward(this.upstream!, this.ctx.client, chunk);
-    else this.relay(chunk, 'acceptor');
+    if (this.fromUpstream.passThrough(chunk)) forward(this.upstream!, this.ctx.client, chunk, lease);
+    else this.relay(chunk, 'acceptor', lease);
   };
 
-  private relay(chunk: Buffer, from: PduSender): void {
+  private relay(chunk: Buffer, from: PduSender, lease?: Lease): void {
     const framer = from === 'requestor' ? this.fromClient : this.fromUpstream;
     const src = from === 'requestor' ? this.ctx.client : this.upstream!;
     const dst = from === 'requestor' ? this.upstream! : this.ctx.client;
@@ -249,7 +251,7 @@ class DicomRelay {
           const pdu: DecodedPdu = { kind: 'P-DATA-TF', value: [{ contextId: seg.first.contextId, command: false, last: seg.first.last, data: Buffer.alloc(0) }] };
           if (!this.observe(pdu, from)) return;
         }
-        forward(src, dst, seg.bytes);
+        forward(src, dst, seg.bytes, lease);
         continue;
       }
       let pdu: DecodedPdu;
@@ -287,6 +289,10 @@ class DicomRelay {
       this.upstream!.setTimeout(idle, () => this.abortBoth(`no traffic for ${idle} ms`));
       ctx.client.removeListener('data', this.onPendingData);
       ctx.client.on('data', this.onClientData);
+      // The data sets of the association: read into recycled buffers from here on (pooled-reads.ts);
+      // the 'data' listeners stay for what either socket had buffered before the switch.
+      readPooled(ctx.client, this.onClientData);
+      readPooled(this.upstream!, this.onUpstreamData);
       // The first bytes of an A-ABORT sent as the AC crossed it: the established phase reads the rest.
       if (this.pendingBytes.length > 0) {
         const rest = this.pendingBytes;

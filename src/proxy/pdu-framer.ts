@@ -80,6 +80,12 @@ export class PduFramer {
     return true;
   }
 
+  /**
+   * Frame the next bytes of the stream. The framer keeps nothing of `chunk` past the call (what it
+   * holds is copied), so the caller may reuse it once the 'pass' segments, slices of it, are written.
+   * 'whole' PDUs are always buffers of their own (assembled by concat), never slices of `chunk`: the
+   * relay forwards them without holding the read buffer (test/proxy/pooled-reads.test.ts guards this).
+   */
   push(chunk: Buffer): Segment[] {
     if (this.failed) throw this.failed;
     try {
@@ -113,7 +119,9 @@ export class PduFramer {
       if (this.collect) {
         const c = this.collect;
         const take = Math.min(c.header.totalLength - c.have, chunk.length - pos);
-        c.parts.push(chunk.subarray(pos, pos + take));
+        const part = chunk.subarray(pos, pos + take);
+        // Kept past this call only while the PDU is incomplete: then a copy (see push()).
+        c.parts.push(c.have + take < c.header.totalLength ? Buffer.from(part) : part);
         c.have += take;
         pos += take;
         if (c.have === c.header.totalLength) {

@@ -3,6 +3,7 @@
  * reach the upstream, and the route's metrics and audit. Relays own both sockets until they close.
  */
 import type net from 'node:net';
+import type { Lease } from './pooled-reads.ts';
 import type { Auditor } from '../audit/auditor.ts';
 import type { Metrics } from './metrics.ts';
 import type { PeerIdentity } from './peer-identity.ts';
@@ -33,8 +34,9 @@ export const FORWARD_HIGH_WATER = 1024 * 1024;
 /**
  * Write with backpressure: when `to` holds more than FORWARD_HIGH_WATER unsent bytes, pause `from`
  * until `to` drains, so a fast sender never makes the gateway hold a whole data set in memory.
+ * `lease`: `bytes` lie in a pooled read buffer (pooled-reads.ts), held until the write completed.
  */
-export function forward(from: net.Socket, to: net.Socket, bytes: Buffer): void {
+export function forward(from: net.Socket, to: net.Socket, bytes: Buffer, lease?: Lease): void {
   // One TCP read of TLS data yields several 16 KiB records, each its own 'data' event and tick: cork
   // until this turn's I/O callbacks are done (setImmediate, not nextTick, which ran after every
   // record) so they leave in one writev instead of one write syscall each (profiled: 19% of the
@@ -43,7 +45,7 @@ export function forward(from: net.Socket, to: net.Socket, bytes: Buffer): void {
     to.cork();
     setImmediate(uncork, to);
   }
-  to.write(bytes);
+  to.write(bytes, lease?.hold());
   if (to.writableLength > FORWARD_HIGH_WATER && !from.isPaused()) {
     from.pause();
     to.once('drain', () => from.resume());

@@ -118,3 +118,19 @@ t.test('every PDV of a pass-through P-DATA-TF is checked; a command PDV behind a
     t.ok(isWardgateError(error, 'PDU_MALFORMED') && pattern.test((error as Error).message), `${name}: ${(error as Error | undefined)?.message}`);
   }
 });
+
+t.test('a PDU collected across chunks keeps its bytes when the caller reuses a chunk after push() (pooled reads)', async (t) => {
+  for (const [name, pdu] of [['A-ASSOCIATE-RQ', RQ], ['command P-DATA-TF', COMMAND]] as const) {
+    for (const cut of [1, 6, 12, 40, pdu.length - 1]) {
+      const f = new PduFramer({ maxPduLength: 1 << 20 });
+      const first = Buffer.from(pdu.subarray(0, cut));
+      const segments = f.push(first);
+      // The relay's read buffer goes back to its pool and is refilled with later bytes.
+      first.fill(0xee);
+      segments.push(...f.push(Buffer.from(pdu.subarray(cut))));
+      const whole = segments.filter((s) => s.kind === 'whole');
+      if (whole.length !== 1 || !whole[0].pdu.raw.equals(pdu)) return void t.fail(`${name} split at ${cut}: the collected PDU changed with the reused chunk`);
+    }
+    t.pass(`${name}: intact at every split`);
+  }
+});
