@@ -2,8 +2,7 @@
  * wardgate vs stunnel4 vs HAProxy, one run, same backends, same certificates (see README.md).
  * Everything listens on 127.40.0.0/24 and 127.0.0.1; nothing leaves loopback.
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -16,6 +15,7 @@ import {
 } from '../../src/protocols/dicom/index.ts';
 import { writeDicomFile } from '../../test/proxy/fixtures/dicom-file.ts';
 import { freePort } from '../../src/net/free-port.ts';
+import { bin, children, cpuSeconds, run, start, waitPort, workerPids } from './processes.ts';
 
 const MIB = Number(process.env.BENCH_MIB ?? 256);
 const SECONDS = Number(process.env.BENCH_SECONDS ?? 3);
@@ -23,79 +23,11 @@ const ROUNDS = Number(process.env.BENCH_ROUNDS ?? 3);
 const CONCURRENCY = 16;
 const ECHOES = 2000;
 const work = mkdtempSync(join(tmpdir(), 'wardgate-bench-'));
-const children: ChildProcess[] = [];
 const cleanup = () => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
   rmSync(work, { recursive: true, force: true });
 };
 process.on('exit', cleanup);
-
-/** PATH, then the sbin directories a non-root PATH on Debian lacks (haproxy lives in /usr/sbin). */
-function bin(name: string): string {
-  for (const dir of [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin']) {
-    if (dir && existsSync(join(dir, name))) return join(dir, name);
-  }
-  throw new Error(`${name} is not installed (apt-get install dcmtk stunnel4 haproxy)`);
-}
-
-
-function start(cmd: string, args: string[], readyPattern?: RegExp): Promise<ChildProcess> {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  return new Promise((resolve, reject) => {
-    const timer = setTimeout(() => reject(new Error(`${cmd} did not start: ${out}`)), 20_000);
-    child.once('exit', (code) => reject(new Error(`${cmd} exited ${code}: ${out}`)));
-    const check = () => {
-      if (!readyPattern || readyPattern.test(out)) {
-        clearTimeout(timer);
-        resolve(child);
-      } else setTimeout(check, 50);
-    };
-    check();
-  });
-}
-
-async function waitPort(host: string, port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = net.connect({ host, port });
-      s.once('connect', () => { s.destroy(); r(true); });
-      s.once('error', () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing on ${host}:${port}`);
-}
-
-function run(cmd: string, args: string[]): Promise<{ code: number | null; ms: number; out: string }> {
-  const t0 = process.hrtime.bigint();
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  return new Promise((resolve) => child.once('close', (code) => resolve({ code, ms: Number(process.hrtime.bigint() - t0) / 1e6, out })));
-}
-
-/** Child processes of a pid (the cluster workers), from /proc. */
-function workerPids(pid: number): number[] {
-  try {
-    return readFileSync(`/proc/${pid}/task/${pid}/children`, 'utf8').trim().split(/\s+/).filter(Boolean).map(Number);
-  } catch {
-    return [];
-  }
-}
-
-const TICKS_PER_SECOND = 100; // USER_HZ: /proc times are in 1/100 s on Linux
-
-/** CPU seconds (user + system, all threads) of a process and its child processes, from /proc. */
-function cpuSeconds(pid: number): number {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return (Number(f[11]) + Number(f[12])) / TICKS_PER_SECOND + workerPids(pid).reduce((sum, child) => sum + cpuSeconds(child), 0);
-}
 
 function peakRssMb(pid: number): number {
   const m = /VmHWM:\s+(\d+) kB/.exec(readFileSync(`/proc/${pid}/status`, 'utf8'));

@@ -14,9 +14,8 @@
  * profiles are written when it is stopped), --no-peers (skip stunnel and the bare relays),
  * --relay NAME=FILE (repeatable: another relay script taking bare-relay.ts's arguments).
  */
-import { type ChildProcess, spawn } from 'node:child_process';
-import { existsSync, mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
-import net from 'node:net';
+import type { ChildProcess } from 'node:child_process';
+import { mkdtempSync, readFileSync, rmSync, writeFileSync } from 'node:fs';
 import tls from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
@@ -26,6 +25,7 @@ import { generateDeviceKey } from '../../src/pki/device-key.ts';
 import { identifierFromText } from '../../src/pki/names.ts';
 import { freePort } from '../../src/net/free-port.ts';
 import { writeDicomFile } from '../../test/proxy/fixtures/dicom-file.ts';
+import { bin, children, cpuSeconds, cpuTimes, run, start, waitPort } from './processes.ts';
 
 const { values: opts } = parseArgs({
   options: {
@@ -47,70 +47,10 @@ const trees = (opts.tree ?? [`wardgate=${join(import.meta.dirname, '..', '..')}`
 });
 
 const work = mkdtempSync(join(tmpdir(), 'wardgate-stream-'));
-const children: ChildProcess[] = [];
 process.on('exit', () => {
   for (const c of children) if (c.exitCode === null) c.kill('SIGKILL');
   rmSync(work, { recursive: true, force: true });
 });
-
-function bin(name: string): string {
-  for (const dir of [...(process.env.PATH ?? '').split(':'), '/usr/sbin', '/sbin']) {
-    if (dir && existsSync(join(dir, name))) return join(dir, name);
-  }
-  throw new Error(`${name} is not installed (apt-get install dcmtk stunnel4)`);
-}
-
-function start(cmd: string, args: string[], readyPattern?: RegExp): Promise<ChildProcess> {
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  children.push(child);
-  let out = '';
-  child.stdout!.on('data', (d) => (out += d));
-  child.stderr!.on('data', (d) => (out += d));
-  return new Promise((ok, fail) => {
-    const timer = setTimeout(() => fail(new Error(`${cmd} did not start: ${out}`)), 20_000);
-    child.once('exit', (code) => fail(new Error(`${cmd} exited ${code}: ${out}`)));
-    const check = () => {
-      if (!readyPattern || readyPattern.test(out)) {
-        clearTimeout(timer);
-        ok(child);
-      } else setTimeout(check, 50);
-    };
-    check();
-  });
-}
-
-async function waitPort(host: string, port: number): Promise<void> {
-  for (let i = 0; i < 200; i++) {
-    const ok = await new Promise<boolean>((r) => {
-      const s = net.connect({ host, port });
-      s.once('connect', () => { s.destroy(); r(true); });
-      s.once('error', () => r(false));
-    });
-    if (ok) return;
-    await new Promise((r) => setTimeout(r, 50));
-  }
-  throw new Error(`nothing on ${host}:${port}`);
-}
-
-const TICKS_PER_SECOND = 100;
-/** User and system CPU seconds of a process (all threads), from /proc. */
-function cpuTimes(pid: number): { user: number; sys: number } {
-  const f = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
-  return { user: Number(f[11]) / TICKS_PER_SECOND, sys: Number(f[12]) / TICKS_PER_SECOND };
-}
-function cpuSeconds(pid: number): number {
-  const t = cpuTimes(pid);
-  return t.user + t.sys;
-}
-
-function run(cmd: string, args: string[]): Promise<{ code: number | null; ms: number; out: string }> {
-  const t0 = process.hrtime.bigint();
-  const child = spawn(cmd, args, { stdio: ['ignore', 'pipe', 'pipe'] });
-  let out = '';
-  child.stdout.on('data', (d) => (out += d));
-  child.stderr.on('data', (d) => (out += d));
-  return new Promise((ok) => child.once('close', (code) => ok({ code, ms: Number(process.hrtime.bigint() - t0) / 1e6, out })));
-}
 
 async function main(): Promise<void> {
   const ca = await CertificateAuthority.init(join(work, 'ca'), {
