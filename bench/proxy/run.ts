@@ -7,14 +7,12 @@ import net from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import tls from 'node:tls';
-import { CertificateAuthority } from '../../src/pki/ca.ts';
-import { generateDeviceKey } from '../../src/pki/device-key.ts';
-import { identifierFromText } from '../../src/pki/names.ts';
 import {
   DimseMessageAssembler, PduReader, SOP_CLASS, TRANSFER_SYNTAX, decodePdu, encodeAssociateRq, encodeCEchoRq, encodeReleaseRq, fragmentMessage,
 } from '../../src/protocols/dicom/index.ts';
 import { writeDicomFile } from '../../test/proxy/fixtures/dicom-file.ts';
 import { freePort } from '../../src/net/free-port.ts';
+import { benchPki } from './pki.ts';
 import { bin, children, cpuSeconds, run, start, waitPort, workerPids } from './processes.ts';
 
 const MIB = Number(process.env.BENCH_MIB ?? 256);
@@ -128,17 +126,7 @@ async function echoLatency(host: string, port: number, creds: Creds, backendPort
 
 async function main(): Promise<void> {
   process.stderr.write(`bench: ${MIB} MiB C-STORE, ${SECONDS} s of associations x ${CONCURRENCY} workers, ${ECHOES} echoes per proxy\n`);
-  const ca = await CertificateAuthority.init(join(work, 'ca'), {
-    name: 'Bench Klinikum', policy: { permitDns: ['klinikum.internal'], permitIp: ['127.0.0.0/8'] }, rootKeyType: 'ecdsa-p384', passphrase: 'bench-not-secret',
-  });
-  const issue = async (file: string, names: string[]) => {
-    const key = generateDeviceKey('ecdsa-p256');
-    const { chainPem } = await ca.issue({ spki: key.spki, keyType: 'ecdsa-p256', identifiers: names.map(identifierFromText), profile: 'dicom-node' });
-    writeFileSync(join(work, `${file}.pem`), chainPem);
-    writeFileSync(join(work, `${file}.key`), key.privateKeyPem);
-    writeFileSync(join(work, `${file}.combined.pem`), chainPem + key.privateKeyPem);
-    return { cert: join(work, `${file}.pem`), key: join(work, `${file}.key`), combined: join(work, `${file}.combined.pem`) };
-  };
+  const { ca, issue } = await benchPki(work);
   const trust = join(work, 'trust.pem');
   writeFileSync(trust, [ca.rootPem, ca.issuerPem(ca.activeIssuerInfo('ecdsa').id)].join('\n'));
   const server = await issue('proxy', ['127.40.0.1', '127.40.0.2', '127.40.0.3', '127.40.0.4']);

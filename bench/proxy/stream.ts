@@ -20,11 +20,9 @@ import tls from 'node:tls';
 import { tmpdir } from 'node:os';
 import { join, resolve } from 'node:path';
 import { parseArgs } from 'node:util';
-import { CertificateAuthority } from '../../src/pki/ca.ts';
-import { generateDeviceKey } from '../../src/pki/device-key.ts';
-import { identifierFromText } from '../../src/pki/names.ts';
 import { freePort } from '../../src/net/free-port.ts';
 import { writeDicomFile } from '../../test/proxy/fixtures/dicom-file.ts';
+import { benchPki } from './pki.ts';
 import { bin, children, cpuSeconds, cpuTimes, run, start, waitPort } from './processes.ts';
 
 const { values: opts } = parseArgs({
@@ -53,16 +51,7 @@ process.on('exit', () => {
 });
 
 async function main(): Promise<void> {
-  const ca = await CertificateAuthority.init(join(work, 'ca'), {
-    name: 'Bench Klinikum', policy: { permitDns: ['klinikum.internal'], permitIp: ['127.0.0.0/8'] }, rootKeyType: 'ecdsa-p384', passphrase: 'bench-not-secret',
-  });
-  const issue = async (file: string, names: string[]) => {
-    const key = generateDeviceKey('ecdsa-p256');
-    const { chainPem } = await ca.issue({ spki: key.spki, keyType: 'ecdsa-p256', identifiers: names.map(identifierFromText), profile: 'dicom-node' });
-    writeFileSync(join(work, `${file}.pem`), chainPem);
-    writeFileSync(join(work, `${file}.key`), key.privateKeyPem);
-    return { cert: join(work, `${file}.pem`), key: join(work, `${file}.key`) };
-  };
+  const { ca, issue } = await benchPki(work);
   const trust = join(work, 'trust.pem');
   writeFileSync(trust, [ca.rootPem, ca.issuerPem(ca.activeIssuerInfo('ecdsa').id)].join('\n'));
   const server = await issue('proxy', [HOST]);
