@@ -170,8 +170,8 @@ function routeCommand(proxy: Command, direction: 'inbound' | 'outbound'): void {
     .option('--allow-message-type <type>', 'HL7: only this MSH-9 message type, "ADT" or "ADT^A01" (repeatable)', collect, [])
     .option('--hl7-default-charset <charset>', 'HL7: character set the receiver reads when MSH-18 is empty ("UNICODE UTF-8", "8859/1", "shift_jis")')
     .option('--acme <directory-url>', 'get and renew the certificate from this ACME directory instead of --cert/--key')
-    .option('--name <dns>', 'with --acme: DNS name (or IP) to certify (repeatable)', collect, [])
-    .option('--acme-ca <pem>', 'with --acme: trust bundle for the ACME server\'s HTTPS certificate')
+    .option('--name <dns>', 'with --acme: DNS name to certify (repeatable; IP addresses are not supported)', collect, [])
+    .option('--acme-ca <pem>', 'with --acme: trust bundle for the ACME server\'s HTTPS certificate (e.g. the wardgate root; without it only public roots are trusted)')
     .option('--acme-state <dir>', 'with --acme: where the account key and certificates are kept', 'wardgate-acme')
     .option('--acme-email <email>', 'with --acme: account contact')
     .option('--http01-listen <addr:port>', 'with --acme: where to answer http-01 challenges', '0.0.0.0:80')
@@ -184,7 +184,7 @@ Examples:
   wardgate proxy inbound --protocol dicom --listen 0.0.0.0:2762 --upstream 10.20.0.5:104 \\
     --cert gw-ec.pem --key gw-ec.key --cert gw-rsa.pem --key gw-rsa.key --ca hospital-ca.pem
   wardgate proxy outbound --protocol hl7 --listen 127.0.0.1:2575 --upstream lis.klinikum.internal:2576 \\
-    --acme https://ca.klinikum.internal/acme/directory --name gw1.klinikum.internal --ca hospital-ca.pem`)
+    --acme https://ca.klinikum.internal/acme/directory --acme-ca hospital-ca.pem --name gw1.klinikum.internal --ca hospital-ca.pem`)
     .action(async (o: RouteFlags, cmd: Command) => {
       // `proxy` declares --workers too, and commander gives an option both declare to the parent
       // wherever it appears: read it with the globals, or `proxy inbound ... --workers 2` runs one.

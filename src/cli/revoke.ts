@@ -1,11 +1,11 @@
 import type { Command } from 'commander';
-import { parseRevocationReason, reasonName } from '../pki/revocation-reasons.ts';
+import { REVOCATION_REASONS, parseRevocationReason, reasonName } from '../pki/revocation-reasons.ts';
 import { openCa, withDataDir } from './common.ts';
 
 export function register(program: Command): void {
   withDataDir(program.command('revoke <serial>'))
     .description('revoke a certificate by serial (hex, colons allowed)')
-    .option('--reason <reason>', 'RFC 5280 reason: unspecified, keyCompromise, cACompromise, affiliationChanged, superseded, cessationOfOperation, certificateHold, privilegeWithdrawn', 'unspecified')
+    .option('--reason <reason>', `RFC 5280 reason: ${Object.keys(REVOCATION_REASONS).join(', ')}`, 'unspecified')
     .action(async (serial: string, o) => {
       const reason = parseRevocationReason(o.reason);
       const ca = await openCa(o.dataDir);

@@ -21,7 +21,7 @@ export function register(program: Command): void {
     .argument('<target...>', 'address, CIDR (10.1.0.0/24), range (10.1.0.5-40), hostname, or a file (plain list, nmap -oG, masscan -oL/-oG; @file forces file)')
     .option('--ports <list>', `ports to probe (default: medical ports ${DEFAULT_PORTS.join(',')})`)
     .option('--exclude <target>', 'do-not-scan device, CIDR, range, hostname or file (repeatable)', collect, [])
-    .option('--trust <pem>', 'trust anchor PEM file(s) for the issuer check (repeatable; default: public roots only)', collect, [])
+    .addOption(new Option('--trust <pem>', 'trust anchor PEM file(s) for the issuer check (repeatable)').argParser(collect).default([], 'public roots only'))
     .option('--rate <n>', 'global limit of new connections per second', num('--rate'), DEFAULTS.ratePerSecond)
     .option('--per-host <n>', 'concurrent connections per host', num('--per-host'), DEFAULTS.perHost)
     .option('--timeout <ms>', 'timeout of every step (connect, handshake, answer)', num('--timeout'), DEFAULTS.timeoutMs)

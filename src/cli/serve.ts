@@ -1,5 +1,5 @@
 import { resolve } from 'node:path';
-import type { Command } from 'commander';
+import { Option, type Command } from 'commander';
 import { parseListenAddress, type ListenAddress } from '../config/listen-address.ts';
 import { LISTENER_LIMITS, startServer, type RunningServer } from '../acme/serve.ts';
 import { DEFAULT_ALLOWED_NETWORKS, type ValidationOptions } from '../acme/challenges/index.ts';
@@ -31,6 +31,13 @@ function positive(text: string, option: string): number {
   return n;
 }
 
+/** A token-bucket rate: 0 would refuse every request (Retry-After: Infinity), so it is not accepted. */
+function rate(text: string, option: string): number {
+  const n = Number(text);
+  if (text.trim() === '' || !Number.isFinite(n) || n <= 0) fail(`${option} "${text}" is not a number above 0 (a rate of 0 would refuse every request)`);
+  return n;
+}
+
 function wholeNumber(text: string, option: string, min: number): number {
   const n = Number(text);
   if (!/^\d+$/.test(text.trim()) || !Number.isSafeInteger(n) || n < min) fail(`${option} "${text}" is not a whole number >= ${min}`);
@@ -47,7 +54,7 @@ export function withServeOptions(cmd: Command, defaults: { listen: string; http0
     .option('--http01-port <port>', 'port http-01 validation connects to', defaults.http01Port ?? '80')
     .option('--tlsalpn01-port <port>', 'port tls-alpn-01 validation connects to', '443')
     .option('--dns-resolver <addr:port>', 'DNS server for validation lookups and dns-01 (repeatable; hospital DNS, split horizon)', collect, [])
-    .option('--validation-allow <cidr>', `network validation may connect to (repeatable; default: ${DEFAULT_ALLOWED_NETWORKS.join(', ')})`, collect, [])
+    .addOption(new Option('--validation-allow <cidr>', 'network validation may connect to (repeatable)').argParser(collect).default([], DEFAULT_ALLOWED_NETWORKS.join(', ')))
     .option('--validation-timeout <ms>', 'time budget of one validation attempt', '10000')
     .option('--eab-required', 'require External Account Binding for new accounts (keys from `wardgate eab create`)')
     .option('--default-profile <name>', 'certificate profile for orders that name none', 'dicom-node')
@@ -86,7 +93,7 @@ export async function serveWith(ca: CertificateAuthority, o: ServeCliOptions, va
       orderRetentionMs: positive(o.orderRetention, '--order-retention') * 86_400_000,
       maxConcurrentValidations: wholeNumber(o.maxValidations, '--max-validations', 1), maxQueuedValidations: wholeNumber(o.validationQueue, '--validation-queue', 0),
       maxValidationsPerOwner: wholeNumber(o.validationsPerClient, '--validations-per-client', 0),
-      rateLimits: { ordersPerAccountPerMinute: positive(o.rateOrders, '--rate-orders'), requestsPerAddressPerSecond: positive(o.rateRequests, '--rate-requests'), newAccountsPerAddressPerHour: 1000 },
+      rateLimits: { ordersPerAccountPerMinute: rate(o.rateOrders, '--rate-orders'), requestsPerAddressPerSecond: rate(o.rateRequests, '--rate-requests'), newAccountsPerAddressPerHour: 1000 },
       validation: {
         http01Port: port(o.http01Port, '--http01-port'), tlsAlpn01Port: port(o.tlsalpn01Port, '--tlsalpn01-port'),
         dnsResolvers: o.dnsResolver, timeoutMs: positive(o.validationTimeout, '--validation-timeout'),
@@ -134,6 +141,7 @@ Example:
       }
       console.log(`ACME directory: ${server.directoryUrl}`);
       console.log(`CRL/OCSP/CA certificates: ${server.distributionUrl}`);
+      if (ca.meta.distributionBaseUrlPinned) console.log(`issued certificates point to: ${ca.meta.distributionBaseUrl} (init --public-url)`);
       console.log(`trust anchor (root): ${ca.layout.rootCert}`);
       closeOnSignal(server, ca, lock);
     });

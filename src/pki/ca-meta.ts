@@ -26,6 +26,11 @@ export interface CaMeta {
   issuers: IssuerInfo[];
   /** Base URL of the plain-HTTP listener for CRL DP and AIA (e.g. http://ca.klinikum.internal:8080). */
   distributionBaseUrl?: string;
+  /**
+   * Set when the admin chose distributionBaseUrl (`init --public-url`): serve then leaves it alone, since
+   * the listener's own address (a wildcard, an address behind NAT) is not what devices can fetch from.
+   */
+  distributionBaseUrlPinned?: boolean;
   createdAt: string;
   dev: boolean;
 }

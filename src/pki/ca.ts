@@ -91,7 +91,7 @@ export class CertificateAuthority {
     const meta: CaMeta = {
       version: 1, name: opts.name, policy, nameConstraintsCritical: naming.nameConstraintsCritical,
       root: { id: 'root', keyType: rootKeyType, offline: false }, issuers,
-      distributionBaseUrl: opts.distributionBaseUrl, createdAt: new Date().toISOString(), dev: opts.dev ?? false,
+      distributionBaseUrl: opts.distributionBaseUrl, ...(opts.distributionBaseUrl ? { distributionBaseUrlPinned: true } : {}), createdAt: new Date().toISOString(), dev: opts.dev ?? false,
     };
     writeCaMeta(layout.caMeta, meta);
     const ca = new CertificateAuthority(layout, meta, keys, new SqliteStore(layout.store), profiles);
@@ -178,8 +178,9 @@ export class CertificateAuthority {
     return { crl: `${base}/crl/${issuerId}.crl`, ocsp: `${base}/ocsp`, caIssuers: `${base}/ca/${issuerId}.der` };
   }
 
+  /** Records where the distribution listener runs, unless `init --public-url` chose the URL (pinned). */
   setDistributionBaseUrl(url: string): void {
-    if (this.meta.distributionBaseUrl === url) return;
+    if (this.meta.distributionBaseUrlPinned || this.meta.distributionBaseUrl === url) return;
     this.meta = { ...this.meta, distributionBaseUrl: url };
     writeCaMeta(this.layout.caMeta, this.meta);
   }

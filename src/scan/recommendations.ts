@@ -27,9 +27,9 @@ interface Text {
 
 type Builder = (c: Required<Pick<RecommendationContext, 'gateway' | 'acmeUrl'>> & RecommendationContext & { name: string; tlsPort: number; proto: string }) => Text;
 
-/** `--ca` is required by `wardgate proxy inbound`: the hospital root that client certificates chain to. */
+/** `--ca` is required by `wardgate proxy inbound` (the hospital root that client certificates chain to); `--acme-ca` lets the route trust the wardgate ACME server. */
 function route(c: Parameters<Builder>[0]): string {
-  return `wardgate proxy inbound --protocol ${c.proto} --listen ${c.gateway}:${c.tlsPort} --upstream ${c.address}:${c.port} --acme ${c.acmeUrl} --name ${c.name} --ca root.pem --client-auth required`;
+  return `wardgate proxy inbound --protocol ${c.proto} --listen ${c.gateway}:${c.tlsPort} --upstream ${c.address}:${c.port} --acme ${c.acmeUrl} --name ${c.name} --acme-ca root.pem --ca root.pem --client-auth required`;
 }
 
 function enroll(c: Parameters<Builder>[0]): string {

@@ -99,8 +99,9 @@ export async function runScan(o: RunOptions): Promise<RunResult> {
 
   const out: NodeJS.WritableStream = o.out ? createWriteStream(o.out) : process.stdout;
   let hostsDone = 0;
-  // Every host this run probed (open ports or not): only there can a baseline finding be "fixed".
+  // Every host and port this run probed (open or not): only there can a baseline finding be "fixed".
   const scanned = new Set<string>();
+  const probed = new Set<string>();
   let serviceCount = 0;
   const pending: Promise<void>[] = [];
   const scanner = new Scanner({
@@ -122,8 +123,11 @@ export async function runScan(o: RunOptions): Promise<RunResult> {
       if (format === 'ndjson') pending.push(write(out, ndjsonService(s)));
       o.onProgress?.(hostsDone, hostsTotal, serviceCount);
     },
-    onHostDone: (address) => {
-      if (baselineDoc) scanned.add(address);
+    onHostDone: (address, ports) => {
+      if (baselineDoc) {
+        scanned.add(address);
+        for (const port of ports) probed.add(`${address}|${port}`);
+      }
       hostsDone++;
       o.onProgress?.(hostsDone, hostsTotal, serviceCount);
     },
@@ -155,7 +159,7 @@ export async function runScan(o: RunOptions): Promise<RunResult> {
   if (o.signal?.aborted) {
     scan.interrupted = `stopped by the operator after ${scanner.stats.hostsScanned} of about ${hostsTotal} hosts; the hosts not reached are not in this report`;
   }
-  const baseline = baselineDoc ? diffBaseline(baselineDoc, services, scanned) : undefined;
+  const baseline = baselineDoc ? diffBaseline(baselineDoc, services, scanned, (address, port) => probed.has(`${address}|${port}`)) : undefined;
   let text: string;
   switch (format) {
     case 'ndjson': text = ndjsonSummary(scan, baseline); break;

@@ -43,7 +43,8 @@ export interface ScanOptions {
   acmeUrl?: string;
   now?: () => Date;
   onService?: (s: ServiceResult) => void;
-  onHostDone?: (address: string) => void;
+  /** `ports`: the ports probed on this host (its nmap/masscan list, else --ports). */
+  onHostDone?: (address: string, ports: readonly number[]) => void;
 }
 
 export interface ScanStats {
@@ -110,7 +111,7 @@ export class Scanner {
       if (--device.targets === 0) this.devices.delete(target.address);
     }
     this.stats.hostsScanned++;
-    this.o.onHostDone?.(target.address);
+    this.o.onHostDone?.(target.address, ports);
     return out.filter((s): s is ServiceResult => s !== undefined);
   }
 

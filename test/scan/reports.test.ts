@@ -90,7 +90,7 @@ t.test('CLI: ndjson on stdout, German, exclude, typed errors', async (t) => {
   const previous = join(dir, 'previous.json');
   const old = (address: string) => ({ address, port: 104, protocol: 'dicom', tls: false, findings: [{ id: 'plaintext-dicom', severity: 'high', title: 't', recommendation: 'r' }] });
   writeFileSync(previous, JSON.stringify({ scan: { startedAt: '2026-11-19T00:00:00.000Z' }, services: [old('127.20.0.61'), old('127.20.0.63')] }));
-  const withBaseline = cli(['127.20.0.60-61', '--ports', '39200', '--format', 'json', '--timeout', '500', '--baseline', previous]);
+  const withBaseline = cli(['127.20.0.60-61', '--ports', '39200,104', '--format', 'json', '--timeout', '500', '--baseline', previous]);
   t.equal(withBaseline.status, 0, withBaseline.stderr);
   const b = JSON.parse(withBaseline.stdout).baseline;
   t.same(b.fixed.map((e: { address: string }) => e.address), ['127.20.0.61'], 'port 104 on a rescanned host is closed now: fixed; an unscanned host is not');

@@ -1,7 +1,8 @@
 /**
  * What changed since a previous report (--baseline): findings new in this run and findings fixed
- * since, keyed by address, port and finding id. Only hosts scanned in this run can have fixed
- * findings: a host left out (excluded, other shard) proves nothing.
+ * since, keyed by address, port and finding id. Only ports probed in this run can have fixed
+ * findings: a host left out (excluded, other shard) or a port not probed (another --ports list, a
+ * shorter nmap file) proves nothing.
  */
 import { readFileSync } from 'node:fs';
 import { WardgateError } from '../../errors.ts';
@@ -41,7 +42,10 @@ function entries(services: ServiceResult[]): Map<string, DiffEntry> {
   return m;
 }
 
-export function diffBaseline(baseline: ScanReport, current: ServiceResult[], scannedAddresses: ReadonlySet<string>): BaselineDiff {
+export function diffBaseline(
+  baseline: ScanReport, current: ServiceResult[], scannedAddresses: ReadonlySet<string>,
+  portProbed: (address: string, port: number) => boolean = () => true,
+): BaselineDiff {
   const before = entries(baseline.services);
   const now = entries(current);
   const diff: BaselineDiff = { baselineStartedAt: baseline.scan.startedAt ?? '', new: [], fixed: [], unchanged: 0 };
@@ -49,6 +53,6 @@ export function diffBaseline(baseline: ScanReport, current: ServiceResult[], sca
     if (before.has(key)) diff.unchanged++;
     else diff.new.push(e);
   }
-  for (const [key, e] of before) if (!now.has(key) && scannedAddresses.has(e.address)) diff.fixed.push(e);
+  for (const [key, e] of before) if (!now.has(key) && scannedAddresses.has(e.address) && portProbed(e.address, e.port)) diff.fixed.push(e);
   return diff;
 }
