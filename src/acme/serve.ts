@@ -77,16 +77,8 @@ export async function startServer(ca: CertificateAuthority, opts: ServeOptions):
   if (opts.publicUrl) addName(new URL(opts.publicUrl).hostname.replace(/^\[|\]$/g, ''));
   if (names.length === 0) throw new WardgateError('CLI_ARGUMENT', 'listening on a wildcard address: give --name with the DNS name or address clients use');
 
-  let creds;
-  try {
-    creds = await issueServerCertificate(ca, names);
-  } catch (err) {
-    if (isWardgateError(err, 'NAME_NOT_PERMITTED')) {
-      throw new WardgateError('NAME_NOT_PERMITTED', `the server's own name is outside the CA's permits, so clients could not verify it: ${err.message}`);
-    }
-    throw err;
-  }
-
+  // The distribution listener first: its URL goes into every certificate issued from here on, the
+  // server's own included (issued before it, a fresh CA's first server certificate had no CRL or OCSP URL).
   const limits = { ...LISTENER_LIMITS, ...opts.limits };
   const distribution = await buildDistributionServer(ca, opts.distribution);
   distribution.server.setTimeout(limits.idleTimeoutMs);
@@ -95,6 +87,17 @@ export async function startServer(ca: CertificateAuthority, opts: ServeOptions):
   const dport = (distribution.server.address() as AddressInfo).port;
   const distributionUrl = `http://${hostForUrl(opts.httpListen.host)}:${dport}`;
   ca.setDistributionBaseUrl(distributionUrl);
+
+  let creds;
+  try {
+    creds = await issueServerCertificate(ca, names);
+  } catch (err) {
+    await distribution.close();
+    if (isWardgateError(err, 'NAME_NOT_PERMITTED')) {
+      throw new WardgateError('NAME_NOT_PERMITTED', `the server's own name is outside the CA's permits, so clients could not verify it: ${err.message}`);
+    }
+    throw err;
+  }
 
   const baseUrl = opts.publicUrl?.replace(/\/$/, '') ?? `https://${hostForUrl(opts.listen.host)}:${opts.listen.port}`;
   const ctx = buildAcmeContext(ca, { ...opts.acme, baseUrl });
