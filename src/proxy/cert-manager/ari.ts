@@ -31,7 +31,7 @@ export function ariCertIdFromParts(akiKeyIdHex: string, serialDerHex: string): s
 const MAX_BODY_BYTES = 64 * 1024;
 
 /** `timeoutMs` bounds the whole exchange: a socket idle timeout alone lets a CA drip bytes forever. */
-function getJson(url: string, ca: string | undefined, timeoutMs: number): Promise<{ status: number; body: unknown; retryAfter?: string }> {
+export function getJson(url: string, ca: string | undefined, timeoutMs: number): Promise<{ status: number; body: unknown; retryAfter?: string }> {
   return new Promise((resolve, reject) => {
     const req = https.get(url, { ca, timeout: timeoutMs }, (res) => {
       const chunks: Buffer[] = [];

@@ -13,7 +13,7 @@ import acme from 'acme-client';
 import { WardgateError } from '../../errors.ts';
 import { writeFileAtomic } from '../../store/atomic-file.ts';
 import { type Credentials, type KeyPair, checkPair } from '../credentials.ts';
-import { certValidity, fetchRenewalInfo } from './ari.ts';
+import { certValidity, fetchRenewalInfo, getJson } from './ari.ts';
 import type { Http01Responder } from './http01.ts';
 import { tryLock } from './lock.ts';
 import { type Window, nextAriCheckMs, renewalTime, retryDelayMs, sameWindow } from './renewal.ts';
@@ -55,6 +55,12 @@ interface Managed {
 }
 
 /** acme-client sends all requests through one axios instance: its HTTPS agent is process-wide. */
+/** Node's codes for a server certificate that does not verify (name mismatch included). */
+const UNVERIFIED_SERVER = new Set([
+  'UNABLE_TO_VERIFY_LEAF_SIGNATURE', 'UNABLE_TO_GET_ISSUER_CERT', 'UNABLE_TO_GET_ISSUER_CERT_LOCALLY', 'SELF_SIGNED_CERT_IN_CHAIN',
+  'DEPTH_ZERO_SELF_SIGNED_CERT', 'CERT_UNTRUSTED', 'CERT_HAS_EXPIRED', 'CERT_NOT_YET_VALID', 'ERR_TLS_CERT_ALTNAME_INVALID',
+]);
+
 function trustDirectoryCa(ca: string | undefined): void {
   if (ca) acme.axios.defaults.httpsAgent = new https.Agent({ ca, keepAlive: true });
 }
@@ -204,8 +210,26 @@ export class CertManager {
     return client;
   }
 
+  /**
+   * A directory whose certificate does not verify fails at once, saying what to do: through acme-client
+   * it took its retries (76 s) and ended as a TypeError from inside it. Other failures (the CA down for a
+   * moment) are left to the order and its retries.
+   */
+  private async checkDirectoryTrust(): Promise<void> {
+    try {
+      await getJson(this.opts.directoryUrl, this.opts.directoryCa, this.opts.requestTimeoutMs ?? 30_000);
+    } catch (err) {
+      const code = (err as NodeJS.ErrnoException).code ?? '';
+      if (!UNVERIFIED_SERVER.has(code)) return;
+      throw new WardgateError('ACME_CLIENT_FAILED', `cannot verify the TLS certificate of the ACME server ${this.opts.directoryUrl} (${code}: ${(err as Error).message}): ${this.opts.directoryCa
+        ? 'the trust bundle given for it (--acme-ca, tls.acme.directoryCa) does not hold its CA'
+        : 'for a private CA such as wardgate\'s, give its root with --acme-ca FILE (tls.acme.directoryCa)'}`, { cause: err });
+    }
+  }
+
   private async enroll(kind: ManagedKeyType): Promise<KeyPair> {
     const { names } = this.opts;
+    await this.checkDirectoryTrust();
     try {
       const pair = await withDeadline(this.order(kind), this.opts.enrollTimeoutMs ?? 15 * 60_000, `ACME ${kind} enrollment`);
       // Checked before the pair touches the disk or the route: a CA's mistake must not replace a good certificate.
