@@ -170,7 +170,7 @@ function routeCommand(proxy: Command, direction: 'inbound' | 'outbound'): void {
     .option('--allow-message-type <type>', 'HL7: only this MSH-9 message type, "ADT" or "ADT^A01" (repeatable)', collect, [])
     .option('--hl7-default-charset <charset>', 'HL7: character set the receiver reads when MSH-18 is empty ("UNICODE UTF-8", "8859/1", "shift_jis")')
     .option('--acme <directory-url>', 'get and renew the certificate from this ACME directory instead of --cert/--key')
-    .option('--name <dns>', 'with --acme: DNS name to certify (repeatable; IP addresses are not supported)', collect, [])
+    .option('--name <dns>', 'with --acme: DNS name or IP address to certify (repeatable)', collect, [])
     .option('--acme-ca <pem>', 'with --acme: trust bundle for the ACME server\'s HTTPS certificate (e.g. the wardgate root; without it only public roots are trusted)')
     .option('--acme-state <dir>', 'with --acme: where the account key and certificates are kept', 'wardgate-acme')
     .option('--acme-email <email>', 'with --acme: account contact')

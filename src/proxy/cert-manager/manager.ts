@@ -8,6 +8,7 @@
  */
 import { existsSync, mkdirSync, readFileSync } from 'node:fs';
 import https from 'node:https';
+import { isIP } from 'node:net';
 import { join } from 'node:path';
 import acme from 'acme-client';
 import { WardgateError } from '../../errors.ts';
@@ -245,21 +246,34 @@ export class CertManager {
     }
   }
 
-  /** One order with the CA; the key must match the returned leaf. */
+  /**
+   * One order with the CA; the key must match the returned leaf. The order is made step by step, not
+   * with acme-client's `auto`, which orders `dns` identifiers only: a gateway in front of a device that
+   * peers reach by address needs an `ip` identifier (RFC 8738), validated over http-01 as well.
+   */
   private async order(kind: ManagedKeyType): Promise<KeyPair> {
     const { names, http01 } = this.opts;
     const client = await this.accountClient();
     const key = kind === 'ecdsa' ? await acme.crypto.createPrivateEcdsaKey('P-256') : await acme.crypto.createPrivateRsaKey(2048);
-    const [, csr] = await acme.crypto.createCsr({ commonName: names[0], altNames: names }, key);
-    const chain = await client.auto({
-      csr,
-      termsOfServiceAgreed: true,
-      challengePriority: ['http-01'],
-      // The client cannot resolve names the way the CA does (split DNS inside hospitals): let the CA judge.
-      skipChallengeVerification: true,
-      challengeCreateFn: async (_authz, challenge, keyAuthorization) => http01.set(challenge.token, keyAuthorization),
-      challengeRemoveFn: async (_authz, challenge) => http01.delete(challenge.token),
-    });
+    // acme-client puts IP addresses into the CSR as iPAddress names; a CN is given only for a DNS name.
+    const dnsName = names.find((n) => isIP(n) === 0);
+    const [, csr] = await acme.crypto.createCsr({ ...(dnsName ? { commonName: dnsName } : {}), altNames: names }, key);
+    const order = await client.createOrder({ identifiers: names.map((value) => ({ type: isIP(value) ? 'ip' : 'dns', value })) });
+    for (const authz of await client.getAuthorizations(order)) {
+      if (authz.status === 'valid') continue;
+      const challenge = authz.challenges.find((c) => c.type === 'http-01');
+      if (!challenge) throw new WardgateError('ACME_CLIENT_FAILED', `the CA offers no http-01 challenge for ${authz.identifier.value} (offered: ${authz.challenges.map((c) => c.type).join(', ') || 'none'})`);
+      // The client cannot resolve names the way the CA does (split DNS inside hospitals): the CA judges.
+      http01.set(challenge.token, await client.getChallengeKeyAuthorization(challenge));
+      try {
+        await client.completeChallenge(challenge);
+        await client.waitForValidStatus(challenge);
+      } finally {
+        http01.delete(challenge.token);
+      }
+    }
+    const finalized = await client.finalizeOrder(order, csr);
+    const chain = await client.getCertificate(finalized);
     return checkPair({ cert: chain, key: key.toString() }, `ACME ${kind} certificate for ${names[0]}`);
   }
 
