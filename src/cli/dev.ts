@@ -52,7 +52,7 @@ without DNS and connects to http-01 port ${DEV_HTTP01_PORT} (unless --http01-por
       console.log(`CRL/OCSP/CA certificates: ${server.distributionUrl}`);
       console.log(`root certificate:         ${layout.rootCert}`);
       console.log(`try:                      LEGO_CA_CERTIFICATES=${layout.rootCert} \\`);
-      console.log(`                            lego --server ${server.directoryUrl} --email you@wardgate.test --domains dev.wardgate.test --http --http.port :${o.http01Port} --accept-tos run`);
+      console.log(`                            lego --server ${server.directoryUrl} --email you@wardgate.test --domains dev.wardgate.test --http --http.port 127.0.0.1:${o.http01Port} --accept-tos run`);
       closeOnSignal(server, ca, lock);
     });
 }
