@@ -12,6 +12,11 @@
  * a slice) must pass `lease.hold()` as its callback, so the buffer is reused only after every such
  * write completed (Writable calls it once, on success, error or destroy); anything else kept beyond
  * the call must be copied. A hold that is never let go only keeps that buffer out of the pool.
+ * A read that fills less than half its buffer comes as a copy of its own, without a lease: a write
+ * pins the whole buffer while backpressure (session.ts forward) counts only the bytes written, so a
+ * peer trickling 1-byte TLS records or TCP segments to a stalled receiver pinned 16 or 64 KiB per
+ * byte (4,000 bytes: 62 / 250 MiB, test/proxy/pooled-reads-trickle.test.ts). Pinned memory stays
+ * under twice the bytes queued.
  *
  * The switch uses net.Socket's private `onread` fields, found by their symbol descriptions, and the
  * handle's useUserBuffer (both behind `onread` since Node 12; engines: Node >= 20). Where either is
@@ -73,7 +78,7 @@ function symbolNamed(socket: net.Socket, description: string): symbol | undefine
  * From the next read on, deliver `socket`'s data to `onChunk` in pooled buffers. Returns false (and
  * changes nothing) where this Node lacks the mechanism or the socket has no open handle.
  */
-export function readPooled(socket: net.Socket, onChunk: (chunk: Buffer, lease: Lease) => void, pool = 'encrypted' in socket ? TLS_POOL : TCP_POOL): boolean {
+export function readPooled(socket: net.Socket, onChunk: (chunk: Buffer, lease?: Lease) => void, pool = 'encrypted' in socket ? TLS_POOL : TCP_POOL): boolean {
   const handle = (socket as unknown as { _handle: UserBufferHandle | null })._handle;
   const kBuffer = symbolNamed(socket, 'kBuffer');
   const kBufferCb = symbolNamed(socket, 'kBufferCb');
@@ -84,7 +89,8 @@ export function readPooled(socket: net.Socket, onChunk: (chunk: Buffer, lease: L
   let readerDone = lease.hold();
   const fields = socket as unknown as Record<symbol, unknown>;
   fields[kBufferCb] = (nread: number, buffer: Buffer): void => {
-    onChunk(nread === buffer.length ? buffer : buffer.subarray(0, nread), lease);
+    if (nread * 2 < buffer.length) onChunk(Buffer.from(buffer.subarray(0, nread)));
+    else onChunk(nread === buffer.length ? buffer : buffer.subarray(0, nread), lease);
   };
   fields[kBufferGen] = (): Buffer => {
     const previous = readerDone;
