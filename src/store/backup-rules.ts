@@ -3,6 +3,13 @@
 export const STORE_FILE = 'wardgate.db';
 /** Every archive format begins with this; a file that does is never packed into another archive. */
 export const FAMILY = Buffer.from('WARDGATE-BACKUP-');
+/**
+ * A CA's deepest file is ca/keys/<id>.key.pem. Unbounded depth let a small archive name thousands of nested
+ * directories per entry, each created and fsynced, with quadratic bookkeeping: hours and gigabytes.
+ */
+export const MAX_DEPTH = 8;
+/** NAME_MAX of Linux file systems: a longer name fails at open with ENAMETOOLONG after earlier entries were written. */
+const MAX_NAME = 255;
 
 /**
  * Why an archive path must not be restored, or undefined. An archive holds ca/... and plain files at the
@@ -13,6 +20,10 @@ export const FAMILY = Buffer.from('WARDGATE-BACKUP-');
 export function pathProblem(path: string): string | undefined {
   const parts = path.split('/');
   if (path.includes('\0')) return 'a name with a NUL byte';
+  // Paths end up in messages on the operator's terminal: no line breaks or escape sequences.
+  if (/[\u0001-\u001f\u007f-\u009f]/.test(path)) return 'a name with a control character';
+  if (parts.length > MAX_DEPTH) return `deeper than ${MAX_DEPTH} segments`;
+  if (parts.some((p) => Buffer.byteLength(p) > MAX_NAME)) return `a name longer than ${MAX_NAME} bytes`;
   if (parts.some((p) => p === '' || p === '.' || p === '..')) return 'an absolute path or an empty, "." or ".." segment';
   if (parts[0] === 'ca') return parts.length > 1 ? undefined : 'ca as a file';
   if (parts.length > 1) return 'a directory other than ca/';

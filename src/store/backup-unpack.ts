@@ -8,6 +8,10 @@ import { missingCaFiles, pathProblem, restoredMode, STORE_FILE } from './backup-
 export const MAX_SMALL_FILE = 16 * 1024 * 1024;
 /** A CA has a handful of files per issuer generation; more entries than this is an inode bomb. */
 export const MAX_ENTRIES = 100_000;
+/** A CA has ca/, ca/keys/, ca/issuers/: every directory is created and fsynced, and remembered until the end. */
+export const MAX_DIRS = 1_000;
+/** Every path is remembered until the end (duplicate and file/directory checks): 100,000 paths of 2 KiB would be 200 MB. */
+export const MAX_PATH_BYTES = 8 * 1024 * 1024;
 
 /**
  * Writes archive entries, one at a time and in pieces, into a restore's staging dir, with every check
@@ -21,6 +25,7 @@ export class Unpacker {
   /** Directory → the first entry found under it: a later entry of that name is a file/directory clash. */
   private readonly dirs = new Map<string, string>();
   private current: { path: string; fd: number; left: number } | undefined;
+  private pathBytes = 0;
 
   constructor(private readonly file: string, private readonly root: string) {}
 
@@ -47,11 +52,15 @@ export class Unpacker {
       if (this.files.has(dir)) throw this.invalid(`${dir} is both a file and the directory of ${path}`);
     }
     if (this.files.size >= MAX_ENTRIES) throw this.invalid(`more than ${MAX_ENTRIES} entries, more than a CA has`);
+    this.pathBytes += path.length;
+    if (this.pathBytes > MAX_PATH_BYTES) throw this.invalid(`its paths add up to more than ${MAX_PATH_BYTES} bytes, more than a CA has`);
+    const newDirs = parts.slice(1).map((_, i) => parts.slice(0, i + 1).join('/')).filter((d) => !this.dirs.has(d));
+    if (this.dirs.size + newDirs.length > MAX_DIRS) throw this.invalid(`more than ${MAX_DIRS} directories, more than a CA has`);
     if (path !== STORE_FILE && size > MAX_SMALL_FILE) throw this.invalid(`the entry ${path} declares ${size} bytes, more than a CA file can be (${MAX_SMALL_FILE})`);
     const fs = statfsSync(this.root);
     const free = fs.bavail * fs.bsize;
     if (size > free) throw this.invalid(`the entry ${path} declares ${size} bytes, more than the ${free} bytes free on the data dir's file system`);
-    for (let i = 1; i < parts.length; i++) if (!this.dirs.has(parts.slice(0, i).join('/'))) this.dirs.set(parts.slice(0, i).join('/'), path);
+    for (const dir of newDirs) this.dirs.set(dir, path);
     this.files.add(path);
     mkdirSync(dirname(target), { recursive: true, mode: 0o700 });
     const fd = openSync(target, 'wx', 0o600);

@@ -1,5 +1,5 @@
 import { createPrivateKey, randomBytes } from 'node:crypto';
-import { closeSync, existsSync, fstatSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, rmSync, statSync, fsyncSync } from 'node:fs';
+import { closeSync, constants, existsSync, fstatSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, rmSync, statSync, fsyncSync } from 'node:fs';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { tmpdir } from 'node:os';
 import { WardgateError } from '../errors.ts';
@@ -138,7 +138,8 @@ export type OpenedBackup =
 function withArchiveFile<T>(file: string, use: (fd: number, size: number, head: Buffer) => T): T {
   let fd: number;
   try {
-    fd = openSync(file, 'r');
+    // Non-blocking: opening a FIFO (a mistyped --from, a named pipe) for reading otherwise waits for a writer forever.
+    fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
   } catch (err) {
     throw new WardgateError('BACKUP_INVALID', `cannot read ${file}: ${(err as NodeJS.ErrnoException).code ?? (err as Error).message}`);
   }
