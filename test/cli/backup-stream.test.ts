@@ -5,97 +5,11 @@
  * size limits that replace format 2's decompressed-size bound. The data dir is never created.
  */
 import t, { type Test } from 'tap';
-import { createCipheriv, createHmac, randomBytes, scryptSync } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { deflateRawSync } from 'node:zlib';
 import { wardgate } from '../helpers/cli.ts';
-import { tempDir } from '../helpers/tmp.ts';
-import { TEST_PASSPHRASE } from '../helpers/ca.ts';
-
-const env = { WARDGATE_CA_PASSPHRASE: TEST_PASSPHRASE };
-const ONE_LINE = (code: string, message: RegExp) => new RegExp(`^wardgate: error \\[${code}\\]: ${message.source}[^\\n]*\\n$`);
-const CA_FILES = ['ca/ca.json', 'ca/root.pem', 'ca/intermediate.pem', 'ca/intermediate-rsa.pem', 'ca/issuers/ecdsa-1.pem', 'ca/issuers/rsa-1.pem',
-  'ca/keys/root.key.pem', 'ca/keys/ecdsa-1.key.pem', 'ca/keys/rsa-1.key.pem', 'wardgate.db'];
-const MAGIC = Buffer.from('WARDGATE-BACKUP-3\n');
-const FIXED = MAGIC.length + 16 + 7 + 4 + 16;
-const HEADER = FIXED + 8 + 16;
-const MIB = 1 << 20;
-
-// Format 3 as docs and src/store/backup-stream.ts describe it, written independently.
-const keysOf = (salt: Buffer, passphrase = TEST_PASSPHRASE) => {
-  const k = scryptSync(passphrase, salt, 64, { N: 1 << 15, r: 8, p: 1, maxmem: 64 * 1024 * 1024 });
-  return { enc: k.subarray(0, 32), mac: k.subarray(32) };
-};
-const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32BE(n); return b; };
-const u64 = (n: number | bigint) => { const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt(n)); return b; };
-
-/** Header (length and its tag over `frames`) + frames: what a writer, or someone fixing up a cut archive, produces. */
-function assemble(fixed: Buffer, frames: Buffer[], mac: Buffer): Buffer {
-  const length = frames.reduce((n, f) => n + f.length, 0);
-  const tag = createHmac('sha256', mac).update('wardgate backup v3 length').update(fixed).update(u64(length)).digest().subarray(0, 16);
-  return Buffer.concat([fixed, u64(length), tag, ...frames]);
-}
-
-/** Seals segments (encoding byte + data each) as chunks 0..n-1, the last one final. */
-function seal(segments: Buffer[], passphrase = TEST_PASSPHRASE): Buffer {
-  const salt = randomBytes(16);
-  const prefix = randomBytes(7);
-  const { enc, mac } = keysOf(salt, passphrase);
-  const check = createHmac('sha256', mac).update('wardgate backup key check').digest().subarray(0, 16);
-  const fixed = Buffer.concat([MAGIC, salt, prefix, u32(MIB), check]);
-  const frames = segments.map((segment, i) => {
-    const final = i === segments.length - 1 ? 1 : 0;
-    const cipher = createCipheriv('aes-256-gcm', enc, Buffer.concat([prefix, u32(i), Buffer.from([final])]));
-    cipher.setAAD(Buffer.concat([fixed, u64(i), Buffer.from([final])]));
-    const ct = Buffer.concat([cipher.update(segment), cipher.final()]);
-    return Buffer.concat([u32(ct.length), ct, cipher.getAuthTag()]);
-  });
-  return assemble(fixed, frames, mac);
-}
-
-/** Stored segments of at most one chunk each. */
-const stored = (plain: Buffer): Buffer[] => {
-  const out: Buffer[] = [];
-  for (let o = 0; o === 0 || o < plain.length; o += MIB) out.push(Buffer.concat([Buffer.from([0]), plain.subarray(o, o + MIB)]));
-  return out;
-};
-
-interface Entry { path: string; mode: number; data: Buffer; size?: number }
-const meta = (storeFile = 'wardgate.db') => {
-  const json = Buffer.from(JSON.stringify({ format: 'wardgate-backup', version: 3, createdAt: new Date().toISOString(), storeFile }));
-  return Buffer.concat([Buffer.from('M'), u32(json.length), json]);
-};
-const fileRecord = (e: Entry) => {
-  const p = Buffer.from(e.path);
-  const h = Buffer.alloc(2);
-  h.writeUInt16BE(p.length);
-  return Buffer.concat([Buffer.from('F'), h, p, u32(e.mode), u64(e.size ?? e.data.length), e.data]);
-};
-const records = (entries: Entry[], opts: { storeFile?: string; count?: number; trailer?: Buffer } = {}) =>
-  Buffer.concat([meta(opts.storeFile), ...entries.map(fileRecord), Buffer.from('E'), u32(opts.count ?? entries.length), opts.trailer ?? Buffer.alloc(0)]);
-
-/** The frames of an archive, to take apart and put together again. */
-function framesOf(archive: Buffer): { fixed: Buffer; frames: Buffer[]; mac: Buffer } {
-  const frames: Buffer[] = [];
-  for (let o = HEADER; o < archive.length;) {
-    const n = 4 + archive.readUInt32BE(o) + 16;
-    frames.push(archive.subarray(o, o + n));
-    o += n;
-  }
-  return { fixed: archive.subarray(0, FIXED), frames, mac: keysOf(archive.subarray(MAGIC.length, MAGIC.length + 16)).mac };
-}
-
-function makeCa(t: Parameters<typeof tempDir>[0], ballastMiB = 0): { work: string; dir: string; entries: Entry[] } {
-  const work = tempDir(t);
-  const dir = join(work, 'data');
-  const init = wardgate(['init', '-d', dir, '--name', 'Stream', '--permit-dns', 'klinikum.internal', '--root-key-type', 'ecdsa-p384', '--rsa-key-type', 'rsa-2048'], env);
-  if (init.status !== 0) throw new Error(init.stderr);
-  // Incompressible bytes beside the store, packed like any top-level file: enough for several chunks.
-  if (ballastMiB > 0) writeFileSync(join(dir, 'ballast.bin'), randomBytes(ballastMiB * MIB));
-  const entries = CA_FILES.map((p) => ({ path: p, mode: statSync(join(dir, p)).mode & 0o777, data: readFileSync(join(dir, p)) }));
-  return { work, dir, entries };
-}
+import { FIXED, HEADER, MAGIC, MIB, ONE_LINE, assemble, env, fileRecord, framesOf, makeCa, meta, records, seal, stored } from './fixtures/backup-v3.ts';
 
 function refused(t: Test, work: string, name: string, archive: Buffer, code: string, message: RegExp): void {
   const from = join(work, `${name}.wgb`);
@@ -108,7 +22,7 @@ function refused(t: Test, work: string, name: string, archive: Buffer, code: str
 }
 
 t.test('chunks reordered, dropped, repeated or cut off fail their tags even with the length fixed up', async (t) => {
-  const { work, dir } = makeCa(t, 4);
+  const { work, dir } = makeCa(t, 'Stream', 4);
   const archive = join(work, 'real.wgb');
   t.equal(wardgate(['backup', '-d', dir, '--out', archive], env).status, 0);
   const bytes = readFileSync(archive);
@@ -150,7 +64,7 @@ t.test('chunks reordered, dropped, repeated or cut off fail their tags even with
 });
 
 t.test('crafted format 3 archives: every check before the entry is written, one line, no data dir', async (t) => {
-  const { work, entries } = makeCa(t);
+  const { work, entries } = makeCa(t, 'Stream');
   const x = Buffer.from('x');
   const store = entries.find((e) => e.path === 'wardgate.db')!;
   const good = join(work, 'good.wgb');

@@ -6,77 +6,14 @@
  */
 import t, { type Test } from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
-import { createCipheriv, createHmac, randomBytes, scryptSync } from 'node:crypto';
 import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, wardgate } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
-import { TEST_PASSPHRASE } from '../helpers/ca.ts';
+import { type Entry, FIXED, HEADER, MAGIC, MIB, ONE_LINE, env, framesOf, makeCa, records, seal, stored } from './fixtures/backup-v3.ts';
 
-const env = { WARDGATE_CA_PASSPHRASE: TEST_PASSPHRASE };
-const ONE_LINE = (code: string, message: RegExp) => new RegExp(`^wardgate: error \\[${code}\\]: ${message.source}[^\\n]*\\n$`);
-const CA_FILES = ['ca/ca.json', 'ca/root.pem', 'ca/intermediate.pem', 'ca/intermediate-rsa.pem', 'ca/issuers/ecdsa-1.pem', 'ca/issuers/rsa-1.pem',
-  'ca/keys/root.key.pem', 'ca/keys/ecdsa-1.key.pem', 'ca/keys/rsa-1.key.pem', 'wardgate.db'];
-const MAGIC = Buffer.from('WARDGATE-BACKUP-3\n');
-const FIXED = MAGIC.length + 16 + 7 + 4 + 16;
-const HEADER = FIXED + 8 + 16;
-const MIB = 1 << 20;
-
-const u16 = (n: number) => { const b = Buffer.alloc(2); b.writeUInt16BE(n); return b; };
-const u32 = (n: number) => { const b = Buffer.alloc(4); b.writeUInt32BE(n); return b; };
-const u64 = (n: number | bigint) => { const b = Buffer.alloc(8); b.writeBigUInt64BE(BigInt(n)); return b; };
-const macOf = (salt: Buffer) => scryptSync(TEST_PASSPHRASE, salt, 64, { N: 1 << 15, r: 8, p: 1, maxmem: 64 * MIB }).subarray(32);
-const encOf = (salt: Buffer) => scryptSync(TEST_PASSPHRASE, salt, 64, { N: 1 << 15, r: 8, p: 1, maxmem: 64 * MIB }).subarray(0, 32);
-
-/** Header with the length and its tag over `frames` (what someone who knows the passphrase can always fix up). */
-function assemble(fixed: Buffer, frames: Buffer[]): Buffer {
-  const length = frames.reduce((n, f) => n + f.length, 0);
-  const mac = macOf(fixed.subarray(MAGIC.length, MAGIC.length + 16));
-  const tag = createHmac('sha256', mac).update('wardgate backup v3 length').update(fixed).update(u64(length)).digest().subarray(0, 16);
-  return Buffer.concat([fixed, u64(length), tag, ...frames]);
-}
-
-/** Seals `plain` (a record stream) as stored chunks of `chunkSize` bytes, per the format's description. */
-function seal(plain: Buffer, chunkSize = MIB): Buffer {
-  const salt = randomBytes(16);
-  const prefix = randomBytes(7);
-  const enc = encOf(salt);
-  const check = createHmac('sha256', macOf(salt)).update('wardgate backup key check').digest().subarray(0, 16);
-  const fixed = Buffer.concat([MAGIC, salt, prefix, u32(chunkSize), check]);
-  const count = Math.max(1, Math.ceil(plain.length / chunkSize));
-  const frames: Buffer[] = [];
-  for (let i = 0; i < count; i++) {
-    const final = i === count - 1 ? 1 : 0;
-    const cipher = createCipheriv('aes-256-gcm', enc, Buffer.concat([prefix, u32(i), Buffer.from([final])]));
-    cipher.setAAD(Buffer.concat([fixed, u64(i), Buffer.from([final])]));
-    const ct = Buffer.concat([cipher.update(Buffer.from([0])), cipher.update(plain.subarray(i * chunkSize, (i + 1) * chunkSize)), cipher.final()]);
-    frames.push(Buffer.concat([u32(ct.length), ct, cipher.getAuthTag()]));
-  }
-  return assemble(fixed, frames);
-}
-
-interface Entry { path: string; mode: number; data: Buffer }
-function records(entries: Entry[]): Buffer {
-  const meta = Buffer.from(JSON.stringify({ format: 'wardgate-backup', version: 3, createdAt: new Date().toISOString(), storeFile: 'wardgate.db' }));
-  const files = entries.map((e) => { const p = Buffer.from(e.path); return Buffer.concat([Buffer.from('F'), u16(p.length), p, u32(e.mode), u64(e.data.length), e.data]); });
-  return Buffer.concat([Buffer.from('M'), u32(meta.length), meta, ...files, Buffer.from('E'), u32(entries.length)]);
-}
-
-function framesOf(archive: Buffer): { fixed: Buffer; frames: Buffer[] } {
-  const frames: Buffer[] = [];
-  for (let o = HEADER; o < archive.length; o += 4 + archive.readUInt32BE(o) + 16) frames.push(archive.subarray(o, o + 4 + archive.readUInt32BE(o) + 16));
-  return { fixed: archive.subarray(0, FIXED), frames };
-}
-
-function makeCa(t: Test, ballastMiB = 0): { work: string; dir: string; entries: Entry[] } {
-  const work = tempDir(t);
-  const dir = join(work, 'data');
-  const init = wardgate(['init', '-d', dir, '--name', 'Attacks', '--permit-dns', 'klinikum.internal', '--root-key-type', 'ecdsa-p384', '--rsa-key-type', 'rsa-2048'], env);
-  if (init.status !== 0) throw new Error(init.stderr);
-  if (ballastMiB > 0) writeFileSync(join(dir, 'ballast.bin'), randomBytes(ballastMiB * MIB));
-  const entries = CA_FILES.map((p) => ({ path: p, mode: statSync(join(dir, p)).mode & 0o777, data: readFileSync(join(dir, p)) }));
-  return { work, dir, entries };
-}
+/** `plain` (a record stream) sealed as stored chunks of `chunkSize` bytes, the header saying so. */
+const sealStored = (plain: Buffer, chunkSize = MIB): Buffer => seal(stored(plain, chunkSize), { chunkSize });
 
 function refused(t: Test, work: string, name: string, archive: Buffer, code: string, message: RegExp, extraEnv: Record<string, string> = {}): void {
   const from = join(work, `${name}.wgb`);
@@ -89,7 +26,7 @@ function refused(t: Test, work: string, name: string, archive: Buffer, code: str
 }
 
 t.test('without the passphrase: spliced, relabelled or cut archives of the same CA fail authentication', async (t) => {
-  const { work, dir } = makeCa(t, 3);
+  const { work, dir } = makeCa(t, 'Attacks', 3);
   const a = join(work, 'a.wgb');
   const b = join(work, 'b.wgb');
   t.equal(wardgate(['backup', '-d', dir, '--out', a], env).status, 0);
@@ -122,7 +59,7 @@ t.test('without the passphrase: spliced, relabelled or cut archives of the same 
 });
 
 t.test('with the passphrase: deep, control-character, over-long and directory-heavy paths are refused up front', async (t) => {
-  const { work, entries } = makeCa(t);
+  const { work, entries } = makeCa(t, 'Attacks');
   const e = (path: string) => ({ path, mode: 0o600, data: Buffer.from('x') });
   // 100 entries of ~2,000 nested directories each (a 0.5 MB archive, a few KB deflated) took 238 s and
   // 570 MB before MAX_DEPTH; 400 did not finish in 8 minutes.
@@ -138,19 +75,19 @@ t.test('with the passphrase: deep, control-character, over-long and directory-he
     ['long-name', [e(`ca/${'n'.repeat(256)}`)], /the entry "ca\/n+" is a name longer than 255 bytes/],
     ['many-dirs', Array.from({ length: 1001 }, (_, i) => e(`ca/d${i}/f`)), /more than 1000 directories, more than a CA has/],
   ];
-  for (const [name, extra, message] of cases) refused(t, work, name, seal(records([...entries, ...extra])), 'BACKUP_INVALID', new RegExp(`.*${name}\\.wgb: ${message.source}`));
+  for (const [name, extra, message] of cases) refused(t, work, name, sealStored(records([...entries, ...extra])), 'BACKUP_INVALID', new RegExp(`.*${name}\\.wgb: ${message.source}`));
   const ok = join(work, 'depth-8.wgb');
-  writeFileSync(ok, seal(records([...entries, e('ca/1/2/3/4/5/6/f'), e(`ca/${'n'.repeat(255)}`)])));
+  writeFileSync(ok, sealStored(records([...entries, e('ca/1/2/3/4/5/6/f'), e(`ca/${'n'.repeat(255)}`)])));
   const r = wardgate(['restore', '-d', join(work, 'depth-8'), '--from', ok], env);
   t.equal(r.status, 0, `8 segments and 255-byte names still restore: ${r.stderr}`);
 });
 
 t.test('a chunk size of 1 (crafted with the passphrase) restores byte by byte in linear time', async (t) => {
-  const { work, entries } = makeCa(t);
+  const { work, entries } = makeCa(t, 'Attacks');
   const from = join(work, 'tiny.wgb');
   const small = entries.filter((x) => x.path !== 'wardgate.db');
   const plain = records(small.concat([{ ...entries.find((x) => x.path === 'wardgate.db')! }]));
-  writeFileSync(from, seal(plain, 1));
+  writeFileSync(from, sealStored(plain, 1));
   const started = Date.now();
   const r = wardgate(['restore', '-d', join(work, 'tiny'), '--from', from], env);
   t.equal(r.status, 0, r.stderr);
@@ -171,7 +108,7 @@ t.test('--from a FIFO is refused at once instead of waiting for a writer', async
 });
 
 t.test('backup killed with -9 half-way: a 0600 temp file that restore refuses, the scratch dir private', async (t) => {
-  const { work, dir } = makeCa(t, 300);
+  const { work, dir } = makeCa(t, 'Attacks', 300);
   const scratch = join(work, 'tmp');
   spawnSync('mkdir', ['-m', '0755', scratch]);
   const out = join(work, 'out');
