@@ -3,7 +3,8 @@
  * (`{ execs, execsPerSecond, findings: [{ id, oracle, protocol, reproducer, count }] }`) and one
  * reproducer per finding under `DIR/reproducers/` that `wardgate fuzz replay FILE` runs again.
  */
-import { mkdirSync, readFileSync, writeFileSync } from 'node:fs';
+import { randomBytes } from 'node:crypto';
+import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { WardgateError } from '../errors.ts';
 import { type Exchange, type ExchangeJson, type Protocol, exchangeFromJson, exchangeToJson } from './exchange.ts';
@@ -14,6 +15,9 @@ import type { TargetDescription } from './target.ts';
 export const REPRODUCER_FORMAT = 'wardgate-fuzz-reproducer/1';
 
 const ORACLES: readonly OracleName[] = ['exit', 'hang', 'memory', 'policy'];
+
+/** Far above the largest reproducer (an unminimized ~14 MiB flood, hex-encoded) and below Node's string limit. */
+export const MAX_REPRODUCER_BYTES = 256 * 1024 * 1024;
 
 export interface Reproducer {
   format: typeof REPRODUCER_FORMAT;
@@ -102,22 +106,52 @@ export class FindingStore {
 
   write(execs: number, seconds: number): FindingsFile {
     const out: FindingsFile = { execs, execsPerSecond: seconds > 0 ? Math.round((execs / seconds) * 10) / 10 : 0, findings: this.summaries() };
-    writeFileSync(join(this.dir, 'findings.json'), `${JSON.stringify(out, null, 2)}\n`);
+    replaceFile(join(this.dir, 'findings.json'), `${JSON.stringify(out, null, 2)}\n`);
     return out;
+  }
+}
+
+/**
+ * Writes a fresh file and renames it over `file`: a symlink planted under that name (e.g. in a shared
+ * --out directory) is replaced, never followed, so the fuzzer cannot be made to overwrite another file.
+ */
+function replaceFile(file: string, text: string): void {
+  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
+  try {
+    writeFileSync(tmp, text, { flag: 'wx' });
+    renameSync(tmp, file);
+  } catch (err) {
+    rmSync(tmp, { force: true });
+    throw err;
   }
 }
 
 export function writeReproducer(file: string, r: Reproducer): void {
   const json = { ...r, exchanges: r.exchanges.map(exchangeToJson) };
-  writeFileSync(file, `${JSON.stringify(json, null, 2)}\n`);
+  replaceFile(file, `${JSON.stringify(json, null, 2)}\n`);
+}
+
+/** The file's text, refused unless it is a regular file of bounded size (`/dev/zero` or a FIFO would never end). */
+function readBounded(file: string): string {
+  // O_NONBLOCK: opening a FIFO with no writer would otherwise block before fstat can refuse it.
+  const fd = openSync(file, constants.O_RDONLY | constants.O_NONBLOCK);
+  try {
+    const st = fstatSync(fd);
+    if (!st.isFile()) throw new Error('not a regular file');
+    if (st.size > MAX_REPRODUCER_BYTES) throw new Error(`${st.size} bytes, more than the ${MAX_REPRODUCER_BYTES} a reproducer can hold`);
+    return readFileSync(fd, 'utf8');
+  } finally {
+    closeSync(fd);
+  }
 }
 
 export function readReproducer(file: string): Reproducer {
   let data: Record<string, unknown>;
   try {
-    data = JSON.parse(readFileSync(file, 'utf8'));
+    data = JSON.parse(readBounded(file));
   } catch (err) {
-    throw new WardgateError('FUZZ_REPRODUCER_INVALID', `${file}: cannot read (${(err as Error).message})`);
+    // JSON.parse quotes the file's text in its message: no terminal escapes from a hostile file.
+    throw new WardgateError('FUZZ_REPRODUCER_INVALID', `${file}: cannot read (${printable((err as Error).message)})`);
   }
   if (data?.format !== REPRODUCER_FORMAT) throw new WardgateError('FUZZ_REPRODUCER_INVALID', `${file}: field "format" is not ${REPRODUCER_FORMAT}`);
   // Fields that are printed or steer the replay: a file from elsewhere may hold anything.
