@@ -13,6 +13,7 @@ import type { InstrumentedBackend } from './backend.ts';
 import type { Protocol } from './exchange.ts';
 import type { Endpoint } from './executor.ts';
 import { type ExitInfo, TargetProcess } from './target-process.ts';
+import { hostPort } from '../net/host-port.ts';
 
 export { type ExitInfo, rssOfPid } from './target-process.ts';
 
@@ -70,7 +71,7 @@ export class AddressTarget implements FuzzTarget {
   exited(): ExitInfo | undefined { return undefined; }
   rssMb(): number | undefined { return undefined; }
   describe(): TargetDescription {
-    return { kind: 'address', protocol: this.protocol, address: `${this.at.host}:${this.at.port}`, tls: Boolean(this.at.tls) };
+    return { kind: 'address', protocol: this.protocol, address: hostPort(this.at.host, this.at.port), tls: Boolean(this.at.tls) };
   }
 }
 
@@ -106,6 +107,6 @@ export class SpawnTarget implements FuzzTarget {
   exited(): ExitInfo | undefined { return this.process?.exited(); }
   rssMb(): number | undefined { return this.process?.rssMb(); }
   describe(): TargetDescription {
-    return { kind: 'spawn', protocol: this.protocol, address: `${this.at.host}:${this.at.port}`, command: this.command, tls: Boolean(this.at.tls) };
+    return { kind: 'spawn', protocol: this.protocol, address: hostPort(this.at.host, this.at.port), command: this.command, tls: Boolean(this.at.tls) };
   }
 }

@@ -1,5 +1,6 @@
 import net from 'node:net';
-import { failure, hostPort, ValidationFailure } from './failure.ts';
+import { failure, ValidationFailure } from './failure.ts';
+import { hostPort } from '../../net/host-port.ts';
 
 const REASONS: Record<string, string> = {
   ECONNREFUSED: 'connection refused (nothing listening)', EHOSTUNREACH: 'host unreachable', ENETUNREACH: 'network unreachable',

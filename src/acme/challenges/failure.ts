@@ -16,11 +16,6 @@ export function failure(type: ValidationProblem['type'], detail: string, retryab
   return new ValidationFailure({ type, detail }, retryable);
 }
 
-/** `127.0.0.1:80` / `[::1]:80`. */
-export function hostPort(address: string, port: number): string {
-  return address.includes(':') ? `[${address}]:${port}` : `${address}:${port}`;
-}
-
 /** A short, printable rendering of bytes a device sent, for problem details. */
 export function preview(text: string, max = 120): string {
   const clean = JSON.stringify(text.length > max ? `${text.slice(0, max)}…` : text);

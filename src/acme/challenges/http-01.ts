@@ -1,7 +1,8 @@
 import http from 'node:http';
 import type net from 'node:net';
 import { connectFirst, socketErrorText } from './connect.ts';
-import { failure, hostPort, preview, ValidationFailure } from './failure.ts';
+import { failure, preview, ValidationFailure } from './failure.ts';
+import { hostPort } from '../../net/host-port.ts';
 import { checkIdentifierShape, validationTargets } from './targets.ts';
 import type { Identifier, ValidationOptions } from './types.ts';
 
