@@ -14,7 +14,9 @@ export interface ConnectContext {
 
 export type ConnectResult =
   | { ok: true; socket: net.Socket }
-  | { ok: false; reason: 'refused' | 'timeout' | 'unreachable' | 'error'; message: string };
+  // 'reset': the peer completed the TCP handshake and reset at once (an RST to our SYN is 'refused'):
+  // the port is open, it just closes every connection.
+  | { ok: false; reason: 'refused' | 'reset' | 'timeout' | 'unreachable' | 'error'; message: string };
 
 export async function connectTcp(ctx: ConnectContext, address: string, port: number): Promise<ConnectResult> {
   await ctx.rate.take();
@@ -32,7 +34,7 @@ export async function connectTcp(ctx: ConnectContext, address: string, port: num
     }
     socket.once('connect', () => finish({ ok: true, socket }));
     socket.once('error', (err: NodeJS.ErrnoException) => {
-      const reason = err.code === 'ECONNREFUSED' ? 'refused' : err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH' ? 'unreachable' : 'error';
+      const reason = err.code === 'ECONNREFUSED' ? 'refused' : err.code === 'ECONNRESET' ? 'reset' : err.code === 'EHOSTUNREACH' || err.code === 'ENETUNREACH' ? 'unreachable' : 'error';
       finish({ ok: false, reason, message: err.message });
     });
   });

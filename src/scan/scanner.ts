@@ -1,7 +1,7 @@
 /**
  * The scan pipeline for one run: hosts in parallel (bounded), ports of one host at most `perHost` at
  * a time, every connection through one global rate limiter. Per open port:
- *   1. TCP connect (refused or silent = not open, no entry);
+ *   1. TCP connect (refused or silent = not open, no entry; accepted and reset = an entry, nothing more);
  *   2. TLS handshake offering everything (tls-probe.ts); on success the protocol probe runs inside TLS;
  *   3. otherwise the safe DICOM and HL7 probes in plaintext, each on a fresh connection, in the order
  *      the port suggests;
@@ -135,6 +135,14 @@ export class Scanner {
     const started = performance.now();
     this.stats.portsProbed++;
     const first = await connectTcp(this.ctx, target.address, port);
+    if (!first.ok && first.reason === 'reset') {
+      // Open (it accepted) but nothing can be probed: one entry, so a device that resets every
+      // connection is not missing from the inventory.
+      const s: ServiceResult = { address: target.address, port, protocol: 'other', tls: false, findings: [], note: 'the port accepts connections and resets them at once', durationMs: Math.round(performance.now() - started) };
+      if (target.hostname) s.hostname = target.hostname;
+      this.o.onService?.(s);
+      return s;
+    }
     if (!first.ok) return undefined;
     const hs = await upgrade(first.socket, target.hostname, PERMISSIVE, this.o.timeoutMs);
     const service: ServiceResult = { address: target.address, port, protocol: 'other', tls: false, findings: [], durationMs: 0 };

@@ -86,7 +86,9 @@ export function upgrade(raw: net.Socket, hostname: string | undefined, options: 
     socket.once('error', (err: NodeJS.ErrnoException) => {
       // A plaintext service answers a ClientHello with non-TLS bytes or a close; both mean "not TLS here".
       const text = `${err.code ?? ''} ${err.message}`;
-      const alert = /alert|handshake failure|no protocols available|unsupported protocol|no shared cipher|version/i.test(text) && !/wrong version number/i.test(text);
+      // "excessive message size": a well-formed TLS handshake message above OpenSSL's 100 KiB
+      // certificate-list limit (a huge chain): the peer speaks TLS, we just cannot read its chain.
+      const alert = /alert|handshake failure|no protocols available|unsupported protocol|no shared cipher|version|excessive message size/i.test(text) && !/wrong version number/i.test(text);
       fail(alert ? 'error' : 'not-tls', err.message);
     });
     socket.once('close', () => fail('not-tls', 'connection closed during the TLS handshake'));
