@@ -1,3 +1,4 @@
+import { KeyObject, X509Certificate } from 'node:crypto';
 import { existsSync, mkdirSync, readFileSync, writeFileSync, readdirSync } from 'node:fs';
 import { WardgateError } from '../errors.ts';
 import { dataDirLayout, type DataDirLayout } from '../config/data-dir.ts';
@@ -255,7 +256,13 @@ export class CertificateAuthority {
     if (!this.meta.root.offline) return this.keys.get(this.meta.root.id);
     if (!offlineKeyPem) throw new WardgateError('ROOT_KEY_OFFLINE', 'the root key is offline: pass the exported root key file with --root-key FILE');
     // Decrypt into memory only: an offline root must not land in the data dir again.
-    return this.keys.unwrap('root', offlineKeyPem);
+    const key = await this.keys.unwrap('root', offlineKeyPem);
+    // Every key under the CA passphrase decrypts (an issuer key, another CA's root): signing with it would
+    // activate intermediates that chain to nothing, and every device would then get certificates that fail.
+    const given = KeyObject.from(key.publicKey).export({ type: 'spki', format: 'der' });
+    const root = new X509Certificate(this.rootPem).publicKey.export({ type: 'spki', format: 'der' });
+    if (!given.equals(root)) throw new WardgateError('ROOT_KEY_OFFLINE', `the key given with --root-key is not this CA's root key (its public key differs from ${this.layout.rootCert}): nothing was signed`);
+    return key;
   }
 
   /** Exports the encrypted root key and removes it from the data dir (`wardgate ca root-offline`). */
