@@ -26,6 +26,7 @@ import type { FaultPlan } from './fault-plan.ts';
 import { instrumentAcme, instrumentDistribution } from './instrument.ts';
 import { KitSession } from './session.ts';
 import { freePort } from '../../net/free-port.ts';
+import { withoutSecrets } from '../../config/secret-env.ts';
 
 
 /** The profile every kit certificate is issued under: dicom-node with the plan's short lifetime. */
@@ -108,7 +109,8 @@ async function startDnsOnce(host: string, deviceAddress: string, timeoutMs: numb
   const child = spawn('pebble-challtestsrv', [
     '-dns01', `${host}:${dnsPort}`, '-management', `${host}:${mgmtPort}`, '-http01', '', '-https01', '', '-tlsalpn01', '',
     '-defaultIPv4', deviceAddress, '-defaultIPv6', '',
-  ], { stdio: ['ignore', 'ignore', 'pipe'] });
+    // Another program, whose stderr is quoted in errors: it gets no passphrase (config/secret-env.ts).
+  ], { stdio: ['ignore', 'ignore', 'pipe'], env: withoutSecrets() });
   let stderr = '';
   child.stderr!.on('data', (d: Buffer) => { stderr += d.toString(); });
   const managementUrl = `http://${host}:${mgmtPort}`;
