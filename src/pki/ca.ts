@@ -105,6 +105,9 @@ export class CertificateAuthority {
     const layout = dataDirLayout(dir);
     const meta = readCaMeta(layout.caMeta);
     const keys = new FileKeyStore(layout.keys, opts.passphrase);
+    // A root-offline interrupted after ca.json recorded the export: finish it (the exported file was checked
+    // before ca.json changed), so the root key does not stay on the server.
+    if (meta.root.offline && keys.has(meta.root.id)) keys.remove(meta.root.id);
     const ca = new CertificateAuthority(layout, meta, keys, new SqliteStore(layout.store), ProfileRegistry.load(opts.profilesDir, opts.defaultProfile));
     // Decrypt one key now so that a wrong passphrase fails at start, not at the first issuance.
     await ca.activeIssuer('ecdsa');
@@ -274,9 +277,12 @@ export class CertificateAuthority {
 
   /** Second half of root-offline, called once the caller has written the export somewhere safe. */
   commitRootOffline(): void {
-    this.keys.remove(this.meta.root.id);
+    // ca.json first: killed between the two steps, the CA knows its root is offline (rollover asks for
+    // the exported file) and the next open removes the leftover key. The other order left a CA whose
+    // ca.json named a root key that no longer existed, repairable only by editing ca.json.
     this.meta = { ...this.meta, root: { ...this.meta.root, offline: true } };
     writeCaMeta(this.layout.caMeta, this.meta);
+    this.keys.remove(this.meta.root.id);
     this.store.appendAudit({ event: 'ca.root-offline', actor: 'cli', data: { root: this.meta.root.id } });
   }
 
