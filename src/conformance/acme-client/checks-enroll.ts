@@ -121,6 +121,10 @@ export function csrIdentifiers(r: ExchangeRecord): Verdict {
 
 /** ICM-ENR-008: the certificate key is ECDSA P-256/P-384 or RSA >= 2048 and not the account key. */
 export function csrKey(r: ExchangeRecord): Verdict {
+  // A CSR refused for its key is the violation itself; leaving it out would let a client that renews
+  // with RSA-1024 pass on its good first CSR.
+  const weak = r.orders.flatMap((o) => o.csrs.map((c) => ({ o, c }))).filter(({ c }) => c.keyRejected);
+  if (weak.length) return fail(`${weak.length} CSR(s) with a key the profile does not allow: ${list(weak.map(({ o, c }) => `${o.phase} order: ${c.error}`))}.`);
   const csrs = r.orders.flatMap((o) => o.csrs).filter((c) => !c.error);
   if (csrs.length === 0) return inconclusive('the client sent no parsable CSR.');
   const accountKeys = new Set(jwsRequests(r).map((q) => q.jws!.jwkSpkiSha256).filter(Boolean));

@@ -1,4 +1,5 @@
 import { createHash } from 'node:crypto';
+import { WardgateError } from '../../errors.ts';
 import { certIdOf } from '../../acme/ari.ts';
 import type { AcmeContext } from '../../acme/context.ts';
 import { parseCsr } from '../../pki/csr.ts';
@@ -8,7 +9,7 @@ import type { KitSession } from './session.ts';
 
 const rel = (session: KitSession, iso: string | undefined) => (iso ? Date.parse(iso) - session.startedAt : undefined);
 
-async function csrOf(r: RecordedRequest): Promise<RecordedCsr | undefined> {
+export async function csrOf(r: RecordedRequest): Promise<RecordedCsr | undefined> {
   const csr = (r.jws?.payload as { csr?: unknown } | undefined)?.csr;
   if (typeof csr !== 'string') return undefined;
   try {
@@ -18,7 +19,8 @@ async function csrOf(r: RecordedRequest): Promise<RecordedCsr | undefined> {
       spkiSha256: createHash('sha256').update(parsed.spki).digest('hex'), keyType: parsed.keyType,
     };
   } catch (err) {
-    return { seq: r.seq, at: r.at, error: (err as Error).message, identifiers: [], spkiSha256: '', keyType: 'unknown' };
+    const keyRejected = err instanceof WardgateError && err.code === 'CSR_KEY_REJECTED' ? { keyRejected: true as const } : {};
+    return { seq: r.seq, at: r.at, error: (err as Error).message, ...keyRejected, identifiers: [], spkiSha256: '', keyType: 'unknown' };
   }
 }
 

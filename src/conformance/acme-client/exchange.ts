@@ -89,6 +89,8 @@ export interface RecordedCsr {
   at: number;
   /** Set when the CSR could not be parsed. */
   error?: string;
+  /** Set when the CSR was refused for its key (RSA-1024, secp256k1, explicit curve parameters): a csr-key violation, not a gap in the evidence. */
+  keyRejected?: true;
   identifiers: Array<{ type: string; value: string }>;
   /** SHA-256 (hex) of the CSR's SubjectPublicKeyInfo DER. */
   spkiSha256: string;

@@ -51,6 +51,9 @@ function legacyViolation(e: TlsNodeEvidence): string | undefined {
   const accepted = LEGACY.filter((v) => e.versions[v].accepted);
   const text = LEGACY.map((v) => `${v}: ${e.versions[v].detail}`).join('; ');
   if (accepted.length) return `accepted ${accepted.join(', ')} — ${text}`;
+  const bare = e.legacyWithoutSni ?? {};
+  const acceptedBare = LEGACY.filter((v) => bare[v]?.accepted);
+  if (acceptedBare.length) return `accepted ${acceptedBare.join(', ')} from a client sending no SNI — ${LEGACY.map((v) => `${v} without SNI: ${bare[v]?.detail ?? 'not probed'}`).join('; ')}; with SNI: ${text}`;
   // RFC 8446 §4.1.3, RFC 5246 §7.2: a server refuses a version with a protocol_version alert or answers
   // with a version it supports; bytes that are not TLS are neither.
   const notTls = LEGACY.filter((v) => e.versions[v].answer === 'not-tls');
@@ -128,7 +131,7 @@ const SERVER_CHAIN = (e: TlsNodeEvidence): ProbeStage[] => (e.serverChain.length
 /** Judging rules of `wardgate conformance tls-node`, keyed by check name (requirements.json `check`). */
 export const TLS_NODE_CHECKS: Record<string, TlsNodeCheck> = {
   'tls-node:legacy-versions-refused': {
-    description: 'raw ClientHellos capped at SSL 3.0, TLS 1.0 and TLS 1.1 (all suites, incl. SECLEVEL-0 ones) must not get a ServerHello of that version, nor an answer that is not TLS; a close or silence is a refusal only from an endpoint that answered some ClientHello as TLS',
+    description: 'raw ClientHellos capped at SSL 3.0, TLS 1.0 and TLS 1.1 (all suites, incl. SECLEVEL-0 ones) must not get a ServerHello of that version, nor an answer that is not TLS; a close or silence is a refusal only from an endpoint that answered some ClientHello as TLS; when the kit sends SNI, the legacy hellos are repeated without it',
     needs: (e) => (rawAnswered(e) ? ['versions'] : ['versions', 'tls13']),
     provenFailure: legacyViolation,
     judge: (e) => {
@@ -139,7 +142,8 @@ export const TLS_NODE_CHECKS: Record<string, TlsNodeCheck> = {
       if (silent.length && !speaksTls(e)) {
         return inconclusive(`the endpoint never answered as a TLS server (no ServerHello or alert to any ClientHello, no TLS 1.3 handshake), so closing or staying silent after ${silent.join(', ')} shows no refusal — ${text}`);
       }
-      return pass(text);
+      const bare = e.legacyWithoutSni;
+      return pass(bare ? `${text}; without SNI: ${LEGACY.map((v) => `${v}: ${bare[v]?.detail ?? 'not probed'}`).join('; ')}` : text);
     },
   },
   'tls-node:tls12-supported': {
@@ -266,9 +270,15 @@ export const TLS_NODE_CHECKS: Record<string, TlsNodeCheck> = {
     },
   },
   'tls-node:refuses-no-client-cert': {
-    description: 'a handshake without a client certificate is refused, while a valid client certificate is accepted',
+    description: 'a handshake without a client certificate is refused, with SNI and (when the kit sends SNI) without it, while a valid client certificate is accepted',
     needs: ['client-auth:no-cert', 'client-auth:valid'],
-    judge: (e) => mustRefuse(e, e.clientAuth.noCert, undefined),
+    provenFailure: (e) => (e.clientAuth.noCertNoSni?.outcome.accepted ? outcomeText(e.clientAuth.noCertNoSni) : undefined),
+    judge: (e) => {
+      const bare = e.clientAuth.noCertNoSni;
+      if (bare?.outcome.accepted) return fail(`${outcomeText(bare)}; ${outcomeText(e.clientAuth.noCert)}`);
+      const v = mustRefuse(e, e.clientAuth.noCert, undefined);
+      return bare && v.status !== 'fail' ? { ...v, evidence: `${v.evidence}; ${outcomeText(bare)}` } : v;
+    },
   },
   'tls-node:accepts-valid-client-cert': {
     description: 'a handshake with the given (or minted) valid client certificate completes and stays open',

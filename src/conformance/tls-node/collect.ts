@@ -1,4 +1,5 @@
 import { createPrivateKey, X509Certificate } from 'node:crypto';
+import { isIP } from 'node:net';
 import { WardgateError } from '../../errors.ts';
 import { splitPem } from '../../pki/pem.ts';
 import { alertName } from '../tls/alerts.ts';
@@ -138,10 +139,19 @@ export async function collectTlsNodeEvidence(inputs: TlsNodeInputs): Promise<Tls
   progress('protocol versions');
   const versions = Object.fromEntries(RAW_VERSIONS.map((v) => [v, NOT_RUN])) as TlsNodeEvidence['versions'];
   const raw: Partial<Record<LegacyOrTls12, AnsweredRaw>> = {};
+  const sendsSni = !isIP(endpoint.serverName ?? endpoint.host);
+  let legacyWithoutSni: TlsNodeEvidence['legacyWithoutSni'];
   await stage('versions', async () => {
     for (const name of RAW_VERSIONS) {
       raw[name] = await run.raw(`${name} ClientHello`, { version: TLS_VERSIONS[name], suites: ALL_SUITES });
       versions[name] = describeRaw(TLS_VERSIONS[name], raw[name]!);
+    }
+    if (sendsSni) {
+      legacyWithoutSni = {};
+      for (const name of ['SSLv3', 'TLSv1', 'TLSv1.1'] as const) {
+        const r = await run.raw(`${name} ClientHello without SNI`, { version: TLS_VERSIONS[name], suites: ALL_SUITES, withoutSni: true });
+        legacyWithoutSni[name] = describeRaw(TLS_VERSIONS[name], r);
+      }
     }
   });
 
@@ -219,9 +229,9 @@ export async function collectTlsNodeEvidence(inputs: TlsNodeInputs): Promise<Tls
   const authTls: Pick<HandshakeOptions, 'minVersion' | 'maxVersion' | 'ciphers'> = versions['TLSv1.2'].accepted ? { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' }
     : tls13.accepted ? { minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' }
       : { minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT:@SECLEVEL=0' };
-  const attempt = async (cred: ClientCredential | undefined, description: string, label: string): Promise<ClientAuthProbe> => ({
+  const attempt = async (cred: ClientCredential | undefined, description: string, label: string, withoutSni = false): Promise<ClientAuthProbe> => ({
     description,
-    outcome: await run.handshake(`client certificate: ${label}`, { ...authTls, cert: cred?.certPem, key: cred?.keyPem, settleMs: inputs.settleMs, timeoutMs }),
+    outcome: await run.handshake(`client certificate: ${label}`, { ...authTls, cert: cred?.certPem, key: cred?.keyPem, settleMs: inputs.settleMs, timeoutMs, withoutSni }),
   });
 
   const clientCa = inputs.clientCaCertPem && inputs.clientCaKeyPem
@@ -239,6 +249,7 @@ export async function collectTlsNodeEvidence(inputs: TlsNodeInputs): Promise<Tls
   const clientAuth: TlsNodeEvidence['clientAuth'] = { noCert: { description: 'no client certificate', outcome: { accepted: false, error: 'not probed: the endpoint had stopped answering', peerChain: [] } } };
   await stage('client-auth:no-cert', async () => {
     clientAuth.noCert = await attempt(undefined, 'no client certificate', 'none');
+    if (sendsSni) clientAuth.noCertNoSni = await attempt(undefined, 'no client certificate, without SNI', 'none, without SNI', true);
   });
   await stage('client-auth:valid', async () => {
     if (valid) clientAuth.valid = await attempt(valid, valid.description, 'valid');
@@ -260,7 +271,7 @@ export async function collectTlsNodeEvidence(inputs: TlsNodeInputs): Promise<Tls
   });
 
   return {
-    endpoint, at: new Date(), versions, tls13, suites, suiteProblems,
+    endpoint, at: new Date(), versions, ...(legacyWithoutSni ? { legacyWithoutSni } : {}), tls13, suites, suiteProblems,
     tls12Hello: flight12?.hello,
     certificateRequested: plainFlight ? plainFlight.certificateRequested : undefined,
     plaintextVersion: plainVersion,

@@ -37,6 +37,11 @@ export interface TlsNodeEvidence {
   at: Date;
   /** SSLv3, TLSv1, TLSv1.1, TLSv1.2 via raw ClientHello. */
   versions: Record<'SSLv3' | 'TLSv1' | 'TLSv1.1' | 'TLSv1.2', VersionProbe>;
+  /**
+   * The legacy versions again without SNI, probed only when the other probes send SNI: a default
+   * virtual host may still speak them, and any client can leave the name out.
+   */
+  legacyWithoutSni?: Partial<Record<'SSLv3' | 'TLSv1' | 'TLSv1.1', VersionProbe>>;
   tls13: { accepted: boolean; detail: string; preferred?: boolean };
   /** Suites the server chose, per accepted version ≤ TLS 1.2, in the order it chose them. */
   suites: Partial<Record<'SSLv3' | 'TLSv1' | 'TLSv1.1' | 'TLSv1.2', CipherSuite[]>>;
@@ -64,6 +69,11 @@ export interface TlsNodeEvidence {
   rsaBaseline?: { accepted: boolean; detail: string; rsaBits?: number };
   clientAuth: {
     noCert: ClientAuthProbe;
+    /**
+     * No client certificate and no SNI, probed only when the other probes send SNI: a default virtual
+     * host may ask nothing of clients that leave the name out, and any client can.
+     */
+    noCertNoSni?: ClientAuthProbe;
     valid?: ClientAuthProbe;
     foreign?: ClientAuthProbe;
     expired?: ClientAuthProbe;

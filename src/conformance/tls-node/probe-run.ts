@@ -4,7 +4,7 @@ import { handshakeProbe, type HandshakeOptions, type HandshakeOutcome } from '..
 import { rawProbe, type Endpoint, type RawOutcome } from '../tls/raw-probe.ts';
 
 export type AnsweredRaw = Exclude<RawOutcome, { kind: 'unreachable' }>;
-type Hello = Omit<ClientHelloOptions, 'serverName'>;
+type Hello = Omit<ClientHelloOptions, 'serverName'> & { withoutSni?: boolean };
 
 /**
  * Thrown by a ProbeRun once the endpoint has stopped answering: the collector stops probing and

@@ -17,6 +17,8 @@ export interface HandshakeOptions {
    */
   settleMs: number;
   timeoutMs: number;
+  /** Send no SNI even when the endpoint has a name: a server may apply another policy to such clients. */
+  withoutSni?: boolean;
 }
 
 export interface HandshakeOutcome {
@@ -76,7 +78,7 @@ export function handshakeProbe(endpoint: Endpoint, opts: HandshakeOptions): Prom
     const socket = tls.connect({
       host: endpoint.host,
       port: endpoint.port,
-      servername: isIP(name) ? undefined : name,
+      servername: opts.withoutSni || isIP(name) ? undefined : name,
       rejectUnauthorized: false,
       minVersion: opts.minVersion ?? 'TLSv1.2',
       maxVersion: opts.maxVersion ?? 'TLSv1.3',

@@ -25,7 +25,7 @@ export type RawOutcome =
  * that cannot be made is `unreachable`: the caller decides whether the target is down or stopped
  * answering mid-run (tls-node/probe-run.ts). A reset is a close; `reset` names it for the evidence.
  */
-export function rawProbe(endpoint: Endpoint, hello: Omit<ClientHelloOptions, 'serverName'>, timeoutMs: number): Promise<RawOutcome> {
+export function rawProbe(endpoint: Endpoint, hello: Omit<ClientHelloOptions, 'serverName'> & { withoutSni?: boolean }, timeoutMs: number): Promise<RawOutcome> {
   return new Promise((resolve) => {
     const parser = new ServerFlightParser();
     let connected = false;
@@ -41,7 +41,8 @@ export function rawProbe(endpoint: Endpoint, hello: Omit<ClientHelloOptions, 'se
     const timer = setTimeout(() => finish({ kind: 'timeout', flight: parser.flight }), timeoutMs);
     socket.once('connect', () => {
       connected = true;
-      socket.write(buildClientHello({ ...hello, serverName: endpoint.serverName ?? endpoint.host }));
+      const { withoutSni, ...rest } = hello;
+      socket.write(buildClientHello({ ...rest, serverName: withoutSni ? undefined : endpoint.serverName ?? endpoint.host }));
     });
     socket.on('data', (chunk: Buffer) => {
       try {
