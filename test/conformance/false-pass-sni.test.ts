@@ -7,12 +7,12 @@
  * Listens on 127.64.0.1-4.
  */
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import t from 'tap';
 import { runTlsNode, type Report } from '../../src/conformance/index.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { makePki, type Pki } from './fixtures/pki.ts';
 import { peerOption, startSServer } from './fixtures/servers.ts';
+import { helloFront } from './fixtures/hello-front.ts';
 
 const read = (f: string) => readFileSync(f, 'utf8');
 const NAME = 'node.klinikum.internal';
@@ -24,28 +24,8 @@ function row(report: Report, check: string) {
 }
 
 /** Relays each connection, ClientHello included, to `withName` when the hello carries NAME as SNI, else to `without`. */
-async function sniFront(t: { teardown: (fn: () => void) => void }, host: string, withName: number, without: number): Promise<number> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on('error', () => {});
-    s.on('close', () => sockets.delete(s));
-    let buffered = Buffer.alloc(0);
-    const onData = (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      if (buffered.length < 5 || buffered.length < 5 + buffered.readUInt16BE(3)) return;
-      s.off('data', onData);
-      const up = net.connect(buffered.includes(Buffer.from(NAME)) ? withName : without, host, () => { up.write(buffered); s.pipe(up); up.pipe(s); });
-      sockets.add(up);
-      up.on('error', () => s.destroy());
-      up.on('close', () => { sockets.delete(up); s.destroy(); });
-      s.on('close', () => up.destroy());
-    };
-    s.on('data', onData);
-  });
-  await new Promise<void>((resolve) => server.listen(0, host, resolve));
-  t.teardown(() => { for (const s of sockets) s.destroy(); server.close(); });
-  return (server.address() as net.AddressInfo).port;
+function sniFront(t: { teardown: (fn: () => void) => void }, host: string, withName: number, without: number): Promise<number> {
+  return helloFront(t, host, (b) => b.length >= 5 && b.length >= 5 + b.readUInt16BE(3), (b) => ({ relayTo: b.includes(Buffer.from(NAME)) ? withName : without }));
 }
 
 function serverArgs(pki: Pki, clientAuth: boolean, legacy = false): string[] {

@@ -6,12 +6,12 @@
  * (127.30.2.5 for the hang-up after an answered hello).
  */
 import { readFileSync } from 'node:fs';
-import net from 'node:net';
 import t from 'tap';
 import { runTlsNode, type Report } from '../../src/conformance/index.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { makePki } from './fixtures/pki.ts';
 import { peerOption, startSServer } from './fixtures/servers.ts';
+import { helloFront } from './fixtures/hello-front.ts';
 
 type Answer = 'silent' | 'close' | 'pipe' | Buffer;
 
@@ -26,32 +26,11 @@ const PROTOCOL_VERSION_ALERT = record(21, Buffer.from([2, 70]));
  * A fake product: reads the ClientHello's client_version (offset 9, RFC 5246 §7.4.1.2) and answers as
  * `answer` says; 'pipe' relays the connection, hello included, to a real TLS server on `backendPort`.
  */
-async function fakeNode(t: { teardown: (fn: () => void) => void }, host: string, answer: (clientVersion: number) => Answer, backendPort?: number): Promise<number> {
-  const sockets = new Set<net.Socket>();
-  const server = net.createServer((s) => {
-    sockets.add(s);
-    s.on('error', () => {});
-    s.on('close', () => sockets.delete(s));
-    let buffered = Buffer.alloc(0);
-    const onData = (chunk: Buffer) => {
-      buffered = Buffer.concat([buffered, chunk]);
-      if (buffered.length < 11) return;
-      s.off('data', onData);
-      const a = answer(buffered.readUInt16BE(9));
-      if (a === 'silent') return;
-      if (a === 'close') return void s.destroy();
-      if (a !== 'pipe') return void s.end(a);
-      const up = net.connect(backendPort!, host, () => { up.write(buffered); s.pipe(up); up.pipe(s); });
-      sockets.add(up);
-      up.on('error', () => s.destroy());
-      up.on('close', () => { sockets.delete(up); s.destroy(); });
-      s.on('close', () => up.destroy());
-    };
-    s.on('data', onData);
+function fakeNode(t: { teardown: (fn: () => void) => void }, host: string, answer: (clientVersion: number) => Answer, backendPort?: number): Promise<number> {
+  return helloFront(t, host, (b) => b.length >= 11, (b) => {
+    const a = answer(b.readUInt16BE(9));
+    return a === 'pipe' ? { relayTo: backendPort! } : a;
   });
-  await new Promise<void>((resolve) => server.listen(0, host, resolve));
-  t.teardown(() => { for (const s of sockets) s.destroy(); server.close(); });
-  return (server.address() as net.AddressInfo).port;
 }
 
 function row(report: Report, check: string) {

@@ -3,7 +3,6 @@
  * this one is refused before any socket connects, on `fuzz` and on `fuzz replay` (whose target comes
  * from a file someone else wrote). The CLI runs in this process so net.Socket.connect can be watched.
  */
-import net from 'node:net';
 import { writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t, { type Test } from 'tap';
@@ -11,24 +10,10 @@ import { buildProgram } from '../../src/cli/program.ts';
 import { REPRODUCER_FORMAT } from '../../src/fuzz/findings.ts';
 import { prepareTarget } from '../../src/fuzz/setup.ts';
 import { tempDir } from '../helpers/tmp.ts';
+import { recordConnects } from '../helpers/connect-guard.ts';
 
 /** Records every connect; one to anything but 127.61/16 fails at once instead of leaving the host. */
-function watchConnects(t: Test): string[] {
-  const hosts: string[] = [];
-  const original = net.Socket.prototype.connect;
-  net.Socket.prototype.connect = function guarded(this: net.Socket, ...args: unknown[]) {
-    const first = Array.isArray(args[0]) ? (args[0] as unknown[])[0] : args[0];
-    const host = typeof first === 'object' && first !== null ? String((first as { host?: string }).host ?? 'localhost') : String(args[1] ?? 'localhost');
-    hosts.push(host);
-    if (!host.startsWith('127.61.')) {
-      process.nextTick(() => this.destroy(new Error(`test guard: refused connection to ${host}`)));
-      return this;
-    }
-    return (original as (...a: unknown[]) => net.Socket).apply(this, args);
-  } as typeof net.Socket.prototype.connect;
-  t.teardown(() => { net.Socket.prototype.connect = original; });
-  return hosts;
-}
+const watchConnects = (t: Test): string[] => recordConnects(t, (host) => host.startsWith('127.61.'));
 
 async function cli(args: string[]): Promise<unknown> {
   try {

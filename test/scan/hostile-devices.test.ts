@@ -10,7 +10,7 @@ import net from 'node:net';
 import { join } from 'node:path';
 import tls from 'node:tls';
 import t from 'tap';
-import { TRANSFER_SYNTAX, encodeAssociateAc, encodeReleaseRp, peekHeader } from '../../src/protocols/dicom/index.ts';
+import { dicomResponder } from './fixtures/dicom-responder.ts';
 import { encodeFrame } from '../../src/protocols/hl7/index.ts';
 import { runScan } from '../../src/scan/run.ts';
 import type { ScanReport } from '../../src/scan/types.ts';
@@ -42,33 +42,6 @@ function device(onSocket: (socket: net.Socket) => void) {
     onSocket(socket);
   });
   return { server, sockets, close: () => closeServer(server, sockets) };
-}
-
-/** A minimal DICOM SCP: answers any whole A-ASSOCIATE-RQ with an AC for context 1, a release with RP. */
-function dicomResponder(socket: net.Socket | tls.TLSSocket, first?: Buffer) {
-  let buf = Buffer.alloc(0);
-  const onData = (chunk: Buffer) => {
-    buf = Buffer.concat([buf, chunk]);
-    for (;;) {
-      const h = buf.length >= 6 ? peekHeader(buf, { maxPduLength: 1 << 20 }) : undefined;
-      if (!h || buf.length < h.totalLength) return;
-      const type = buf[0];
-      buf = buf.subarray(h.totalLength);
-      if (type === 1) {
-        socket.write(encodeAssociateAc({
-          calledAeTitle: 'ANY-SCP', callingAeTitle: 'WARDGATE-SCAN',
-          presentationContexts: [{ id: 1, result: 0, transferSyntax: TRANSFER_SYNTAX.ImplicitVrLittleEndian }],
-          userInformation: { maxLength: 16384, implementationClassUid: '1.2.3.4.5', implementationVersionName: 'HOSTILE_1' },
-        }));
-      } else if (type === 5) {
-        socket.end(encodeReleaseRp());
-      } else {
-        socket.destroy();
-      }
-    }
-  };
-  socket.on('data', onData);
-  if (first) onData(first);
 }
 
 t.test('a short ServerHello record does not crash the scanner', async (t) => {
@@ -115,14 +88,14 @@ t.test('a port that speaks DICOM in plaintext and in TLS is not reported as prot
   // anyone can associate without TLS.
   const inner = tls.createServer(tlsOptions, (s) => {
     s.on('error', () => {});
-    dicomResponder(s);
+    dicomResponder(s, 'HOSTILE_1');
   });
   const innerSockets = new Set<net.Socket>();
   inner.on('connection', (s) => { innerSockets.add(s); s.on('close', () => innerSockets.delete(s)); });
   await listen(inner, '127.52.0.2', 39211);
   const d = device((socket) => {
     socket.once('data', (first) => {
-      if (first[0] !== 0x16) return dicomResponder(socket, first);
+      if (first[0] !== 0x16) return dicomResponder(socket, 'HOSTILE_1', first);
       const up = net.connect(39211, '127.52.0.2');
       up.on('error', () => socket.destroy());
       socket.on('close', () => up.destroy());
@@ -134,7 +107,7 @@ t.test('a port that speaks DICOM in plaintext and in TLS is not reported as prot
   // Control: the same DICOM responder behind TLS only.
   const tlsOnly = tls.createServer(tlsOptions, (s) => {
     s.on('error', () => {});
-    dicomResponder(s);
+    dicomResponder(s, 'HOSTILE_1');
   });
   const tlsOnlySockets = new Set<net.Socket>();
   tlsOnly.on('connection', (s) => { tlsOnlySockets.add(s); s.on('error', () => {}); s.on('close', () => tlsOnlySockets.delete(s)); });

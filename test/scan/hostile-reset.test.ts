@@ -4,7 +4,7 @@
  */
 import net from 'node:net';
 import t from 'tap';
-import { TRANSFER_SYNTAX, encodeAssociateAc, encodeReleaseRp, peekHeader } from '../../src/protocols/dicom/index.ts';
+import { dicomResponder } from './fixtures/dicom-responder.ts';
 import { DEFAULTS, Scanner } from '../../src/scan/scanner.ts';
 import type { ServiceResult } from '../../src/scan/types.ts';
 
@@ -19,28 +19,7 @@ function listen(server: net.Server, address: string, port: number): Promise<void
 function dicomDevice(): net.Server {
   return net.createServer((socket) => {
     socket.on('error', () => {});
-    let buf = Buffer.alloc(0);
-    socket.on('data', (chunk: Buffer) => {
-      buf = Buffer.concat([buf, chunk]);
-      let h;
-      try {
-        h = buf.length >= 6 ? peekHeader(buf, { maxPduLength: 1 << 20 }) : undefined;
-      } catch {
-        socket.destroy();
-        return;
-      }
-      if (!h || buf.length < h.totalLength) return;
-      const type = buf[0];
-      buf = buf.subarray(h.totalLength);
-      if (type === 1) {
-        socket.write(encodeAssociateAc({
-          calledAeTitle: 'ANY-SCP', callingAeTitle: 'WARDGATE-SCAN',
-          presentationContexts: [{ id: 1, result: 0, transferSyntax: TRANSFER_SYNTAX.ImplicitVrLittleEndian }],
-          userInformation: { maxLength: 16384, implementationClassUid: '1.2.3.4.5', implementationVersionName: 'NORMAL_1' },
-        }));
-      } else if (type === 5) socket.end(encodeReleaseRp());
-      else socket.destroy();
-    });
+    dicomResponder(socket, 'NORMAL_1');
   });
 }
 

@@ -1,7 +1,8 @@
 import t from 'tap';
 import { challengeTypesFor, dns01TxtValue, resolveValidationOptions, validateChallenge } from '../../../src/acme/challenges/index.ts';
 import { challTestSrvRequired, startChallTestSrv } from './fixtures/challtestsrv.ts';
-import { recordConnects, silentDns } from './fixtures/device.ts';
+import { silentDns } from './fixtures/device.ts';
+import { recordConnects } from '../../helpers/connect-guard.ts';
 import { openssl } from '../../helpers/openssl.ts';
 
 // Addresses of this file: 127.31.3.0/24.

@@ -1,7 +1,8 @@
 import t from 'tap';
 import { validateChallenge, resolveValidationOptions, type ValidationOptions } from '../../../src/acme/challenges/index.ts';
 import { challTestSrvRequired, startChallTestSrv } from './fixtures/challtestsrv.ts';
-import { dropsSyn, httpDevice, recordConnects, tarpit } from './fixtures/device.ts';
+import { dropsSyn, httpDevice, tarpit } from './fixtures/device.ts';
+import { recordConnects } from '../../helpers/connect-guard.ts';
 
 // Addresses of this file: 127.31.1.0/24.
 const KEYAUTH = 'tok-http01-abcdefghijk.thumbprint-xyz';

@@ -2,7 +2,8 @@ import t from 'tap';
 import { keyAuthorizationDigest, resolveValidationOptions, validateChallenge } from '../../../src/acme/challenges/index.ts';
 import { tempDir } from '../../helpers/tmp.ts';
 import { challTestSrvRequired, startChallTestSrv } from './fixtures/challtestsrv.ts';
-import { acmeTlsCert, recordConnects, tarpit, tlsDevice } from './fixtures/device.ts';
+import { acmeTlsCert, tarpit, tlsDevice } from './fixtures/device.ts';
+import { recordConnects } from '../../helpers/connect-guard.ts';
 
 // Addresses of this file: 127.31.2.0/24.
 const TOKEN = 'tok-tlsalpn-0123456789';
