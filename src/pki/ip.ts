@@ -21,10 +21,10 @@ export function stripZone(address: string): string {
 export function ipToBytes(ip: string): Uint8Array {
   // RFC 8738 §3 and RFC 5952: an IP identifier is the address alone. isIP() accepts `fe80::1%eth0` and
   // parseInt would stop at '%', so the zone would vanish and another interface's host pass as this one.
-  if (isIP(ip) === 6 && ip.includes('%')) {
+  const v = isIP(ip);
+  if (v === 6 && ip.includes('%')) {
     throw new WardgateError('NAME_INVALID', `"${ip}" carries a zone ID (%...): it names an interface of one host, not an address; write ${stripZone(ip)}`);
   }
-  const v = isIP(ip);
   if (v === 4) return Uint8Array.from(ip.split('.').map(Number));
   if (v === 6) {
     let text = ip;

@@ -8,9 +8,8 @@ import { X509Certificate, type KeyObject } from 'node:crypto';
 import { readFileSync } from 'node:fs';
 import { isIP } from 'node:net';
 import { rootCertificates } from 'node:tls';
-import { AsnConvert } from '@peculiar/asn1-schema';
-import { AlgorithmIdentifier } from '@peculiar/asn1-x509';
 import { WardgateError } from '../errors.ts';
+import { oidText, readTlv } from '../pki/der-reader.ts';
 import { splitPem } from '../pki/pem.ts';
 import type { CertificateSummary } from './types.ts';
 
@@ -44,21 +43,6 @@ const CURVE_BITS: Record<string, number> = {
   secp384r1: 384, secp521r1: 521, brainpoolP256r1: 256, brainpoolP384r1: 384, brainpoolP512r1: 512,
 };
 
-/** Content bounds of the DER element at `at` (X.690 §8.1: tag, then short or long form length). */
-function derElement(der: Buffer, at: number): { start: number; end: number } {
-  if (at + 2 > der.length) throw new Error('truncated DER');
-  let len = der[at + 1];
-  let start = at + 2;
-  if (len & 0x80) {
-    const n = len & 0x7f;
-    if (n === 0 || n > 4) throw new Error('unsupported DER length');
-    len = der.readUIntBE(start, n);
-    start += n;
-  }
-  if (start + len > der.length) throw new Error('truncated DER');
-  return { start, end: start + len };
-}
-
 /**
  * RFC 5280 §4.1.1.2: the outer signatureAlgorithm, read without decoding the TBSCertificate: the
  * ASN.1 decoder caps its node count, so a certificate with thousands of SANs or extensions would
@@ -66,10 +50,11 @@ function derElement(der: Buffer, at: number): { start: number; end: number } {
  */
 export function signatureAlgorithmOf(der: Buffer): string {
   try {
-    const outer = derElement(der, 0);
-    const tbs = derElement(der, outer.start);
-    const alg = derElement(der, tbs.end);
-    const oid = AsnConvert.parse(der.subarray(tbs.end, alg.end), AlgorithmIdentifier).algorithm;
+    const outer = readTlv(der, 0);
+    const tbs = readTlv(der, outer.valueStart);
+    const algOid = readTlv(der, readTlv(der, tbs.end).valueStart);
+    if (algOid.tag !== 0x06) return 'unknown';
+    const oid = oidText(der.subarray(algOid.valueStart, algOid.end));
     return SIGNATURE_ALGORITHMS[oid] ?? oid;
   } catch {
     return 'unknown';
