@@ -1,8 +1,8 @@
 import { createPrivateKey, randomBytes } from 'node:crypto';
 import { closeSync, constants, existsSync, fstatSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, rmSync, statSync, fsyncSync } from 'node:fs';
 import { basename, dirname, join, relative, sep } from 'node:path';
-import { tmpdir } from 'node:os';
 import { WardgateError } from '../errors.ts';
+import { processAlive } from '../process-alive.ts';
 import { DataDirStaging } from './atomic-data-dir.ts';
 import { isLockFile } from './data-dir-lock.ts';
 import { fsyncDir } from './atomic-file.ts';
@@ -78,8 +78,7 @@ function packFile(sealer: ChunkSealer, source: string, archivePath: string, mode
  * (written beside it, then renamed), so a partial archive never looks valid.
  */
 export async function writeBackup(opts: { dataDir: string; caDir: string; store: Store; storeFile: string; passphrase: string; out: string }): Promise<{ files: number; bytes: number }> {
-  // A private (0700) directory: the snapshot holds EAB HMAC keys in the clear, and a kill -9 leaves it behind.
-  const scratch = mkdtempSync(join(tmpdir(), 'wardgate-backup-'));
+  const scratch = makeScratch(opts.dataDir);
   try {
     const snapshot = join(scratch, 'store.db');
     await opts.store.backupTo(snapshot);
@@ -103,7 +102,30 @@ export async function writeBackup(opts: { dataDir: string; caDir: string; store:
     return { files: packed.length, bytes };
   } finally {
     rmSync(scratch, { recursive: true, force: true });
+    activeScratch.delete(scratch);
   }
+}
+
+const SCRATCH_PREFIX = '.backup-scratch-';
+
+/** Scratch dirs of backups running in this process (a dead process's pid may be ours now). */
+const activeScratch = new Set<string>();
+
+/**
+ * The store snapshot goes into a private (0700) directory inside the data dir, not into /tmp: it holds the
+ * EAB HMAC keys in the clear like the store itself, so it belongs under the data dir's own protection (and
+ * its volume: a 1 GB store does not fit a RAM-backed /tmp). A kill -9 leaves it behind; the next backup
+ * removes every scratch dir whose process (the pid in its name) is gone, and keeps a running backup's.
+ */
+function makeScratch(dataDir: string): string {
+  for (const e of readdirSync(dataDir, { withFileTypes: true })) {
+    const pid = e.isDirectory() && e.name.startsWith(SCRATCH_PREFIX) ? Number(e.name.slice(SCRATCH_PREFIX.length).split('-')[0]) : NaN;
+    const leftByUs = pid === process.pid && !activeScratch.has(join(dataDir, e.name));
+    if (Number.isInteger(pid) && pid > 0 && (leftByUs || pid !== process.pid && !processAlive(pid))) rmSync(join(dataDir, e.name), { recursive: true, force: true });
+  }
+  const scratch = mkdtempSync(join(dataDir, `${SCRATCH_PREFIX}${process.pid}-`));
+  activeScratch.add(scratch);
+  return scratch;
 }
 
 /** The archive is built in a 0600 sibling and renamed into place once complete and on disk. */

@@ -6,7 +6,7 @@
  */
 import t, { type Test } from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
-import { existsSync, readdirSync, readFileSync, statSync, writeFileSync } from 'node:fs';
+import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
 import { BIN, wardgate } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -107,7 +107,7 @@ t.test('--from a FIFO is refused at once instead of waiting for a writer', async
   t.notOk(existsSync(join(work, 'target')));
 });
 
-t.test('backup killed with -9 half-way: a 0600 temp file that restore refuses, the scratch dir private', async (t) => {
+t.test('backup killed with -9 half-way: a 0600 temp file that restore refuses; the snapshot stays in a private dir inside the data dir until the next backup removes it', async (t) => {
   const { work, dir } = makeCa(t, 'Attacks', 300);
   const scratch = join(work, 'tmp');
   spawnSync('mkdir', ['-m', '0755', scratch]);
@@ -127,12 +127,21 @@ t.test('backup killed with -9 half-way: a 0600 temp file that restore refuses, t
   t.ok(tmp, 'the temp archive was caught growing');
   t.notOk(existsSync(join(out, 'b.wgb')), 'nothing under the archive\'s name');
   t.equal(statSync(tmp!).mode & 0o777, 0o600, 'the temp archive is 0600');
-  // The kill leaves the snapshot behind (nothing removes it); it must at least not be readable by others.
-  const left = readdirSync(scratch).filter((n) => n.startsWith('wardgate-backup-'));
-  t.equal(left.length, 1, 'the scratch dir is left behind');
-  for (const name of left) t.equal(statSync(join(scratch, name)).mode & 0o777, 0o700, `${name} (holds the store snapshot) is 0700`);
+  // The snapshot holds the EAB HMAC keys in the clear: never in the shared temp dir.
+  t.same(readdirSync(scratch).filter((n) => !n.startsWith('tsx-')), [], 'nothing in TMPDIR (but tsx\'s compile cache)');
+  const left = readdirSync(dir).filter((n) => n.startsWith('.backup-scratch-'));
+  t.same(left, [`.backup-scratch-${child.pid}-${left[0]?.split('-').pop()}`], 'the kill leaves one scratch dir in the data dir, named with the dead pid');
+  t.equal(statSync(join(dir, left[0])).mode & 0o777, 0o700, 'and it is 0700');
   const r = wardgate(['restore', '-d', join(work, 'target'), '--from', tmp!], env);
   t.equal(r.status, 1);
   t.match(r.stderr, ONE_LINE('BACKUP_INVALID', /.* is incomplete or corrupt: the length in its header fails authentication/));
   t.notOk(existsSync(join(work, 'target')));
+  // The next backup sweeps the dead one's snapshot and leaves its own nowhere.
+  rmSync(join(dir, 'ballast.bin'));
+  const again = wardgate(['backup', '-d', dir, '--out', join(out, 'c.wgb')], env);
+  t.equal(again.status, 0, again.stderr);
+  t.same(readdirSync(dir).filter((n) => n.startsWith('.backup-scratch-')), [], 'no scratch dir left in the data dir');
+  const restored = wardgate(['restore', '-d', join(work, 'target'), '--from', join(out, 'c.wgb')], env);
+  t.equal(restored.status, 0, restored.stderr);
+  t.notOk(readdirSync(join(work, 'target')).some((n) => n.startsWith('.backup-scratch-')), 'no scratch dir inside the archive');
 });
