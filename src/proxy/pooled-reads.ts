@@ -70,8 +70,20 @@ export const TCP_POOL = new BufferPool(64 * 1024, 32);
 
 interface UserBufferHandle { useUserBuffer?: (buffer: Uint8Array) => void }
 
-function symbolNamed(socket: net.Socket, description: string): symbol | undefined {
-  return Object.getOwnPropertySymbols(socket).find((s) => s.description === description);
+interface OnreadSymbols { kBuffer: symbol; kBufferCb: symbol; kBufferGen: symbol }
+
+/** Node's module-level symbols: the same for every socket, so found once per process. */
+let onreadSymbols: OnreadSymbols | undefined;
+
+function findOnreadSymbols(socket: net.Socket): OnreadSymbols | undefined {
+  if (onreadSymbols) return onreadSymbols;
+  const own = Object.getOwnPropertySymbols(socket);
+  const named = (description: string) => own.find((s) => s.description === description);
+  const kBuffer = named('kBuffer');
+  const kBufferCb = named('kBufferCb');
+  const kBufferGen = named('kBufferGen');
+  if (kBuffer && kBufferCb && kBufferGen) onreadSymbols = { kBuffer, kBufferCb, kBufferGen };
+  return onreadSymbols;
 }
 
 /**
@@ -80,10 +92,9 @@ function symbolNamed(socket: net.Socket, description: string): symbol | undefine
  */
 export function readPooled(socket: net.Socket, onChunk: (chunk: Buffer, lease?: Lease) => void, pool = 'encrypted' in socket ? TLS_POOL : TCP_POOL): boolean {
   const handle = (socket as unknown as { _handle: UserBufferHandle | null })._handle;
-  const kBuffer = symbolNamed(socket, 'kBuffer');
-  const kBufferCb = symbolNamed(socket, 'kBufferCb');
-  const kBufferGen = symbolNamed(socket, 'kBufferGen');
-  if (socket.destroyed || !handle || typeof handle.useUserBuffer !== 'function' || !kBuffer || !kBufferCb || !kBufferGen) return false;
+  const symbols = findOnreadSymbols(socket);
+  if (socket.destroyed || !handle || typeof handle.useUserBuffer !== 'function' || !symbols) return false;
+  const { kBuffer, kBufferCb, kBufferGen } = symbols;
   let lease = pool.take();
   // The reader's own hold on the buffer being read into: it ends when the next one is handed out.
   let readerDone = lease.hold();
