@@ -35,9 +35,12 @@ class LossReporter {
     this.dropped++;
     const now = Date.now();
     if (this.reported > 0 && now - this.lastReport < this.everyMs) return;
+    const since = this.reported;
+    // Marked reported before the callback runs: a handler that drops another record (logging into the
+    // failing sink) must see this report as made, not recurse.
     this.lastReport = now;
-    this.onError(new WardgateError('AUDIT_SINK_FAILED', `${this.what}: dropped ${this.dropped - this.reported} audit record(s) (${this.dropped} since start): ${reason}`));
     this.reported = this.dropped;
+    this.onError(new WardgateError('AUDIT_SINK_FAILED', `${this.what}: dropped ${this.dropped - since} audit record(s) (${this.dropped} since start): ${reason}`));
   }
 }
 
@@ -116,7 +119,14 @@ export class FileSink implements AuditSink {
     // The XML is rendered on one line, so a newline delimits records unambiguously. A record the stream
     // accepted but could not write (the failing write, and every one queued behind it when the error
     // destroyed the stream) is lost: its callback gets the error, so it is counted and reported.
-    this.stream.write(`${message}\n`, (err) => { if (err) this.loss.drop(`not written: ${err.message}`); });
+    // The failure time is taken here too: the stream's 'error' event comes only after its file is closed
+    // (a thread-pool round trip, slow under load), and a record arriving in between must wait out the
+    // reopen delay like any other instead of reopening the file at once.
+    this.stream.write(`${message}\n`, (err) => {
+      if (!err) return;
+      this.failedAt = Date.now();
+      this.loss.drop(`not written: ${err.message}`);
+    });
   }
 
   close(): Promise<void> {

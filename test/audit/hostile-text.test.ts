@@ -89,3 +89,23 @@ t.test('file sink on a full disk: every lost record is counted and reported', as
   t.equal(sink.dropped, 4, 'and so is a record while the file waits to be reopened');
   await auditor.close();
 });
+
+t.test('file sink: a record that arrives between a failed write and the stream\'s error event waits out the reopen delay too', async (t) => {
+  // Found when CI ran under load: the write callback reports the failure before the 'error' event, which
+  // comes only after the file is closed on the thread pool. A record in between saw a failed stream and
+  // no failure time yet, so it reopened the file at once instead of waiting reopenDelayMs.
+  let inWindow: number | undefined;
+  let written = false;
+  const sink: FileSink = new FileSink('/dev/full', (e) => {
+    if (!written && /dropped/.test(e.message)) {
+      written = true;
+      const before = sink.dropped;
+      sink.write('<record/>');
+      inWindow = sink.dropped - before;
+    }
+  }, { rotationCheckMs: 0, reopenDelayMs: 60_000 });
+  sink.write('<first/>');
+  for (let i = 0; i < 200 && inWindow === undefined; i++) await new Promise((r) => setTimeout(r, 5));
+  t.equal(inWindow, 1, 'the record is dropped and counted at once, not handed to a freshly opened file');
+  await sink.close();
+});
