@@ -1,7 +1,9 @@
-import { existsSync, readFileSync } from 'node:fs';
+import { createPrivateKey } from 'node:crypto';
+import { lstatSync, readFileSync, unlinkSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { IssuerKind } from '../pki/ca-meta.ts';
-import { writeFileAtomic } from '../store/atomic-file.ts';
+import { KEY_FILE_PBKDF2_ITERATIONS } from '../pki/key-store.ts';
+import { writeNewFile } from '../store/new-file.ts';
 import { assertOutputDir, fail, openCa, readArgumentFile, withDataDir, withDataDirLock } from './common.ts';
 
 export function register(program: Command): void {
@@ -12,16 +14,26 @@ export function register(program: Command): void {
     .requiredOption('--out <file>', 'where to write the encrypted root key; move it to offline storage')
     .addHelpText('after', '\nThe exported key stays encrypted with WARDGATE_CA_PASSPHRASE. It is needed again only for `wardgate ca rollover --root-key FILE`.')
     .action(async (o) => {
-      if (existsSync(o.out)) fail(`${o.out} exists; refusing to overwrite it`);
+      // lstat, not exists: a dangling symlink is something at --out too (the export would land where it points).
+      if (lstatSync(o.out, { throwIfNoEntry: false })) fail(`${o.out} exists; refusing to overwrite it`);
       assertOutputDir('--out', o.out);
       // It rewrites ca.json: a rollover (or a serve starting) must not write its own copy over it.
       await withDataDirLock(o.dataDir, 'wardgate ca root-offline', async () => {
         const authority = await openCa(o.dataDir);
         try {
           const wrapped = await authority.exportRootKey();
-          writeFileAtomic(o.out, wrapped, 0o600);
+          try {
+            writeNewFile(o.out, wrapped, 0o600);
+          } catch (err) {
+            // Something appeared at --out since the check above: it is not ours to replace.
+            if ((err as NodeJS.ErrnoException).code === 'EEXIST' || (err as NodeJS.ErrnoException).code === 'ELOOP') fail(`${o.out} exists; refusing to overwrite it`);
+            throw err;
+          }
           // Read back before deleting: the export must be complete and identical.
-          if (readFileSync(o.out, 'utf8') !== wrapped) fail(`could not verify ${o.out}; the root key was NOT removed`);
+          if (readFileSync(o.out, 'utf8') !== wrapped) {
+            unlinkSync(o.out);
+            fail(`could not verify ${o.out}; the root key was NOT removed`);
+          }
           authority.commitRootOffline();
           console.log(`root key written to ${o.out} and removed from ${authority.layout.keys}`);
         } finally {
@@ -37,6 +49,12 @@ export function register(program: Command): void {
     .action(async (o) => {
       const kinds: IssuerKind[] = o.kind === 'both' ? ['ecdsa', 'rsa'] : o.kind === 'ecdsa' || o.kind === 'rsa' ? [o.kind] : fail(`--kind must be ecdsa, rsa or both, not "${o.kind}"`);
       const offlineRootKeyPem = o.rootKey ? readArgumentFile('--root-key', o.rootKey) : undefined;
+      if (o.rootKey && isUnencryptedKey(offlineRootKeyPem!)) {
+        // Still used: refusing would strand a CA whose only root copy is this file. The advice produces what
+        // root-offline writes (PKCS#8, PBES2 AES-256, the key store's PBKDF2 rounds) under the CA passphrase.
+        process.stderr.write(`wardgate: warning: --root-key ${o.rootKey} is not encrypted; an offline root key should be encrypted at rest: `
+          + `openssl pkcs8 -topk8 -v2 aes-256-cbc -iter ${KEY_FILE_PBKDF2_ITERATIONS} -in ${o.rootKey} -out ${o.rootKey}.enc (pass phrase: WARDGATE_CA_PASSPHRASE), then shred ${o.rootKey}\n`);
+      }
       // A running serve would go on issuing from the intermediates it loaded at start: stop it first.
       await withDataDirLock(o.dataDir, 'wardgate ca rollover', async () => {
         const authority = await openCa(o.dataDir);
@@ -49,4 +67,14 @@ export function register(program: Command): void {
         }
       });
     });
+}
+
+/** True when the PEM opens without a passphrase (an encrypted key throws ERR_MISSING_PASSPHRASE). */
+function isUnencryptedKey(pem: string): boolean {
+  try {
+    createPrivateKey({ key: pem, format: 'pem' });
+    return true;
+  } catch {
+    return false;
+  }
 }

@@ -4,11 +4,12 @@
  * (replay: not reproduced); 1 findings (replay: reproduced) or an error (one `error [CODE]` line on
  * stderr); 2 bad arguments.
  */
+import { statSync } from 'node:fs';
 import { resolve } from 'node:path';
 import { type Command, Option } from 'commander';
 import { runCampaign } from '../fuzz/campaign.ts';
 import { WardgateError } from '../errors.ts';
-import { readReproducer } from '../fuzz/findings.ts';
+import { type Reproducer, readReproducer } from '../fuzz/findings.ts';
 import { printable } from '../printable.ts';
 import { replayReproducer } from '../fuzz/replay.ts';
 import { type TargetFlags, parseDuration, parseSeed, prepareTarget } from '../fuzz/setup.ts';
@@ -80,6 +81,7 @@ Examples:
     });
 
   targetOptions(fuzz.command('replay'))
+    .option('--no-tls', 'replay in plaintext although the reproducer was recorded against a TLS target')
     .argument('<file>', 'a reproducer written by wardgate fuzz (DIR/reproducers/ID.json)')
     .description('run one finding\'s reproducer again; exit 1 when it reproduces, 0 when it does not')
     .action(async (file: string, own: TargetFlags & { hangTimeout: string }, cmd: Command) => {
@@ -87,21 +89,7 @@ Examples:
       // subcommand to `fuzz` when it knows them too, so both commands' values are merged.
       const o = { ...cmd.parent!.opts(), ...Object.fromEntries(Object.entries(own).filter(([k]) => cmd.getOptionValueSource(k) === 'cli')) } as TargetFlags & { hangTimeout: string };
       const r = readReproducer(file);
-      const flags: TargetFlags = { ...o };
-      if (!flags.route && !flags.target) {
-        if (r.target.kind === 'route') Object.assign(flags, { route: r.target.route, config: flags.config ?? r.target.config });
-        else {
-          // Reproducers travel between hospitals and vendors: a command inside one is never run on the
-          // file's say-so (it would be code execution by a shared JSON file). The user starts the target,
-          // or repeats the command with --spawn after reading it.
-          if (r.target.command && !flags.spawn) {
-            throw new WardgateError('CLI_ARGUMENT', `${file} was recorded against a target started with --spawn ${JSON.stringify(printable(r.target.command))}; `
-              + 'wardgate does not run commands taken from a reproducer: start the target yourself and give --target ADDR:PORT, or give --spawn with the command after checking it');
-          }
-          Object.assign(flags, { target: r.target.address, protocol: r.protocol });
-        }
-      }
-      flags.protocol ??= r.protocol;
+      const flags = replayFlags(file, r, o);
       const prepared = prepareTarget(flags);
       await prepared.target.start();
       try {
@@ -116,4 +104,46 @@ Examples:
         await (prepared.target.close?.() ?? prepared.target.stop());
       }
     });
+}
+
+/**
+ * The target of a replay: what the user gave wins; the rest comes from the reproducer, which travels
+ * between sites, so nothing in it is taken on its say-so: no command is run, a recorded config path is
+ * used only when that file exists here (and named on stderr), and TLS is kept as recorded but needs the
+ * user's own trust bundle.
+ */
+function replayFlags(file: string, r: Reproducer, given: TargetFlags): TargetFlags {
+  const flags: TargetFlags = { ...given };
+  if (!flags.route && !flags.target) {
+    if (r.target.kind === 'route') {
+      Object.assign(flags, { route: r.target.route, config: flags.config ?? recordedConfig(file, r) });
+    } else {
+      // Reproducers travel between hospitals and vendors: a command inside one is never run on the
+      // file's say-so (it would be code execution by a shared JSON file). The user starts the target,
+      // or repeats the command with --spawn after reading it.
+      if (r.target.command && !flags.spawn) {
+        throw new WardgateError('CLI_ARGUMENT', `${file} was recorded against a target started with --spawn ${JSON.stringify(printable(r.target.command))}; `
+          + 'wardgate does not run commands taken from a reproducer: start the target yourself and give --target ADDR:PORT, or give --spawn with the command after checking it');
+      }
+      Object.assign(flags, { target: r.target.address, protocol: r.protocol });
+    }
+  }
+  flags.protocol ??= r.protocol;
+  // The recorded bytes are what went inside the TLS session: sent in plaintext they test something else.
+  if (!flags.route && r.target.kind !== 'route' && r.target.tls === true && flags.tls === undefined) {
+    if (!flags.ca) throw new WardgateError('CLI_ARGUMENT', `${file} was recorded against a TLS target: add --ca FILE (the trust bundle for the target's certificate), or --no-tls to replay in plaintext`);
+    flags.tls = true;
+  }
+  return flags;
+}
+
+function recordedConfig(file: string, r: Reproducer): string {
+  const recorded = r.target.config;
+  const isFile = recorded !== undefined && (statSync(recorded, { throwIfNoEntry: false })?.isFile() ?? false);
+  if (!isFile) {
+    const where = recorded === undefined ? 'names no config' : `names config ${printable(recorded)}, which does not exist here`;
+    throw new WardgateError('CLI_ARGUMENT', `${file} ${where}: give --config FILE (the gateway config that defines route ${printable(r.target.route ?? '')})`);
+  }
+  process.stderr.write(`wardgate fuzz replay: using config ${printable(resolve(recorded))} recorded in the reproducer; give --config to choose another\n`);
+  return recorded;
 }

@@ -169,6 +169,8 @@ export function readReproducer(file: string): Reproducer {
   for (const field of ['address', 'command', 'route', 'config'] as const) {
     if (target[field] !== undefined && typeof target[field] !== 'string') throw bad(`target.${field}`, 'a string');
   }
+  // Absent in reproducers written before replay honoured it: those replay in plaintext, as they did.
+  if (target.tls !== undefined && typeof target.tls !== 'boolean') throw bad('target.tls', 'true or false');
   return {
     ...(data as unknown as Reproducer),
     // Printed by replay: no terminal escapes, whoever wrote the file.

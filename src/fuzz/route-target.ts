@@ -8,6 +8,7 @@
 import { X509Certificate } from 'node:crypto';
 import type { ChildProcess } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
+import net from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
@@ -65,6 +66,15 @@ export function peerFromCertificate(certPem: string | undefined, address: string
   return { address, subjects, sans };
 }
 
+/**
+ * Where the fuzzed copy of a route listens: the route's own address when it is a loopback address,
+ * else 127.0.0.1. A name (`localhost`) is never kept: /etc/hosts may map it off this host.
+ */
+export function fuzzListenHost(listen: string): string {
+  const host = parseAddress(listen).host;
+  return net.isIP(host) !== 0 && isLoopback(host) ? host : '127.0.0.1';
+}
+
 export class RouteTarget implements FuzzTarget {
   readonly protocol: Protocol;
   readonly backend: InstrumentedBackend;
@@ -90,8 +100,7 @@ export class RouteTarget implements FuzzTarget {
     if (!route) throw new WardgateError('CLI_ARGUMENT', `no route named "${o.route}" in ${o.configFile ?? 'the config'} (routes: ${o.config.routes.map((r) => r.name).join(', ')})`);
     this.route = route;
     this.protocol = route.protocol;
-    const listenHost = parseAddress(route.listen).host;
-    checkScope(isLoopback(listenHost) ? listenHost : '127.0.0.1', Boolean(o.lab));
+    checkScope(fuzzListenHost(route.listen), Boolean(o.lab));
     if (route.direction === 'inbound' && (route.tls.clientAuth ?? 'required') === 'required' && (!o.identity.cert || !o.identity.key)) {
       throw new WardgateError('CLI_ARGUMENT', `route ${route.name} requires a client certificate: give --cert and --key (issued by the route's trust bundle)`);
     }
@@ -116,7 +125,7 @@ export class RouteTarget implements FuzzTarget {
     if (!this.fuzzConfig) {
       const backendAt = await this.backend.start();
       const original = parseAddress(this.route.upstream);
-      const listenHost = isLoopback(parseAddress(this.route.listen).host) ? parseAddress(this.route.listen).host : '127.0.0.1';
+      const listenHost = fuzzListenHost(this.route.listen);
       this.listen = { host: listenHost, port: await freePort(listenHost) };
       const tls = { ...this.route.tls };
       // The backend stands in for the real upstream: keep verifying the upstream's original name.

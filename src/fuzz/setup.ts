@@ -12,7 +12,7 @@ import type { Protocol, Side } from './exchange.ts';
 import type { Hl7Dictionary } from './hl7-generator.ts';
 import type { FuzzPeer } from './oracles.ts';
 import { RouteTarget } from './route-target.ts';
-import { checkScope } from './scope.ts';
+import { type LookupAll, checkScope } from './scope.ts';
 import { AddressTarget, type FuzzTarget, SpawnTarget } from './target.ts';
 
 export interface TargetFlags {
@@ -30,6 +30,8 @@ export interface TargetFlags {
   inProcess?: boolean;
   /** With inProcess: the gateway on a worker thread of this process (route-target.ts). */
   thread?: boolean;
+  /** Tests: how --target names resolve for the scope check (scope.ts). */
+  lookup?: LookupAll;
 }
 
 export interface PreparedTarget {
@@ -113,6 +115,8 @@ export function prepareTarget(o: TargetFlags): PreparedTarget {
   const wantTls = o.tls || Boolean(o.cert);
   if (o.cert && !o.key) throw invalid('--cert needs --key');
   const endpoint = { host: at.host, port: at.port, ...(wantTls ? { tls: { ca: readPem(o.ca, 'trust bundle'), cert: readPem(o.cert, 'certificate'), key: readPem(o.key, 'key'), servername: at.host } } : {}) };
-  const target = o.spawn ? new SpawnTarget(o.protocol, endpoint, o.spawn) : new AddressTarget(o.protocol, endpoint);
+  // The synchronous check above refuses by spelling; the target resolves a name before it connects.
+  const scope = { lab: Boolean(o.lab), lookup: o.lookup };
+  const target = o.spawn ? new SpawnTarget(o.protocol, endpoint, o.spawn, undefined, scope) : new AddressTarget(o.protocol, endpoint, scope);
   return { target, protocol: o.protocol, sides: ['client'], ...dictionariesFor(undefined) };
 }

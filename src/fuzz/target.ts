@@ -13,6 +13,7 @@ import type { InstrumentedBackend } from './backend.ts';
 import type { Protocol } from './exchange.ts';
 import type { Endpoint } from './executor.ts';
 import { type ExitInfo, TargetProcess } from './target-process.ts';
+import { type LookupAll, checkScopeResolved } from './scope.ts';
 import { hostPort } from '../net/host-port.ts';
 
 export { type ExitInfo, rssOfPid } from './target-process.ts';
@@ -60,10 +61,19 @@ export async function waitForListener(host: string, port: number, timeoutMs: num
   }
 }
 
+/** The --lab gate as the target applies it before its first connection; `lookup` is for tests. */
+export interface TargetScope {
+  lab?: boolean;
+  lookup?: LookupAll;
+}
+
 export class AddressTarget implements FuzzTarget {
-  constructor(readonly protocol: Protocol, private readonly at: Endpoint) {}
+  private scoped: Promise<void> | undefined;
+
+  constructor(readonly protocol: Protocol, private readonly at: Endpoint, private readonly scope: TargetScope = {}) {}
   endpoint(): Endpoint { return this.at; }
   async start(): Promise<void> {
+    await (this.scoped ??= checkScopeResolved(this.at.host, Boolean(this.scope.lab), { lookup: this.scope.lookup }));
     await waitForListener(this.at.host, this.at.port, 5000);
   }
   async stop(): Promise<void> {}
@@ -77,13 +87,15 @@ export class AddressTarget implements FuzzTarget {
 
 export class SpawnTarget implements FuzzTarget {
   private process: TargetProcess | undefined;
+  private scoped: Promise<void> | undefined;
 
-  constructor(readonly protocol: Protocol, private readonly at: Endpoint, private readonly command: string, private readonly cwd = process.cwd()) {}
+  constructor(readonly protocol: Protocol, private readonly at: Endpoint, private readonly command: string, private readonly cwd = process.cwd(), private readonly scope: TargetScope = {}) {}
 
   endpoint(): Endpoint { return this.at; }
 
   async start(): Promise<void> {
     this.process = undefined;
+    await (this.scoped ??= checkScopeResolved(this.at.host, Boolean(this.scope.lab), { lookup: this.scope.lookup }));
     // Another process on the port would answer in place of the one started here.
     const busy = await accepts(this.at.host, this.at.port);
     if (busy) throw new WardgateError('FUZZ_TARGET_FAILED', `something already listens on ${this.at.host}:${this.at.port}; --spawn needs the target's port free`);

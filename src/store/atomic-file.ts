@@ -10,9 +10,7 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
   const tmp = join(dirname(path), `.${basename(path)}.${randomBytes(6).toString('hex')}.tmp`);
   const fd = openSync(tmp, 'wx', mode);
   try {
-    const buf = typeof data === 'string' ? Buffer.from(data) : data;
-    let off = 0;
-    while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
+    writeFully(fd, data);
     fsyncSync(fd);
   } catch (err) {
     closeSync(fd);
@@ -22,6 +20,13 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
   closeSync(fd);
   renameSync(tmp, path);
   fsyncDir(dirname(path));
+}
+
+/** writeSync may write less than asked (a full disk, a signal): loop until all of it is written. */
+export function writeFully(fd: number, data: string | Uint8Array): void {
+  const buf = typeof data === 'string' ? Buffer.from(data) : data;
+  let off = 0;
+  while (off < buf.length) off += writeSync(fd, buf, off, buf.length - off);
 }
 
 export function fsyncDir(dir: string): void {
