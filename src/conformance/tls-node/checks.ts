@@ -2,7 +2,8 @@ import { isIP } from 'node:net';
 import { x509 } from '../../pki/x509.ts';
 import { RECOMMENDED_TLS12, type CipherSuite } from '../tls/cipher-suites.ts';
 import { fail, inconclusive, pass, type Verdict } from '../verdict.ts';
-import type { ClientAuthProbe, ProbeStage, TlsNodeEvidence } from './evidence.ts';
+import type { HandshakeOutcome } from '../tls/handshake-probe.ts';
+import { authAttempts, type AuthVersion, type ClientAuthProbe, type ProbeStage, type TlsNodeEvidence } from './evidence.ts';
 
 /** Options a TLS endpoint can claim (ITI TF-1: X.2). */
 export const TLS_NODE_OPTIONS = ['rsa-baseline'] as const;
@@ -106,23 +107,50 @@ function leafDetails(e: TlsNodeEvidence): x509.X509Certificate {
   return new x509.X509Certificate(new Uint8Array(e.serverChain[0].raw));
 }
 
-function outcomeText(p: ClientAuthProbe): string {
-  const o = p.outcome;
-  return o.accepted
-    ? `${p.description}: accepted (${o.protocol}, ${o.cipher}; connection kept open)`
-    : `${p.description}: refused (${o.error ?? 'no reason given'})`;
+function attemptText(o: HandshakeOutcome): string {
+  return o.accepted ? `${o.protocol}, ${o.cipher}; connection kept open` : o.error ?? 'no reason given';
 }
 
 /**
- * A refusal is only evidence when the endpoint accepts a good certificate: an endpoint that drops
- * every connection would otherwise pass every refusal check.
+ * A client-certificate case as evidence. Probed in one version it reads as before ("…: refused
+ * (alert …)"); probed in two, it names each: "no client certificate: refused in TLS 1.2 (…), accepted
+ * in TLS 1.3 (…)", so a product that enforces its policy in one version only is told which.
+ */
+function outcomeText(p: ClientAuthProbe): string {
+  const tries = authAttempts(p);
+  if (tries.length === 1) return `${p.description}: ${tries[0].outcome.accepted ? 'accepted' : 'refused'} (${attemptText(tries[0].outcome)})`;
+  return `${p.description}: ${tries.map((a) => `${a.outcome.accepted ? 'accepted' : 'refused'} in ${a.version} (${attemptText(a.outcome)})`).join(', ')}`;
+}
+
+/** The versions in which the case was accepted, e.g. "TLS 1.3"; empty when refused in every version. */
+function acceptedIn(p: ClientAuthProbe | undefined): AuthVersion[] {
+  return p ? authAttempts(p).filter((a) => a.outcome.accepted).map((a) => a.version) : [];
+}
+
+function refusedIn(p: ClientAuthProbe): AuthVersion[] {
+  return authAttempts(p).filter((a) => !a.outcome.accepted).map((a) => a.version);
+}
+
+/** `outcomeText`, led by the versions that let the case in when it was refused in others. */
+function acceptedText(p: ClientAuthProbe): string {
+  const inVersions = acceptedIn(p);
+  const refused = refusedIn(p);
+  return refused.length && inVersions.length ? `accepted in ${inVersions.join(' and ')} though refused in ${refused.join(' and ')} — ${outcomeText(p)}` : outcomeText(p);
+}
+
+/**
+ * A refusal is only evidence when the endpoint accepts a good certificate in the same version: an
+ * endpoint that drops every connection would otherwise pass every refusal check. The case must be
+ * refused in every version probed.
  */
 function mustRefuse(e: TlsNodeEvidence, probe: ClientAuthProbe | undefined, missing: string | undefined): Verdict {
   if (!probe) return inconclusive(missing ?? 'probe not run');
-  if (probe.outcome.accepted) return fail(outcomeText(probe));
-  if (!e.clientAuth.valid) return inconclusive(`${outcomeText(probe)}; but without a valid client certificate (${e.missing.valid}) the kit cannot tell a refusal for this reason from a refusal of every connection`);
-  if (!e.clientAuth.valid.outcome.accepted) return inconclusive(`${outcomeText(probe)}; but the valid client certificate was refused too (${e.clientAuth.valid.outcome.error}), so the refusal proves nothing`);
-  return pass(`${outcomeText(probe)}; ${outcomeText(e.clientAuth.valid)}`);
+  if (acceptedIn(probe).length) return fail(acceptedText(probe));
+  const valid = e.clientAuth.valid;
+  if (!valid) return inconclusive(`${outcomeText(probe)}; but without a valid client certificate (${e.missing.valid}) the kit cannot tell a refusal for this reason from a refusal of every connection`);
+  const unproven = refusedIn(probe).filter((v) => !acceptedIn(valid).includes(v));
+  if (unproven.length) return inconclusive(`${outcomeText(probe)}; but the valid client certificate was refused too in ${unproven.join(' and ')} (${outcomeText(valid)}), so the refusal there proves nothing`);
+  return pass(`${outcomeText(probe)}; ${outcomeText(valid)}`);
 }
 
 /** The server's certificates come from the plaintext flight (versions) or, failing that, the TLS 1.3 handshake. */
@@ -265,42 +293,48 @@ export const TLS_NODE_CHECKS: Record<string, TlsNodeCheck> = {
         if (!e.certificateRequested && e.plaintextProblem) return fail(`${e.plaintextProblem}, before a CertificateRequest or ServerHelloDone`);
         return (e.certificateRequested ? pass : fail)(`the ${e.plaintextVersion} server flight ${e.certificateRequested ? 'contains' : 'has no'} CertificateRequest`);
       }
-      if (!e.clientAuth.noCert.outcome.accepted && e.clientAuth.valid?.outcome.accepted) return pass(`TLS 1.3 only: ${outcomeText(e.clientAuth.noCert)}, which implies a certificate request`);
+      if (!acceptedIn(e.clientAuth.noCert).length && e.clientAuth.valid && !refusedIn(e.clientAuth.valid).length) return pass(`TLS 1.3 only: ${outcomeText(e.clientAuth.noCert)}, which implies a certificate request`);
       return inconclusive('TLS 1.3 only: the CertificateRequest is encrypted and the endpoint did not refuse a client without a certificate');
     },
   },
   'tls-node:refuses-no-client-cert': {
-    description: 'a handshake without a client certificate is refused, with SNI and (when the kit sends SNI) without it, while a valid client certificate is accepted',
+    description: 'a handshake without a client certificate is refused, with SNI and (when the kit sends SNI) without it, in TLS 1.2 and in TLS 1.3 when the endpoint speaks both, while a valid client certificate is accepted',
     needs: ['client-auth:no-cert', 'client-auth:valid'],
-    provenFailure: (e) => (e.clientAuth.noCertNoSni?.outcome.accepted ? outcomeText(e.clientAuth.noCertNoSni) : undefined),
+    provenFailure: (e) => {
+      const bare = e.clientAuth.noCertNoSni;
+      if (bare && acceptedIn(bare).length) return acceptedText(bare);
+      return acceptedIn(e.clientAuth.noCert).length ? acceptedText(e.clientAuth.noCert) : undefined;
+    },
     judge: (e) => {
       const bare = e.clientAuth.noCertNoSni;
-      if (bare?.outcome.accepted) return fail(`${outcomeText(bare)}; ${outcomeText(e.clientAuth.noCert)}`);
+      if (bare && acceptedIn(bare).length) return fail(`${acceptedText(bare)}; ${outcomeText(e.clientAuth.noCert)}`);
       const v = mustRefuse(e, e.clientAuth.noCert, undefined);
       return bare && v.status !== 'fail' ? { ...v, evidence: `${v.evidence}; ${outcomeText(bare)}` } : v;
     },
   },
   'tls-node:accepts-valid-client-cert': {
-    description: 'a handshake with the given (or minted) valid client certificate completes and stays open',
+    description: 'a handshake with the given (or minted) valid client certificate completes and stays open, in TLS 1.2 and in TLS 1.3 when the endpoint speaks both',
     needs: ['client-auth:valid'],
     judge: (e) => {
       const p = e.clientAuth.valid;
       if (!p) return inconclusive(e.missing.valid ?? 'probe not run');
-      return (p.outcome.accepted ? pass : fail)(outcomeText(p));
+      const refused = refusedIn(p);
+      if (refused.length && acceptedIn(p).length) return fail(`refused in ${refused.join(' and ')} though accepted in ${acceptedIn(p).join(' and ')} — ${outcomeText(p)}`);
+      return (refused.length ? fail : pass)(outcomeText(p));
     },
   },
   'tls-node:refuses-foreign-client-cert': {
-    description: 'a client certificate from a throwaway CA, same subject and SAN as the valid one, is refused',
+    description: 'a client certificate from a throwaway CA, same subject and SAN as the valid one, is refused, in TLS 1.2 and in TLS 1.3 when the endpoint speaks both',
     needs: ['client-auth:foreign', 'client-auth:valid'],
     judge: (e) => mustRefuse(e, e.clientAuth.foreign, undefined),
   },
   'tls-node:refuses-expired-client-cert': {
-    description: 'a client certificate from the trusted client CA that expired yesterday is refused',
+    description: 'a client certificate from the trusted client CA that expired yesterday is refused, in TLS 1.2 and in TLS 1.3 when the endpoint speaks both',
     needs: ['client-auth:expired', 'client-auth:valid'],
     judge: (e) => mustRefuse(e, e.clientAuth.expired, e.missing.expired),
   },
   'tls-node:refuses-revoked-client-cert': {
-    description: 'the revoked client certificate given with --revoked-cert is refused',
+    description: 'the revoked client certificate given with --revoked-cert is refused, in TLS 1.2 and in TLS 1.3 when the endpoint speaks both',
     needs: ['client-auth:revoked', 'client-auth:valid'],
     judge: (e) => mustRefuse(e, e.clientAuth.revoked, e.missing.revoked),
   },

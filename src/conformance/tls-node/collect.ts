@@ -9,7 +9,7 @@ import { decodeDerCertificate } from '../tls/der-certificate.ts';
 import type { HandshakeOptions } from '../tls/handshake-probe.ts';
 import type { Endpoint } from '../tls/raw-probe.ts';
 import { TLS_VERSIONS, versionName } from '../tls/versions.ts';
-import { PROBE_STAGES, type ClientAuthProbe, type ProbeStage, type TlsNodeEvidence, type VersionProbe } from './evidence.ts';
+import { PROBE_STAGES, type AuthVersion, type ClientAuthProbe, type ProbeStage, type TlsNodeEvidence, type VersionProbe } from './evidence.ts';
 import { EndpointStopped, ProbeRun, type AnsweredRaw } from './probe-run.ts';
 import { importSigningKey, mintExpired, mintForeign, mintValid, namingOf, parseCertificate, type ClientCredential } from './test-certificates.ts';
 
@@ -107,6 +107,13 @@ function parseAnchors(pem: string): X509Certificate[] {
     throw new WardgateError('CLI_ARGUMENT', `--ca: ${(err as Error).message}`, { cause: err });
   }
 }
+
+/** Handshake settings of each version family the client-certificate probes run in. */
+const AUTH_TLS: Record<AuthVersion, Pick<HandshakeOptions, 'minVersion' | 'maxVersion' | 'ciphers'>> = {
+  'TLS 1.2': { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' },
+  'TLS 1.3': { minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' },
+  'TLS 1.0/1.1': { minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT:@SECLEVEL=0' },
+};
 
 const NOT_RUN: VersionProbe = { accepted: false, answer: 'not-run', detail: 'not probed: the endpoint had stopped answering' };
 
@@ -222,17 +229,27 @@ export async function collectTlsNodeEvidence(inputs: TlsNodeInputs): Promise<Tls
   });
 
   progress('client authentication');
-  // With TLS ≤ 1.2 the server decides on the client certificate inside the handshake, so a refusal is
-  // unambiguous; TLS 1.3 is used only for endpoints that speak nothing older, and a legacy-only
-  // endpoint is probed in its own versions (SECLEVEL=0) so that its client-certificate policy is
-  // still judged.
-  const authTls: Pick<HandshakeOptions, 'minVersion' | 'maxVersion' | 'ciphers'> = versions['TLSv1.2'].accepted ? { minVersion: 'TLSv1.2', maxVersion: 'TLSv1.2' }
-    : tls13.accepted ? { minVersion: 'TLSv1.3', maxVersion: 'TLSv1.3' }
-      : { minVersion: 'TLSv1', maxVersion: 'TLSv1.1', ciphers: 'DEFAULT:@SECLEVEL=0' };
-  const attempt = async (cred: ClientCredential | undefined, description: string, label: string, withoutSni = false): Promise<ClientAuthProbe> => ({
-    description,
-    outcome: await run.handshake(`client certificate: ${label}`, { ...authTls, cert: cred?.certPem, key: cred?.keyPem, settleMs: inputs.settleMs, timeoutMs, withoutSni }),
-  });
+  // Client authentication is judged in every version family a client can get: the best one up to
+  // TLS 1.2 (the legacy versions at SECLEVEL=0 for an endpoint without TLS 1.2) and TLS 1.3. A product
+  // may enforce its policy in one of them only (a verify hook that runs for TLS 1.2 alone), and every
+  // modern client offers TLS 1.3. In TLS 1.3 the server judges the client certificate after the
+  // client's Finished (RFC 8446 §4.4.2.4), so its refusal arrives after the handshake completed on the
+  // client side: settleMs keeps each accepted handshake open long enough to read it.
+  const legacy = RAW_VERSIONS.slice(0, 3).some((v) => versions[v].accepted);
+  const authVersions: AuthVersion[] = [
+    ...(versions['TLSv1.2'].accepted ? ['TLS 1.2' as const] : legacy || !tls13.accepted ? ['TLS 1.0/1.1' as const] : []),
+    ...(tls13.accepted ? ['TLS 1.3' as const] : []),
+  ];
+  const attempt = async (cred: ClientCredential | undefined, description: string, label: string, set: (p: ClientAuthProbe) => void, withoutSni = false): Promise<void> => {
+    let probe: ClientAuthProbe | undefined;
+    for (const version of authVersions) {
+      const named = authVersions.length > 1 ? `${label}, ${version}` : label;
+      const outcome = await run.handshake(`client certificate: ${named}`, { ...AUTH_TLS[version], cert: cred?.certPem, key: cred?.keyPem, settleMs: inputs.settleMs, timeoutMs, withoutSni });
+      // Each answered probe is kept as soon as it is in: a stop before the next one leaves it as evidence.
+      if (!probe) set((probe = { description, version, outcome }));
+      else probe.tls13 = outcome;
+    }
+  };
 
   const clientCa = inputs.clientCaCertPem && inputs.clientCaKeyPem
     ? { cert: parseCertificate(inputs.clientCaCertPem, '--client-ca-cert'), key: await importSigningKey(inputs.clientCaKeyPem, '--client-ca-key') }
@@ -246,28 +263,28 @@ export async function collectTlsNodeEvidence(inputs: TlsNodeInputs): Promise<Tls
   else if (clientCa) valid = await mintValid(clientCa, naming, kind);
   else missing.valid = 'no client certificate given (--client-cert/--client-key) and no client CA to mint one (--client-ca-cert/--client-ca-key)';
 
-  const clientAuth: TlsNodeEvidence['clientAuth'] = { noCert: { description: 'no client certificate', outcome: { accepted: false, error: 'not probed: the endpoint had stopped answering', peerChain: [] } } };
+  const clientAuth: TlsNodeEvidence['clientAuth'] = { noCert: { description: 'no client certificate', version: authVersions[0], outcome: { accepted: false, error: 'not probed: the endpoint had stopped answering', peerChain: [] } } };
   await stage('client-auth:no-cert', async () => {
-    clientAuth.noCert = await attempt(undefined, 'no client certificate', 'none');
-    if (sendsSni) clientAuth.noCertNoSni = await attempt(undefined, 'no client certificate, without SNI', 'none, without SNI', true);
+    await attempt(undefined, 'no client certificate', 'none', (p) => { clientAuth.noCert = p; });
+    if (sendsSni) await attempt(undefined, 'no client certificate, without SNI', 'none, without SNI', (p) => { clientAuth.noCertNoSni = p; }, true);
   });
   await stage('client-auth:valid', async () => {
-    if (valid) clientAuth.valid = await attempt(valid, valid.description, 'valid');
+    if (valid) await attempt(valid, valid.description, 'valid', (p) => { clientAuth.valid = p; });
   });
   await stage('client-auth:foreign', async () => {
     const foreign = await mintForeign(naming, kind);
-    clientAuth.foreign = await attempt(foreign, foreign.description, 'from a foreign CA');
+    await attempt(foreign, foreign.description, 'from a foreign CA', (p) => { clientAuth.foreign = p; });
   });
   if (!clientCa) missing.expired = 'no client CA given (--client-ca-cert/--client-ca-key), so the kit cannot make an expired certificate the endpoint would otherwise trust';
   await stage('client-auth:expired', async () => {
     if (!clientCa) return;
     const expired = await mintExpired(clientCa, naming, kind);
-    clientAuth.expired = await attempt(expired, expired.description, 'expired');
+    await attempt(expired, expired.description, 'expired', (p) => { clientAuth.expired = p; });
   });
   const revoked = inputs.revokedCertPem && inputs.revokedKeyPem ? { certPem: inputs.revokedCertPem, keyPem: inputs.revokedKeyPem, description: '' } : undefined;
   if (!revoked) missing.revoked = 'no revoked client certificate given (--revoked-cert/--revoked-key)';
   await stage('client-auth:revoked', async () => {
-    if (revoked) clientAuth.revoked = await attempt(revoked, 'given with --revoked-cert (revoked by its CA)', 'revoked');
+    if (revoked) await attempt(revoked, 'given with --revoked-cert (revoked by its CA)', 'revoked', (p) => { clientAuth.revoked = p; });
   });
 
   return {

@@ -23,9 +23,26 @@ export interface VersionProbe {
   detail: string;
 }
 
+/** A protocol version family the client-certificate probes ran in, as the report names it. */
+export type AuthVersion = 'TLS 1.2' | 'TLS 1.3' | 'TLS 1.0/1.1';
+
+/**
+ * One client-certificate case. `outcome` is the probe in `version`: TLS 1.2 when the endpoint accepts
+ * it, else TLS 1.3 or the legacy versions. An endpoint that accepts TLS 1.2 (or only legacy versions)
+ * and TLS 1.3 is probed again in TLS 1.3 (`tls13`), since every modern client offers it and a product
+ * may enforce its policy in one version only; it is absent when the run stopped before that probe.
+ * Read both through `authAttempts`.
+ */
 export interface ClientAuthProbe {
   description: string;
+  version: AuthVersion;
   outcome: HandshakeOutcome;
+  tls13?: HandshakeOutcome;
+}
+
+/** Every version a client-certificate case was probed in, in probe order. */
+export function authAttempts(p: ClientAuthProbe): Array<{ version: AuthVersion; outcome: HandshakeOutcome }> {
+  return [{ version: p.version, outcome: p.outcome }, ...(p.tls13 ? [{ version: 'TLS 1.3' as const, outcome: p.tls13 }] : [])];
 }
 
 /**
