@@ -12,6 +12,7 @@ import { buildDistributionServer } from './distribution/index.ts';
 import type { DistributionOptions } from './distribution/options.ts';
 import type { AcmeContext } from './context.ts';
 import { type ConnectionCaps, capConnections } from '../net/connection-caps.ts';
+import { refusalLog } from '../net/refusal-log.ts';
 import { rotateTicketKeys } from '../net/ticket-keys.ts';
 import { getTlsProfile, toTlsOptions } from '../proxy/tls-profile.ts';
 import { rateLimitKey } from './rate-limit.ts';
@@ -28,6 +29,8 @@ export interface ServeOptions {
   distribution?: DistributionOptions;
   /** Connection limits of both listeners (defaults: LISTENER_LIMITS). */
   limits?: Partial<ListenerLimits>;
+  /** Operator messages: refused connections (rate-limited), renewal failures. Default: stderr. */
+  log?: (message: string) => void;
 }
 
 export interface ListenerLimits extends ConnectionCaps {
@@ -80,9 +83,10 @@ export async function startServer(ca: CertificateAuthority, opts: ServeOptions):
   // The distribution listener first: its URL goes into every certificate issued from here on, the
   // server's own included (issued before it, a fresh CA's first server certificate had no CRL or OCSP URL).
   const limits = { ...LISTENER_LIMITS, ...opts.limits };
+  const log = opts.log ?? ((m: string) => process.stderr.write(`serve: ${m}\n`));
   const distribution = await buildDistributionServer(ca, opts.distribution);
   distribution.server.setTimeout(limits.idleTimeoutMs);
-  capConnections(distribution.server, limits, { key: rateLimitKey });
+  capConnections(distribution.server, limits, { key: rateLimitKey, onRefused: refusalLog(log, () => `distribution listener ${opts.httpListen.host}:${(distribution.server.address() as AddressInfo | null)?.port ?? opts.httpListen.port}`) });
   await distribution.listen({ host: opts.httpListen.host, port: opts.httpListen.port });
   const dport = (distribution.server.address() as AddressInfo).port;
   const distributionUrl = `http://${hostForUrl(opts.httpListen.host)}:${dport}`;
@@ -107,7 +111,7 @@ export async function startServer(ca: CertificateAuthority, opts: ServeOptions):
     forceCloseConnections: true,
   });
   const https = acme.server as unknown as tls.Server;
-  capConnections(https, limits, { key: rateLimitKey });
+  capConnections(https, limits, { key: rateLimitKey, onRefused: refusalLog(log, `ACME listener ${opts.listen.host}:${opts.listen.port}`) });
   const stopTicketRotation = rotateTicketKeys(https);
   try {
     await acme.listen({ host: opts.listen.host, port: opts.listen.port });
@@ -118,7 +122,7 @@ export async function startServer(ca: CertificateAuthority, opts: ServeOptions):
   }
   const stopRenewal = keepServerCertificateFresh(ca, names, creds,
     (_secure, renewed) => https.setSecureContext(acmeTlsOptions(renewed.cert, renewed.key)),
-    (err) => process.stderr.write(`serve: renewing the server certificate failed: ${(err as Error).message}\n`));
+    (err) => log(`renewing the server certificate failed: ${(err as Error).message}`));
   return {
     directoryUrl: `${baseUrl}/acme/directory`, distributionUrl, ctx, acme, distribution,
     async close() {

@@ -69,7 +69,7 @@ export class Gateway {
         const at = route.address();
         this.log(`route ${rc.name}: ${rc.direction} ${rc.protocol} listening on ${at.host}:${at.port} -> ${rc.upstream}`);
       }
-      if (this.config.metrics) this.metricsServer = await startMetricsServer(this.metrics, parseAddress(this.config.metrics.listen, 'metrics.listen'), metricsAuth(this.config.metrics));
+      if (this.config.metrics) this.metricsServer = await startMetricsServer(this.metrics, parseAddress(this.config.metrics.listen, 'metrics.listen'), { ...metricsAuth(this.config.metrics), log: this.log });
     } catch (err) {
       await this.stop();
       throw err;

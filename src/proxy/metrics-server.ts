@@ -7,6 +7,7 @@ import { createHash, timingSafeEqual } from 'node:crypto';
 import http from 'node:http';
 import { WardgateError } from '../errors.ts';
 import { type ConnectionCaps, capConnections } from '../net/connection-caps.ts';
+import { refusalLog } from '../net/refusal-log.ts';
 import { type HostPort, readMetricsToken } from './route-config.ts';
 
 /** Anything that renders the exposition text: a Metrics registry, or the multi-process aggregator. */
@@ -21,6 +22,8 @@ export interface MetricsServerOptions {
   caps?: ConnectionCaps;
   /** A connection with no traffic for this long is closed (default 10 s). */
   idleTimeoutMs?: number;
+  /** Where connections refused by the caps are reported (rate-limited, src/net/refusal-log.ts). */
+  log?: (message: string) => void;
 }
 
 /**
@@ -67,7 +70,7 @@ export async function startMetricsServer(metrics: MetricsSource, at: HostPort, o
   server.requestTimeout = 10000;
   // headersTimeout starts with a request's first byte: a connection that never sends one needs this.
   server.setTimeout(opts.idleTimeoutMs ?? 10_000);
-  capConnections(server, opts.caps ?? METRICS_CONNECTION_CAPS);
+  capConnections(server, opts.caps ?? METRICS_CONNECTION_CAPS, { onRefused: opts.log && refusalLog(opts.log, `metrics endpoint ${at.host}:${at.port}`) });
   await new Promise<void>((resolve, reject) => {
     server.once('error', (err) => reject(new WardgateError('PROXY_LISTEN_FAILED', `metrics endpoint cannot listen on ${at.host}:${at.port}: ${err.message}`, { cause: err })));
     server.listen(at.port, at.host, () => resolve());

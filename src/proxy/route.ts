@@ -44,6 +44,29 @@ const SESSION_DRAIN_MS = 2000;
 /** What an upstream's certificate is checked by after the handshake (revocation of its chain, expiry on resumption). */
 interface UpstreamPeer { chain: PeerCertificate; validTo: string }
 
+/**
+ * The client's address for a refusal record. When Node itself has closed the TLS socket (a client chain that
+ * did not verify, see tlsServer()), its handle and so its address are gone; the TCP socket it wrapped
+ * (`_parent`: undocumented, Node 20's TLSSocket sets it for every socket it wraps) still has the address
+ * admit() read and net.Socket cached; without it the record says "unknown", as before.
+ */
+function peerAddress(socket: tls.TLSSocket): string {
+  const parent = (socket as tls.TLSSocket & { _parent?: net.Socket })._parent;
+  return normalizeAddress(socket.remoteAddress ?? parent?.remoteAddress);
+}
+
+/**
+ * Why an established upstream TLS connection failed. A TLS 1.2 upstream that answers the no_renegotiation warning
+ * (RFC 5746 §4.2) with a fatal handshake_failure alert has asked for a renegotiation the gateway refused: nothing
+ * else sends a handshake alert after the handshake.
+ */
+function upstreamFailure(protocol: string | null, err: Error): string {
+  const code = (err as NodeJS.ErrnoException).code;
+  const afterHelloRequest = protocol === 'TLSv1.2' && (code === 'ERR_SSL_SSLV3_ALERT_HANDSHAKE_FAILURE' || code === 'ERR_SSL_NO_RENEGOTIATION');
+  const detail = err.message.split('\n')[0];
+  return afterHelloRequest ? `the upstream closed the connection after wardgate refused its TLS renegotiation request (${detail})` : detail;
+}
+
 export class Route {
   readonly listenAt: HostPort;
   readonly upstreamAt: HostPort;
@@ -199,20 +222,32 @@ export class Route {
     const server = tls.createServer({
       ...this.serverContextOptions(),
       requestCert: clientAuth !== 'none',
-      // Verification results are checked in onTlsConnection, so that every refusal is audited with its
-      // reason (Node would otherwise destroy the socket silently).
-      rejectUnauthorized: false,
+      // 'required': OpenSSL itself fails a handshake without a client certificate (SSL_VERIFY_FAIL_IF_NO_PEER_CERT,
+      // which Node sets only with rejectUnauthorized), so the client is told why: TLS 1.3 certificate_required
+      // (RFC 8446 §4.4.2.4), TLS 1.2 handshake_failure, instead of a reset after a handshake that seemed to succeed.
+      // A chain that does not verify still completes the handshake (Node's verify callback accepts every chain and
+      // checks the result afterwards): Node then closes it and reports tlsClientError with authorizationError set,
+      // audited below. 'optional' must accept no certificate, so it keeps Node's check off and refuses an
+      // unverifiable certificate in onTlsConnection.
+      rejectUnauthorized: clientAuth === 'required',
       handshakeTimeout: config.limits.handshakeTimeoutMs,
     });
     server.on('secureConnection', (socket) => this.onTlsConnection(socket, clientAuth));
     server.on('tlsClientError', (err, socket) => {
       // Before destroy(), which drops the handle the address is read from: audited as "unknown" otherwise.
-      const address = normalizeAddress(socket.remoteAddress);
+      const address = peerAddress(socket);
       // With a listener attached Node leaves the socket open (handshake timeouts included): close it here.
       socket.destroy();
       deps.metrics.inc('wardgate_handshake_failures_total', this.labels);
+      const code = (err as NodeJS.ErrnoException).code;
+      if (code === 'ERR_SSL_PEER_DID_NOT_RETURN_A_CERTIFICATE') return this.auditRefusal(address, 'TLS handshake failed: no client certificate presented', 'no client certificate presented');
+      // Node closed a handshake whose client chain did not verify (rejectUnauthorized) and reports it as a hang-up.
+      if (socket.authorizationError) {
+        const reason = `client certificate rejected: ${String(socket.authorizationError)}`;
+        return this.auditRefusal(address, `TLS handshake failed: ${reason}`, reason);
+      }
       // ECONNRESET before any byte is a port probe or a client giving up, not an authentication event.
-      if ((err as NodeJS.ErrnoException).code === 'ECONNRESET') return;
+      if (code === 'ECONNRESET') return;
       deps.auditor.record(securityAlert(deps.auditor.identity, 'node-authentication', { userId: address, address }, `route ${config.name}: TLS handshake failed: ${err.message}`));
       deps.log(`route ${config.name}: TLS handshake with ${address} failed: ${err.message}`);
     });
@@ -221,12 +256,15 @@ export class Route {
 
   /** A client refused after its handshake: counted, audited as a node-authentication failure, logged, closed. */
   private refuseClient(socket: tls.TLSSocket, audited: string, logged: string): void {
+    this.deps.metrics.inc('wardgate_handshake_failures_total', this.labels);
+    this.auditRefusal(normalizeAddress(socket.remoteAddress), audited, logged);
+    socket.destroy();
+  }
+
+  private auditRefusal(address: string, audited: string, logged: string): void {
     const { config, deps } = this;
-    const address = normalizeAddress(socket.remoteAddress);
-    deps.metrics.inc('wardgate_handshake_failures_total', this.labels);
     deps.auditor.record(securityAlert(deps.auditor.identity, 'node-authentication', { userId: address, address }, `route ${config.name}: ${audited}`));
     deps.log(`route ${config.name}: refused ${address}: ${logged}`);
-    socket.destroy();
   }
 
   private onTlsConnection(socket: tls.TLSSocket, clientAuth: string): void {
@@ -325,6 +363,10 @@ export class Route {
           cert: this.credentials.pairs.map((p) => p.cert),
           key: this.credentials.pairs.map((p) => p.key),
           ca: this.trust,
+          // An upstream's TLS 1.2 HelloRequest (RFC 5246 §7.4.1.1) is answered with a no_renegotiation warning
+          // instead of a new handshake: a renegotiated connection could present another certificate, and
+          // Node's client would judge it afresh without the revocation and expiry checks of secureConnect below.
+          secureOptions: constants.SSL_OP_NO_RENEGOTIATION,
         });
         const name = config.tls.serverName ?? host;
         const context = this.clientContext;
@@ -379,6 +421,9 @@ export class Route {
           if (verified && pending) keep(pending);
           clearTimeout(timer);
           socket.removeAllListeners('error');
+          // The relays only close the session on an upstream error; the operator learns the reason here.
+          const protocol = tlsSocket.getProtocol();
+          socket.on('error', (err) => deps.log(`route ${config.name}: upstream ${config.upstream}: ${upstreamFailure(protocol, err)}`));
           socket.setNoDelay(true);
           resolve(socket);
         });

@@ -127,7 +127,7 @@ export async function startPrimary(config: GatewayConfig, workers: number, log: 
       for (const w of pool) w.send({ type: 'metrics', id } satisfies ToWorker);
       setTimeout(() => { const p = pending.get(id); if (p) { pending.delete(id); resolve(mergeExpositions(p.texts)); } }, 2000).unref();
     });
-    metricsServer = await startMetricsServer({ render: scrape }, parseAddress(config.metrics.listen, 'metrics.listen'), metricsAuth(config.metrics));
+    metricsServer = await startMetricsServer({ render: scrape }, parseAddress(config.metrics.listen, 'metrics.listen'), { ...metricsAuth(config.metrics), log });
   }
   return {
     lines,

@@ -28,7 +28,7 @@ export async function startAcmeRoutes(config: GatewayConfig, log: (m: string) =>
       const listen = acme.http01Listen ?? '0.0.0.0:80';
       let responder = responders.get(listen);
       if (!responder) {
-        responder = new Http01Responder(parseAddress(listen, `route ${route.name} tls.acme.http01Listen`));
+        responder = new Http01Responder(parseAddress(listen, `route ${route.name} tls.acme.http01Listen`), log);
         responders.set(listen, responder);
       }
       let directoryCa: string | undefined;

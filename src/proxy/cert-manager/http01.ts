@@ -5,6 +5,7 @@
 import http from 'node:http';
 import { WardgateError } from '../../errors.ts';
 import { capConnections } from '../../net/connection-caps.ts';
+import { refusalLog } from '../../net/refusal-log.ts';
 import type { HostPort } from '../route-config.ts';
 
 const PREFIX = '/.well-known/acme-challenge/';
@@ -13,7 +14,8 @@ export class Http01Responder {
   private readonly tokens = new Map<string, string>();
   private server: http.Server | undefined;
 
-  constructor(readonly at: HostPort) {}
+  /** `log` gets the connections the caps refuse (rate-limited). */
+  constructor(readonly at: HostPort, private readonly log?: (message: string) => void) {}
 
   set(token: string, keyAuthorization: string): void {
     this.tokens.set(token, keyAuthorization);
@@ -40,7 +42,7 @@ export class Http01Responder {
     // It runs as long as the gateway, in its process: connections that never send a byte (requestTimeout
     // starts with the first) are closed, and capped, so a LAN host cannot use up the routes' descriptors.
     server.setTimeout(10_000);
-    capConnections(server, { maxConnections: 64, maxConnectionsPerAddress: 16 });
+    capConnections(server, { maxConnections: 64, maxConnectionsPerAddress: 16 }, { onRefused: this.log && refusalLog(this.log, `http-01 responder ${this.at.host}:${this.at.port}`) });
     await new Promise<void>((resolve, reject) => {
       server.once('error', (err) => reject(new WardgateError('PROXY_LISTEN_FAILED', `http-01 responder cannot listen on ${this.at.host}:${this.at.port}: ${err.message}`, { cause: err })));
       server.listen(this.at.port, this.at.host, () => resolve());
