@@ -31,5 +31,6 @@ t.test('certbot standalone over http-01', { skip: skipUnless(...BINS) }, async (
     'ICM-REN-002': 'pass', // a new key per renewal unless --reuse-key
     'ICM-REN-004': 'not-applicable', 'ICM-TA-004': 'fail',
   });
+  t.match(report.rows.find((r) => r.id === 'ICM-ENR-002')?.evidence, /certificate alert \(unknown_ca \(48\)\)/, 'OpenSSL (Python) refuses with unknown_ca');
   t.notOk(report.conformant);
 });

@@ -37,6 +37,10 @@ const order = (p: Partial<RecordedOrder> = {}): RecordedOrder => ({
 
 const verdict = (r: ExchangeRecord, check: string) => ACME_CLIENT_CHECKS[check].judge(r);
 
+// What Node 20's tlsClientError says on the kit's side, as recorded in /tmp runs against OpenSSL 3.0.
+const openssl = (fn: string, reason: string, tail = '') => `80DCABEB677F0000:error:0A000000:SSL routines:${fn}:${reason}:../deps/openssl/openssl/ssl/x.c:1601:${tail}\n`;
+const UNKNOWN_CA = openssl('ssl3_read_bytes', 'tlsv1 alert unknown ca', 'SSL alert number 48'); // OpenSSL clients: certbot, curl
+
 t.test('every pending requirement is judged by a real check now', async (t) => {
   const reqs = loadRequirements().requirements.filter((r) => r.check.startsWith('acme-client:'));
   t.same(reqs.map((r) => r.id), ['ICM-GEN-005', ...Array.from({ length: 14 }, (_, i) => `ICM-ENR-${String(i + 1).padStart(3, '0')}`), 'ICM-ENR-016',
@@ -118,7 +122,7 @@ t.test('POST-as-GET, IP identifiers, new key on renewal, untrusted server', asyn
   t.equal(verdict(record({ certificates: [cert()], orders: [order(), { ...renewal, csrs: [{ ...renewal.csrs[0], spkiSha256: 'k2' }] }] }), 'acme-client:new-key-on-renewal').status, 'pass');
 
   const phases: ExchangeRecord['phases'] = ['enroll', 'untrusted-server'];
-  t.equal(verdict(record({ phases, tlsFailures: [{ at: 5, phase: 'untrusted-server', detail: 'alert 48' }] }), 'acme-client:server-authentication').status, 'pass');
+  t.equal(verdict(record({ phases, tlsFailures: [{ at: 5, phase: 'untrusted-server', detail: UNKNOWN_CA, serverBytes: 776 }] }), 'acme-client:server-authentication').status, 'pass');
   t.equal(verdict(record({ phases, requests: [req({ resource: 'directory', at: 5, method: 'GET', phase: 'untrusted-server' })] }), 'acme-client:server-authentication').status, 'fail');
 });
 
@@ -135,4 +139,82 @@ t.test('orderNotReady and backoff', async (t) => {
   const tight = req({ resource: 'newOrder', at: 5_000, jws: jws({}) });
   t.equal(verdict(record({ requests: [failed, tight] }), 'acme-client:backoff').status, 'fail');
   t.equal(verdict(record({ requests: [failed, { ...tight, invocation: 2 }] }), 'acme-client:backoff').status, 'inconclusive', 'a re-run by the kit is not the client retrying');
+});
+
+t.test('untrusted server: only a refusal of the certificate passes; a failed negotiation or an early hang-up is inconclusive', async (t) => {
+  const phases: ExchangeRecord['phases'] = ['enroll', 'untrusted-server'];
+  const judge = (...failures: Array<{ detail: string; serverBytes?: number }>) =>
+    verdict(record({ phases, tlsFailures: failures.map((f, i) => ({ at: 5 + i, phase: 'untrusted-server' as const, ...f })) }), 'acme-client:server-authentication');
+  const goBadCertificate = openssl('ssl3_read_bytes', 'sslv3 alert bad certificate', 'SSL alert number 42'); // lego (Go crypto/tls)
+  t.match(judge({ detail: UNKNOWN_CA, serverBytes: 776 }), { status: 'pass', evidence: /certificate alert \(unknown_ca \(48\)\)/ });
+  t.match(judge({ detail: goBadCertificate, serverBytes: 776 }), { status: 'pass', evidence: /bad_certificate \(42\)/ });
+  t.match(judge({ detail: openssl('ssl3_read_bytes', 'sslv3 alert certificate expired') }), { status: 'pass', evidence: /certificate_expired \(45\)/ }, 'OpenSSL reason without the alert number');
+  // Node's https client checks the certificate after OpenSSL's handshake and just drops the socket (npm acme-client).
+  t.match(judge({ detail: 'socket hang up', serverBytes: 775 }), { status: 'pass', evidence: /without an alert after receiving the server's certificate flight \(775 bytes\)/ });
+
+  const cases: Array<[string, { detail: string; serverBytes?: number }, RegExp]> = [
+    ['no shared cipher', { detail: openssl('tls_post_process_client_hello', 'no shared cipher') }, /negotiation failed before any certificate was judged: no shared cipher/],
+    ['TLS 1.1 only', { detail: openssl('tls_early_post_process_client_hello', 'unsupported protocol') }, /unsupported protocol/],
+    ['plain HTTP on the HTTPS port', { detail: openssl('ssl3_get_record', 'http request') }, /http request/],
+    ['hang-up before the server sent anything', { detail: 'socket hang up', serverBytes: 0 }, /before the server sent anything/],
+    ['hang-up, bytes not recorded', { detail: 'socket hang up' }, /was not recorded/],
+    ['a non-certificate alert', { detail: openssl('ssl3_read_bytes', 'sslv3 alert handshake failure', 'SSL alert number 40') }, /alert 40, not a certificate alert/],
+    ['handshake timeout', { detail: 'TLS handshake timeout' }, /TLS handshake timeout/],
+  ];
+  for (const [name, failure, evidence] of cases) t.match(judge(failure), { status: 'inconclusive', evidence }, name);
+  t.equal(judge({ detail: 'socket hang up', serverBytes: 0 }, { detail: UNKNOWN_CA }).status, 'pass', 'one refused certificate among other failures is enough');
+});
+
+t.test('renewal timing without ARI: the renewal run must obtain a certificate, not only order one', async (t) => {
+  const c = cert();
+  const run: ExchangeRecord['commands'] = [{ phase: 'renew', invocation: 2, argv: ['client'], startedAt: 8500, ms: 2000, exitCode: 1, outputTail: '' }];
+  const o2 = order({ id: 'o2', url: `${BASE}/acme/order/o2`, phase: 'renew', at: 9000, status: 'invalid',
+    authorizations: [{ identifier: { type: 'dns', value: 'device.test' }, status: 'invalid', challenges: [{ type: 'http-01', status: 'invalid', error: 'urn:ietf:params:acme:error:connection: connection refused' }] }] });
+  const made = req({ resource: 'newOrder', at: 8990, phase: 'renew', invocation: 2, response: { status: 201, location: o2.url } });
+  const failed = record({ certificates: [c], orders: [order(), o2], requests: [made], commands: run });
+  const v = verdict(failed, 'acme-client:renewal-timing');
+  t.equal(v.status, 'fail', 'an order that ended invalid is no renewal');
+  t.match(v.evidence, /obtained none: the order ended invalid \(http-01 for device\.test: urn:ietf:params:acme:error:connection: connection refused\)/);
+  const issued = record({ certificates: [c, cert({ serial: 'bb', certId: 'AKI.bb', orderId: 'o2', phase: 'renew', issuedAt: 9500 })], orders: [order(), { ...o2, status: 'valid', authorizations: [] }], requests: [made], commands: run });
+  t.match(verdict(issued, 'acme-client:renewal-timing'), { status: 'pass', evidence: /ordered and obtained a new certificate/ });
+});
+
+t.test('ARI: renewalInfo fetched again before its Retry-After is remarked (RFC 9773 §4.3.2 SHOULD), within one run only', async (t) => {
+  const c = cert();
+  const renewal = order({ id: 'o2', url: `${BASE}/acme/order/o2`, phase: 'renew', at: 9000, replaces: 'AKI.aa' });
+  const info = (at: number, invocation = 2) => req({ resource: 'renewalInfo', at, invocation, method: 'GET', url: `${BASE}/acme/renewal-info/AKI.aa`, response: { status: 200, retryAfter: 2 } });
+  const commands: ExchangeRecord['commands'] = [{ phase: 'renew', invocation: 2, argv: ['client'], startedAt: 1500, ms: 8000, exitCode: 0, outputTail: '' }];
+  const base = { claims: ['ARI'], certificates: [c], orders: [order(), renewal], commands };
+  const early = verdict(record({ ...base, requests: [info(2000), info(2600), info(7500)] }), 'acme-client:ari-retry-after');
+  t.equal(early.status, 'pass', 'a SHOULD: the moved window was still seen');
+  t.match(early.evidence, /Remark \(RFC 9773 §4\.3\.2 SHOULD\): 1 renewalInfo fetch\(es\) came before Retry-After had elapsed: 0\.6 s after a Retry-After of 2 s/);
+  t.notMatch(verdict(record({ ...base, requests: [info(2000), info(3950), info(7500)] }), 'acme-client:ari-retry-after').evidence, /Remark/, '1.95 s of 2 s is within the 10 % allowance');
+  t.notMatch(verdict(record({ ...base, requests: [info(2000, 1), info(2600, 2), info(7500)] }), 'acme-client:ari-retry-after').evidence, /Remark/, 'a new run started by the kit is not the client polling');
+  t.match(verdict(record({ ...base, requests: [info(2000), info(2600)] }), 'acme-client:ari-retry-after'), { status: 'fail', evidence: /missed the window.*Remark/ });
+});
+
+t.test('ARI: every renewal is judged, not only the first certificate\'s', async (t) => {
+  const c1 = cert();
+  // The renew phase renews c1 inside its pulled-forward window (6..21 s after issuance); that renewal gets c2.
+  const r1 = order({ id: 'o2', url: `${BASE}/acme/order/o2`, phase: 'renew', at: 9000, replaces: 'AKI.aa' });
+  const c2 = cert({ serial: 'bb', certId: 'AKI.bb', orderId: 'o2', phase: 'renew', issuedAt: 10_000, notAfter: '2026-01-01T00:00:20.000Z' });
+  const r2 = order({ id: 'o3', url: `${BASE}/acme/order/o3`, phase: 'order-not-ready', at: 15_000, replaces: 'AKI.bb' });
+  const run = (startedAt: number, ms: number, invocation: number): ExchangeRecord['commands'][number] => ({ phase: 'order-not-ready', invocation, argv: ['client'], startedAt, ms, exitCode: 0, outputTail: '' });
+  const made = (o: RecordedOrder, invocation: number) => req({ resource: 'newOrder', at: o.at - 10, invocation, response: { status: 201, location: o.url } });
+  const base = { claims: ['ARI'], certificates: [c1, c2], commands: [run(8500, 2000, 2), run(14_000, 2000, 3)], requests: [made(r1, 2)] };
+  const good = record({ ...base, orders: [order(), r1, r2] });
+  t.match(verdict(good, 'acme-client:ari-replaces'), { status: 'pass', evidence: /all 2 renewal order\(s\).*AKI\.aa, AKI\.bb/ });
+  t.match(verdict(good, 'acme-client:ari-window'), { status: 'pass', evidence: /all 2 renewal\(s\)/ });
+
+  const noReplaces = verdict(record({ ...base, orders: [order(), r1, { ...r2, replaces: undefined }] }), 'acme-client:ari-replaces');
+  t.equal(noReplaces.status, 'fail', 'the second renewal forgot replaces');
+  t.match(noReplaces.evidence, /1 of 2 .*order-not-ready renewal order carried no "replaces"; expected AKI\.bb/);
+  t.match(verdict(record({ ...base, orders: [order(), r1, { ...r2, replaces: 'AKI.aa' }] }), 'acme-client:ari-replaces'), { status: 'fail', evidence: /expected AKI\.bb/ }, 'naming the first certificate again');
+
+  // c2's window is [issuance, notAfter] = [10 s, 20 s]: a renewal at 30 s by a client running all along is late...
+  const late = { ...r2, at: 30_000 };
+  const lateVerdict = verdict(record({ ...base, commands: [run(8500, 2000, 2), run(14_000, 17_000, 3)], orders: [order(), r1, late] }), 'acme-client:ari-window');
+  t.match(lateVerdict, { status: 'fail', evidence: /1 of 2 renewal\(s\) outside the suggested window: 10\.0 s after the suggested window closed \(certificate bb/ });
+  // ...but a run the kit started after the window closed renews at once, as RFC 9773 §4.2 asks.
+  t.match(verdict(record({ ...base, commands: [run(8500, 2000, 2), run(29_000, 2000, 3)], orders: [order(), r1, late] }), 'acme-client:ari-window'), { status: 'pass', evidence: /in a run the kit started later/ });
 });

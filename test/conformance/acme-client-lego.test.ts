@@ -31,6 +31,7 @@ t.test('lego over http-01 with EAB: new key on renewal, no ARI claimed', { skip:
     'ICM-REN-002': 'pass', 'ICM-REN-003': 'not-applicable', 'ICM-REN-004': 'not-applicable', 'ICM-REN-005': 'not-applicable', 'ICM-REN-006': 'not-applicable',
     'ICM-TA-004': 'fail', // SHOULD: lego never fetches trust anchors
   });
+  t.match(report.rows.find((r) => r.id === 'ICM-ENR-002')?.evidence, /certificate alert \(bad_certificate \(42\)\)/, 'Go crypto/tls refuses with bad_certificate');
   t.notOk(report.conformant);
 });
 

@@ -4,6 +4,7 @@
  */
 import { fail, inconclusive, notApplicable, pass, type Verdict } from '../verdict.ts';
 import type { ExchangeRecord, RecordedRequest } from './exchange.ts';
+import { classifyTlsFailure } from './tls-refusal.ts';
 import { acmeRequests, claims, isCanonicalIp, commandSummary, idKey, jwsRequests, lastOutput, s, TIMING_SLACK_MS } from './record-query.ts';
 
 const list = (items: string[], max = 3) => items.slice(0, max).join('; ') + (items.length > max ? `; and ${items.length - max} more` : '');
@@ -26,13 +27,24 @@ export function directoryDiscovery(r: ExchangeRecord): Verdict {
   return pass(`all ${reqs.length} requests used the directory URL or URLs from earlier responses (directory, Location, Link, resource fields); the resources live under a random path prefix.`);
 }
 
-/** ICM-ENR-002: against a foreign server certificate the client sends nothing over the connection. */
+/**
+ * ICM-ENR-002: against a foreign server certificate the client sends nothing over the connection, and
+ * the handshake failure shows it refused the certificate (tls-refusal.ts): a certificate alert, or a
+ * hang-up after the server's certificate flight. A failure to negotiate proves nothing about that.
+ */
 export function serverAuthentication(r: ExchangeRecord): Verdict {
   if (!r.phases.includes('untrusted-server')) return inconclusive(`the untrusted-server phase did not run${r.notes.length ? ` (${r.notes.join('; ')})` : ''}.`);
   const sent = acmeRequests(r).filter((q) => q.phase === 'untrusted-server');
-  const refused = r.tlsFailures.filter((f) => f.phase === 'untrusted-server');
+  const failures = r.tlsFailures.filter((f) => f.phase === 'untrusted-server').map(classifyTlsFailure);
   if (sent.length) return fail(`with the test CA presenting a certificate from a foreign CA, the client completed the TLS handshake and sent ${sent.length} request(s): ${list(sent.map((q) => `${q.method} ${q.url}`))}.`);
-  if (refused.length) return pass(`with a certificate from a foreign CA the client aborted ${refused.length} TLS handshake(s) (server saw: ${refused[0].detail.split('\n')[0].replace(/^[0-9A-F]+:error:[0-9A-F]+:/, '')}) and sent no request.`);
+  const alerts = failures.flatMap((f) => (f.kind === 'certificate-alert' ? [`${f.name} (${f.alert})`] : []));
+  if (alerts.length) return pass(`with a certificate from a foreign CA the client aborted ${alerts.length} TLS handshake(s) with a certificate alert (${[...new Set(alerts)].join(', ')}) and sent no request.`);
+  const hangUps = failures.filter((f) => f.kind === 'hang-up-after-certificate');
+  if (hangUps.length) return pass(`with a certificate from a foreign CA the client closed ${hangUps.length} connection(s) without an alert after receiving the server's certificate flight (${hangUps[0].serverBytes} bytes) and sent no request.`);
+  if (failures.length) {
+    const reasons = [...new Set(failures.map((f) => (f.kind === 'negotiation' ? `negotiation failed before any certificate was judged: ${f.reason}` : 'reason' in f ? f.reason : f.kind)))];
+    return inconclusive(`in the untrusted-server phase ${failures.length} TLS handshake(s) failed, but not because the client refused the certificate (${list(reasons)}), so its certificate checking was not shown.`);
+  }
   return inconclusive(`in the untrusted-server phase the client opened no connection at all (${commandSummary(r)}), so its certificate checking was not exercised.`);
 }
 

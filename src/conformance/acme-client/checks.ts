@@ -20,7 +20,7 @@ export interface AcmeClientCheck {
 export const ACME_CLIENT_CHECKS: Record<string, AcmeClientCheck> = {
   'acme-client:challenge-support': { description: 'at least one validation of http-01, tls-alpn-01 or dns-01 succeeded', judge: challengeSupport },
   'acme-client:directory-discovery': { description: 'every request URL other than the directory was revealed by an earlier response (directory, Location, Link, resource fields); the kit serves everything under a random path prefix to expose hard-coded paths', judge: directoryDiscovery },
-  'acme-client:server-authentication': { description: 'in the untrusted-server phase the test CA presents a certificate from a foreign CA; the client must abort the handshake and send no request', judge: serverAuthentication },
+  'acme-client:server-authentication': { description: 'in the untrusted-server phase the test CA presents a certificate from a foreign CA; the client must send no request and refuse the certificate: a certificate alert (42-46, 48) or closing the connection after the server\'s certificate flight; a failed negotiation (no shared cipher, version, plain HTTP) or a hang-up before it is inconclusive', judge: serverAuthentication },
   'acme-client:bad-nonce-retry': { description: 'after the injected badNonce on the first newOrder, the next request repeats it with the Replay-Nonce of the error response', judge: badNonceRetry },
   'acme-client:post-as-get': { description: 'orders, authorizations, challenges and certificates are only read with POST and an empty payload (§6.3); no GET on them', judge: postAsGet },
   'acme-client:account-key': { description: 'every outer JWS alg is ES256, ES384, EdDSA or RS256, and the account key is EC P-256/P-384, Ed25519 or RSA >= 2048', judge: accountKey },
@@ -34,12 +34,12 @@ export const ACME_CLIENT_CHECKS: Record<string, AcmeClientCheck> = {
   'acme-client:dns-01': { description: 'a dns-01 validation succeeded against the kit\'s DNS server (the TXT record was resolvable when the challenge was answered)', option: 'dns-01', judge: dns01 },
   'acme-client:ip-identifier': { description: 'orders contain "ip" identifiers in RFC 8738 textual form (no IP addresses as "dns"), and no dns-01 challenge was answered for them', option: 'IP identifiers', judge: ipIdentifier },
   'acme-client:backoff': { description: 'after a failed attempt, a new order for the same names from the same run of the client comes no sooner than 60 s (fail); no failure, or no retry within the run, is inconclusive', judge: backoff },
-  'acme-client:renewal-timing': { description: 'without ARI: run while a third or less of its certificate\'s lifetime is left (kit certificates are short-lived), the client renews in that run', judge: renewalTiming },
+  'acme-client:renewal-timing': { description: 'without ARI: run while a third or less of its certificate\'s lifetime is left (kit certificates are short-lived), the client obtains a new certificate in that run (an order that fails does not count)', judge: renewalTiming },
   'acme-client:new-key-on-renewal': { description: 'every renewal CSR has a SubjectPublicKeyInfo no earlier certificate for those names had', judge: newKeyOnRenewal },
   'acme-client:ari-fetch': { description: 'renewalInfo is fetched with an unauthenticated GET on the RFC 9773 §4.1 certID of an issued certificate', option: 'ARI', judge: ariFetch },
-  'acme-client:ari-window': { description: 'the renewal order comes inside the suggestedWindow in effect (the first window lies in the future); one before its start, or none after it closed, fails', option: 'ARI', judge: ariWindow },
-  'acme-client:ari-retry-after': { description: 'renewalInfo is fetched again after its Retry-After, so the window pulled forward a few seconds after issuance is seen before renewing', option: 'ARI', judge: ariRetryAfter },
-  'acme-client:ari-replaces': { description: 'the renewal newOrder carries replaces = certID of the replaced certificate', option: 'ARI', judge: ariReplaces },
+  'acme-client:ari-window': { description: 'every renewal order comes inside the suggestedWindow in effect for the certificate it replaces (the first window lies in the future); one before its start, one after its end by a client that ran while it was open, or none after the first window closed, fails', option: 'ARI', judge: ariWindow },
+  'acme-client:ari-retry-after': { description: 'renewalInfo is fetched again after its Retry-After, so the window pulled forward a few seconds after issuance is seen before renewing; a fetch within one run before Retry-After elapsed (10 % allowance) is remarked (RFC 9773 §4.3.2 SHOULD)', option: 'ARI', judge: ariRetryAfter },
+  'acme-client:ari-replaces': { description: 'every renewal newOrder carries replaces = certID of the certificate it replaces', option: 'ARI', judge: ariReplaces },
   'acme-client:trust-anchor-refresh': { description: 'every run of the client that renewed also fetched /.well-known/est/cacerts or /ca/root.pem from the distribution listener', judge: trustAnchorRefresh },
 };
 

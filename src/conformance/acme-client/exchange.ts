@@ -139,7 +139,13 @@ export interface ServedWindow {
 export interface RecordedTlsFailure {
   at: number;
   phase: Phase;
+  /** The server-side OpenSSL/Node error, e.g. "...:tlsv1 alert unknown ca:...SSL alert number 48". */
   detail: string;
+  /**
+   * Bytes the kit had written on the TCP connection when the handshake failed: more than zero on a
+   * hang-up means the client closed after receiving the server's flight (with its certificate).
+   */
+  serverBytes?: number;
 }
 
 export interface RecordedCommand {

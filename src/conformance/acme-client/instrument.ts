@@ -104,8 +104,12 @@ export function instrumentAcme(app: FastifyInstance, session: KitSession, ctx: A
     session.reveal([typeof out === 'string' ? out : undefined, location, header(reply, 'link')], resource === 'directory' && typeof body?.renewalInfo === 'string' ? body.renewalInfo : undefined);
     return out;
   });
-  app.server.on('tlsClientError', (err: Error, _socket: TLSSocket) => {
-    session.tlsFailure({ at: session.now(), phase: session.phase, detail: err.message });
+  app.server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
+    // The TLSSocket counts only application data; the TCP socket under it (Node's `_parent`) counts
+    // the handshake bytes, which tell a hang-up after the server's certificate from one before it.
+    const tcp = (socket as TLSSocket & { _parent?: { bytesWritten?: number } })._parent;
+    const serverBytes = typeof tcp?.bytesWritten === 'number' ? { serverBytes: tcp.bytesWritten } : {};
+    session.tlsFailure({ at: session.now(), phase: session.phase, detail: err.message, ...serverBytes });
   });
 }
 
