@@ -49,7 +49,8 @@ t.test('http-01 responder: refusals logged', async (t) => {
   await responder.start();
   t.teardown(() => responder.stop());
   await overCap(t, port, '127.45.3.10', 16, 10);
-  t.same(log, [`http-01 responder ${HOST}:${port}: refused a connection: peer 127.45.3.10 has 16 connections, the per-peer limit is 16`], 'one line for ten refusals');
+  // The window's count line comes 10 s after the first refusal: only under a very slow host would it be in already.
+  t.same(log.filter((l) => l.includes(': refused a connection: ')), [`http-01 responder ${HOST}:${port}: refused a connection: peer 127.45.3.10 has 16 connections, the per-peer limit is 16`], 'one line for ten refusals');
 });
 
 t.test('wardgate serve: both listeners log refusals', async (t) => {
@@ -61,9 +62,10 @@ t.test('wardgate serve: both listeners log refusals', async (t) => {
   const httpPort = Number(new URL(server.distributionUrl).port);
   await overCap(t, port, '127.45.3.11', 2, 5);
   await overCap(t, httpPort, '127.45.3.12', 2, 5);
-  t.equal(log.length, 2, `one line per listener: ${log.join(' | ')}`);
-  t.match(log[0], new RegExp(`^ACME listener ${HOST}:${port}: refused a connection: peer 127\\.45\\.3\\.11 has 2 connections`));
-  t.match(log[1], new RegExp(`^distribution listener ${HOST}:${httpPort}: refused a connection: peer 127\\.45\\.3\\.12 has 2 connections`));
+  const first = log.filter((l) => l.includes(': refused a connection: '));
+  t.equal(first.length, 2, `one line per listener: ${log.join(' | ')}`);
+  t.match(first[0], new RegExp(`^ACME listener ${HOST}:${port}: refused a connection: peer 127\\.45\\.3\\.11 has 2 connections`));
+  t.match(first[1], new RegExp(`^distribution listener ${HOST}:${httpPort}: refused a connection: peer 127\\.45\\.3\\.12 has 2 connections`));
 });
 
 t.test('the rate limit itself', async (t) => {
@@ -74,7 +76,8 @@ t.test('the rate limit itself', async (t) => {
     const flood = setInterval(() => { calls++; refused('too many'); }, 5);
     await wait(700);
     clearInterval(flood);
-    await wait(450);
+    // Long enough for the last window with a count and the empty one after it to close, also on a loaded host.
+    await wait(1500);
     t.ok(log.length >= 3 && log.length <= 6, `${log.length} lines for ${calls} refusals over 700 ms`);
     t.equal(log[0], 'x: refused a connection: too many');
     t.ok(log.slice(1).every((l) => /^x: refused \d+ more connections? in the last 0\.2 s: too many$/.test(l)), 'the rest carry counts');
@@ -91,7 +94,7 @@ t.test('the rate limit itself', async (t) => {
     for (let i = 0; i < 1000; i++) refused(`peer 10.0.${i >> 8}.${i & 255} has 2 connections`);
     t.equal(log.length, 5, 'four addresses, then one line for the rest');
     t.match(log[4], /further addresses/);
-    await wait(300);
+    await wait(1000);
     t.equal(log.length, 6, 'and one line with their count when the window ends');
     t.match(log[5], /refused 995 more connections in the last 0\.2 s: further addresses/);
   });
