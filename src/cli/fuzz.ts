@@ -23,6 +23,7 @@ interface FuzzFlags extends TargetFlags {
   hangTimeout: string;
   maxRss: string;
   minimize: boolean;
+  gatewayThread?: boolean;
 }
 
 function targetOptions(cmd: Command): Command {
@@ -50,6 +51,7 @@ export function register(program: Command): void {
     .option('--concurrency <n>', 'connections in flight', '16')
     .option('--max-rss <mb>', 'memory oracle: target resident set bound in MiB', '512')
     .option('--no-minimize', 'keep reproducers as found')
+    .option('--gateway-thread', 'route targets: run the gateway on a worker thread of the fuzzer instead of a child process: 1.1-2.2x the execs/s (bench/fuzz), but no memory oracle (the thread has no RSS of its own) and a native crash ends the fuzzer')
     .addHelpText('after', `
 Examples:
   wardgate fuzz --route ct-in --config gateway.json --cert fuzz.pem --key fuzz.key --ca hospital-ca.pem --duration 5m --seed 7 --out fuzz-ct
@@ -58,7 +60,9 @@ Examples:
     .action(async (o: FuzzFlags) => {
       const seed = parseSeed(o.seed);
       const durationMs = parseDuration(o.duration);
-      const prepared = prepareTarget(o);
+      if (o.gatewayThread && !o.route) throw new WardgateError('CLI_ARGUMENT', '--gateway-thread applies to --route targets only');
+      const prepared = prepareTarget(o.gatewayThread ? { ...o, inProcess: true, thread: true } : o);
+      if (o.gatewayThread) process.stderr.write('wardgate fuzz: gateway on a worker thread: the memory oracles are off\n');
       const out = resolve(o.out);
       const seconds = Math.max(1, Math.round(durationMs / 1000));
       const bar = progressBar('fuzz', seconds);

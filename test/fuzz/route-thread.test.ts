@@ -3,6 +3,7 @@
  * the real gateway relays there with every oracle of the in-process mode, and an exception the
  * gateway does not catch is an exit finding located by its stack, as with a gateway process.
  */
+import { readFileSync } from 'node:fs';
 import { join } from 'node:path';
 import t from 'tap';
 import { runCampaign } from '../../src/fuzz/campaign.ts';
@@ -11,6 +12,7 @@ import { RouteTarget } from '../../src/fuzz/route-target.ts';
 import { runClient } from '../../src/fuzz/executor.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { routeFixture } from './fixtures/routes.ts';
+import { runCli } from './fixtures/run.ts';
 
 const frame = (app: string) => Buffer.from(`\x0bMSH|^~\\&|${app}|FUZZFAC|RECEIVER|RECFAC|20260101120000||ADT^A01|T1|P|2.5\rPID|1||42\r\x1c\r`, 'latin1');
 
@@ -48,4 +50,15 @@ t.test('an uncaught exception on the gateway thread is an exit finding, located 
   t.match(exit?.location, /^plantedWorkerCrash \(crashing-route-worker\.ts:\d+\)$/, 'located at the throwing frame');
   t.match(exit?.detail, /RangeError: planted crash in the gateway worker thread/);
   t.match(exit?.exchanges[0].chunks.map((c) => Buffer.from(c).toString('latin1')).join(''), /\|ORM\^/, 'the reproducer carries an ORM message');
+});
+
+t.test('wardgate fuzz --route --gateway-thread: the real gateway on a worker thread, fuzzed from the command line', async (t) => {
+  const f = await routeFixture(t, '127.53.0.3');
+  const out = tempDir(t);
+  const res = await runCli(['fuzz', '--route', 'hl7-out', '--config', f.config, '--cert', f.cert, '--key', f.key, '--ca', f.ca, '--gateway-thread', '--duration', '4s', '--seed', '11', '--out', out]);
+  t.equal(res.code, 0, `no finding in the gateway: ${res.stderr.trim().split('\n').slice(-2).join(' | ')}`);
+  t.match(res.stderr, /gateway on a worker thread: the memory oracles are off/, 'says which oracles it runs without');
+  const file = JSON.parse(readFileSync(join(out, 'findings.json'), 'utf8'));
+  t.ok(file.execs > 100, `${file.execs} execs at ${file.execsPerSecond}/s`);
+  t.same(file.findings, []);
 });
