@@ -1,8 +1,7 @@
-import { createPrivateKey } from 'node:crypto';
 import { lstatSync, readFileSync, unlinkSync } from 'node:fs';
 import type { Command } from 'commander';
 import type { IssuerKind } from '../pki/ca-meta.ts';
-import { KEY_FILE_PBKDF2_ITERATIONS } from '../pki/key-store.ts';
+import { KEY_FILE_PBKDF2_ITERATIONS, isPlaintextKeyPem } from '../pki/key-store.ts';
 import { writeNewFile } from '../store/new-file.ts';
 import { assertOutputDir, fail, openCa, readArgumentFile, withDataDir, withDataDirLock } from './common.ts';
 
@@ -49,7 +48,7 @@ export function register(program: Command): void {
     .action(async (o) => {
       const kinds: IssuerKind[] = o.kind === 'both' ? ['ecdsa', 'rsa'] : o.kind === 'ecdsa' || o.kind === 'rsa' ? [o.kind] : fail(`--kind must be ecdsa, rsa or both, not "${o.kind}"`);
       const offlineRootKeyPem = o.rootKey ? readArgumentFile('--root-key', o.rootKey) : undefined;
-      if (o.rootKey && isUnencryptedKey(offlineRootKeyPem!)) {
+      if (o.rootKey && isPlaintextKeyPem(offlineRootKeyPem!)) {
         // Still used: refusing would strand a CA whose only root copy is this file. The advice produces what
         // root-offline writes (PKCS#8, PBES2 AES-256, the key store's PBKDF2 rounds) under the CA passphrase.
         process.stderr.write(`wardgate: warning: --root-key ${o.rootKey} is not encrypted; an offline root key should be encrypted at rest: `
@@ -69,12 +68,3 @@ export function register(program: Command): void {
     });
 }
 
-/** True when the PEM opens without a passphrase (an encrypted key throws ERR_MISSING_PASSPHRASE). */
-function isUnencryptedKey(pem: string): boolean {
-  try {
-    createPrivateKey({ key: pem, format: 'pem' });
-    return true;
-  } catch {
-    return false;
-  }
-}

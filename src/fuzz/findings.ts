@@ -3,10 +3,10 @@
  * (`{ execs, execsPerSecond, findings: [{ id, oracle, protocol, reproducer, count }] }`) and one
  * reproducer per finding under `DIR/reproducers/` that `wardgate fuzz replay FILE` runs again.
  */
-import { randomBytes } from 'node:crypto';
-import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync, renameSync, rmSync, writeFileSync } from 'node:fs';
+import { closeSync, constants, fstatSync, mkdirSync, openSync, readFileSync } from 'node:fs';
 import { join, relative } from 'node:path';
 import { WardgateError } from '../errors.ts';
+import { writeFileAtomic } from '../store/atomic-file.ts';
 import { type Exchange, type ExchangeJson, type Protocol, exchangeFromJson, exchangeToJson } from './exchange.ts';
 import { printable } from '../printable.ts';
 import type { OracleName, Verdict } from './oracles.ts';
@@ -106,29 +106,16 @@ export class FindingStore {
 
   write(execs: number, seconds: number): FindingsFile {
     const out: FindingsFile = { execs, execsPerSecond: seconds > 0 ? Math.round((execs / seconds) * 10) / 10 : 0, findings: this.summaries() };
-    replaceFile(join(this.dir, 'findings.json'), `${JSON.stringify(out, null, 2)}\n`);
+    // Written beside it and renamed over it: a symlink planted under the name (a shared --out) is replaced,
+    // never followed, so the fuzzer cannot be made to overwrite another file.
+    writeFileAtomic(join(this.dir, 'findings.json'), `${JSON.stringify(out, null, 2)}\n`);
     return out;
-  }
-}
-
-/**
- * Writes a fresh file and renames it over `file`: a symlink planted under that name (e.g. in a shared
- * --out directory) is replaced, never followed, so the fuzzer cannot be made to overwrite another file.
- */
-function replaceFile(file: string, text: string): void {
-  const tmp = `${file}.${randomBytes(6).toString('hex')}.tmp`;
-  try {
-    writeFileSync(tmp, text, { flag: 'wx' });
-    renameSync(tmp, file);
-  } catch (err) {
-    rmSync(tmp, { force: true });
-    throw err;
   }
 }
 
 export function writeReproducer(file: string, r: Reproducer): void {
   const json = { ...r, exchanges: r.exchanges.map(exchangeToJson) };
-  replaceFile(file, `${JSON.stringify(json, null, 2)}\n`);
+  writeFileAtomic(file, `${JSON.stringify(json, null, 2)}\n`);
 }
 
 /** The file's text, refused unless it is a regular file of bounded size (`/dev/zero` or a FIFO would never end). */

@@ -63,6 +63,16 @@ function encryptPkcs8(key: KeyObject, passphrase: string): string {
   return toPem('ENCRYPTED PRIVATE KEY', derSequence([algorithm, derTlv(0x04, encrypted)]));
 }
 
+/** True when the PEM opens without a passphrase (an encrypted key throws ERR_MISSING_PASSPHRASE). */
+export function isPlaintextKeyPem(pem: string): boolean {
+  try {
+    createPrivateKey({ key: pem, format: 'pem' });
+    return true;
+  } catch {
+    return false;
+  }
+}
+
 /**
  * The PBKDF2 iteration count of an encrypted PKCS#8 PEM (RFC 8018 PBES2), or 0 when it is not one
  * (another scheme, or not encrypted): EncryptedPrivateKeyInfo { AlgorithmIdentifier { pbes2, { keyDerivationFunc

@@ -19,6 +19,7 @@ import { relayHl7 } from './hl7-relay.ts';
 import { ConnectionLimiter } from '../net/connection-limiter.ts';
 import type { Metrics } from './metrics.ts';
 import { type PeerIdentity, normalizeAddress, plainPeer, tlsPeer } from './peer-identity.ts';
+import { tcpSocketUnder } from '../net/tcp-under-tls.ts';
 import { type HostPort, type RouteConfig, effectiveClientAuth, parseAddress } from './route-config.ts';
 import type { SessionContext } from './session.ts';
 import { DEFAULT_TLS_PROFILES_DIR, getTlsProfile, toTlsOptions } from './tls-profile.ts';
@@ -46,13 +47,11 @@ interface UpstreamPeer { chain: PeerCertificate; validTo: string }
 
 /**
  * The client's address for a refusal record. When Node itself has closed the TLS socket (a client chain that
- * did not verify, see tlsServer()), its handle and so its address are gone; the TCP socket it wrapped
- * (`_parent`: undocumented, Node 20's TLSSocket sets it for every socket it wraps) still has the address
- * admit() read and net.Socket cached; without it the record says "unknown", as before.
+ * did not verify, see tlsServer()), its handle and so its address are gone; the TCP socket it wrapped still
+ * has the address admit() read; without it the record says "unknown", as before.
  */
 function peerAddress(socket: tls.TLSSocket): string {
-  const parent = (socket as tls.TLSSocket & { _parent?: net.Socket })._parent;
-  return normalizeAddress(socket.remoteAddress ?? parent?.remoteAddress);
+  return normalizeAddress(socket.remoteAddress ?? tcpSocketUnder(socket)?.remoteAddress);
 }
 
 /**

@@ -18,7 +18,13 @@ export function writeFileAtomic(path: string, data: string | Uint8Array, mode = 
     throw err;
   }
   closeSync(fd);
-  renameSync(tmp, path);
+  try {
+    renameSync(tmp, path);
+  } catch (err) {
+    // A directory under that name, say: the complete temporary file would otherwise stay behind.
+    unlinkSync(tmp);
+    throw err;
+  }
   fsyncDir(dirname(path));
 }
 

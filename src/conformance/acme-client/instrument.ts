@@ -6,6 +6,7 @@
 import type { TLSSocket } from 'node:tls';
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import type { AcmeContext } from '../../acme/context.ts';
+import { tcpSocketUnder } from '../../net/tcp-under-tls.ts';
 import type { AcmeResource, RecordedRequest } from './exchange.ts';
 import { faultOf, inject, rewrite } from './faults.ts';
 import { recordJws } from './jws-record.ts';
@@ -105,9 +106,9 @@ export function instrumentAcme(app: FastifyInstance, session: KitSession, ctx: A
     return out;
   });
   app.server.on('tlsClientError', (err: Error, socket: TLSSocket) => {
-    // The TLSSocket counts only application data; the TCP socket under it (Node's `_parent`) counts
-    // the handshake bytes, which tell a hang-up after the server's certificate from one before it.
-    const tcp = (socket as TLSSocket & { _parent?: { bytesWritten?: number } })._parent;
+    // The TLSSocket counts only application data; the TCP socket under it counts the handshake bytes,
+    // which tell a hang-up after the server's certificate from one before it.
+    const tcp = tcpSocketUnder(socket);
     const serverBytes = typeof tcp?.bytesWritten === 'number' ? { serverBytes: tcp.bytesWritten } : {};
     session.tlsFailure({ at: session.now(), phase: session.phase, detail: err.message, ...serverBytes });
   });
