@@ -25,6 +25,9 @@ export const SERVER_SIDE_MARKER = Buffer.from('WG_FUZZ_SERVER');
 
 export interface BackendConnection {
   id: number;
+  /** When the gateway's connection arrived and when it closed (ms since the epoch; closedAt once closed). */
+  openedAt: number;
+  closedAt?: number;
   /** Every byte received from the gateway (joined on first read). */
   received: Buffer;
   /** The same bytes as received, in the pieces they came in (floods are megabytes: read without joining). */
@@ -50,7 +53,8 @@ export interface BackendOptions {
 
 export class InstrumentedBackend {
   private server: net.Server | undefined;
-  private readonly open = new Set<net.Socket>();
+  /** Open connections and when each arrived. */
+  private readonly open = new Map<net.Socket, number>();
   private finished: BackendConnection[] = [];
   private readonly hostile: Exchange[] = [];
   private nextId = 1;
@@ -101,6 +105,13 @@ export class InstrumentedBackend {
     return this.open.size;
   }
 
+  /** When the oldest connection still open arrived (undefined when none is open). */
+  oldestOpenSince(): number | undefined {
+    let oldest: number | undefined;
+    for (const at of this.open.values()) if (oldest === undefined || at < oldest) oldest = at;
+    return oldest;
+  }
+
   /**
    * What this backend wrote on its recent connections, open ones included (a client may hold an
    * answer before the backend's side of the connection has closed).
@@ -120,14 +131,15 @@ export class InstrumentedBackend {
     const server = this.server;
     if (!server) return;
     this.server = undefined;
-    await closeServer(server, this.open);
+    await closeServer(server, this.open.keys());
   }
 
   private serve(socket: net.Socket): void {
     // Answers are small writes: no Nagle delay behind the previous one (RFC 1122 §4.2.3.4).
     socket.setNoDelay(true);
     this.connections++;
-    this.open.add(socket);
+    const openedAt = Date.now();
+    this.open.set(socket, openedAt);
     const received: Buffer[] = [];
     const sent: Buffer[] = [];
     // Joined on first use, after the close: most records are only checked by their AE titles or frames.
@@ -135,6 +147,7 @@ export class InstrumentedBackend {
     let sentJoined: Buffer | undefined;
     const record: BackendConnection = {
       id: this.nextId++,
+      openedAt,
       get received() { return (receivedJoined ??= Buffer.concat(received)); },
       receivedChunks: received,
       get sent() { return (sentJoined ??= Buffer.concat(sent)); },
@@ -164,6 +177,7 @@ export class InstrumentedBackend {
     socket.on('error', () => undefined);
     socket.once('close', () => {
       this.open.delete(socket);
+      record.closedAt = Date.now();
       this.finished.push(record);
     });
   }

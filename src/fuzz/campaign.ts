@@ -20,7 +20,7 @@ import { type Health, probe, probeMessage } from './health.ts';
 import type { Hl7Dictionary } from './hl7-generator.ts';
 import { minimize } from './minimizer.ts';
 import { printable } from '../printable.ts';
-import { type FuzzPeer, type Verdict, checkBackend, checkRelayedAnswer, closedVerdict, crashLocation, crashMessage } from './oracles.ts';
+import { type FuzzPeer, type Verdict, checkBackend, checkRelayedAnswer, closedVerdict, crashLocation, crashMessage, describeMatch } from './oracles.ts';
 import { StreamWindow } from './stream-window.ts';
 import type { FuzzTarget } from './target.ts';
 
@@ -49,6 +49,11 @@ export interface CampaignOptions {
   maxRssMb?: number;
   /** Route targets: the route's allow rules and who the fuzzer is, for the policy oracle. */
   policy?: { rules?: AllowRule[]; peer: FuzzPeer };
+  /**
+   * How long after its exec ended a stream stays for the policy oracle when no backend connection
+   * still needs it (default 10 s; see stream-window.ts).
+   */
+  policyWindowMs?: number;
   dicom?: DicomDictionary;
   hl7?: Hl7Dictionary;
   minimize?: { maxTests: number; maxMs: number } | false;
@@ -123,8 +128,10 @@ export class Campaign {
   private holds = 0;
   private chain: Promise<void> = Promise.resolve();
   private error: Error | undefined;
-  /** Streams sent by execs in flight and recently ended, for the policy oracle. */
+  /** Streams sent by execs (and replays) in flight and recently ended, for the policy oracle. */
   private readonly window: StreamWindow<ExecInput>;
+  /** Window ids of replays (negative: exec indexes are not). */
+  private nextReplayId = -1;
   /** Triage candidates: execs that ended since the last answered liveness probe began. */
   private recent: Ran[] = [];
   /** Whether the target ever answered the liveness probe: only then does a closed probe connection mean broken. */
@@ -146,7 +153,7 @@ export class Campaign {
     const h = o.hl7 ?? { sendingApplications: ['FUZZAPP'], sendingFacilities: ['FUZZFAC'], messageTypes: ['ADT^A01'] };
     this.probeBytes = probeMessage(o.protocol, { callingAeTitle: d.callingAeTitles[0], calledAeTitle: d.calledAeTitles[0], sendingApplication: h.sendingApplications[0], sendingFacility: h.sendingFacilities[0], messageType: h.messageTypes[0] });
     this.probeStream = o.protocol === 'dicom' ? Buffer.concat([this.probeBytes, encodeAbort({ source: 0, reason: 0 })]) : this.probeBytes;
-    this.window = new StreamWindow<ExecInput>(o.protocol);
+    this.window = new StreamWindow<ExecInput>(o.protocol, o.policyWindowMs);
     // The liveness probe's association also reaches the backend: it is a stream the fuzzer sent.
     this.window.addConstant(this.probeStream);
   }
@@ -485,15 +492,22 @@ export class Campaign {
     const { o } = this;
     const backend = o.target.backend;
     if (!backend) return [];
-    this.window.evict();
+    const records = backend.drain();
+    // Streams go only when no connection to be checked, or still open, may need them.
+    let since = backend.oldestOpenSince() ?? Date.now();
+    for (const rec of records) since = Math.min(since, rec.openedAt);
+    this.window.evict(Date.now(), since);
     const peer = o.policy?.peer ?? { address: '127.0.0.1', subjects: [], sans: [] };
     const out: Array<{ verdict: Verdict; input: ExecInput }> = [];
-    for (const rec of backend.drain()) {
+    for (const rec of records) {
       const verdict = checkBackend(o.protocol, rec, this.window, o.policy?.rules, peer);
       if (!verdict) continue;
       // The culprit: the exec whose stream begins most like what the backend got (confirmed alone by report()).
-      const input = this.window.closest(rec.receivedChunks ?? rec.received);
-      if (input) out.push({ verdict, input });
+      const match = this.window.closest(rec.receivedChunks ?? rec.received);
+      if (!match?.tag) continue;
+      // Altered bytes are judged against a window of streams: the evidence says where they part.
+      if (verdict.location === 'dicom: relayed bytes altered') verdict.detail += `; ${describeMatch(rec, match)}`;
+      out.push({ verdict, input: match.tag });
     }
     return out;
   }
@@ -629,7 +643,12 @@ export class Campaign {
     if (target.exited()) await this.restartOrStop();
     target.backend?.drain();
     target.backend?.clearHostile();
+    // In the window like any exec: a connection of the replay that closes after the wait below is
+    // checked by the campaign's next look at the backend, against this stream.
+    const replayId = this.nextReplayId--;
+    this.window.add(replayId, input.client.chunks, { index: -1, ...input });
     const result = await this.runOne({ index: -1, ...input });
+    this.window.settle(replayId, result.sentBytes, result.endedAt);
     // An exit shows up a moment after the connection drops (a complete answer means it did not).
     if (result.outcome !== 'complete' && result.outcome !== 'quiet') for (let i = 0; i < 10 && !target.exited(); i++) await new Promise((r) => setTimeout(r, 10));
     let verdict: Verdict | undefined;

@@ -173,6 +173,21 @@ export function checkBackend(protocol: Protocol, conn: BackendConnection, sent: 
 }
 
 /**
+ * Evidence for an altered-bytes verdict judged against a window of streams: the closest stream the
+ * fuzzer sent (exec index, bytes written, how many agree: 0 means nothing sent recently begins like
+ * the record, i.e. a connection from elsewhere), how long the connection was open, and the received
+ * bytes where they part from it.
+ */
+export function describeMatch(rec: BackendConnection, match: { tag?: { index: number }; common: number; written: number }): string {
+  const received = rec.received;
+  const from = Math.max(0, match.common - 8);
+  const shown = received.subarray(from, from + 32).toString('hex');
+  const open = rec.closedAt !== undefined ? `${rec.closedAt - rec.openedAt} ms` : 'still';
+  const who = match.tag && match.tag.index >= 0 ? `exec ${match.tag.index}` : 'a replay';
+  return `closest stream sent: ${who}, ${match.written} bytes written, agreeing on the first ${match.common}; connection open ${open}; received from byte ${from}: ${shown}`;
+}
+
+/**
  * Server-side fuzzing: what the benign client received must be what a hostile backend answered
  * (`answers`: each hostile exchange's bytes in order; for DICOM a prefix, possibly followed by the
  * gateway's own A-ABORT/RJ; for HL7 frame by frame).

@@ -107,7 +107,11 @@ export class RouteTarget implements FuzzTarget {
     if (route.direction === 'outbound' && (!o.identity.cert || !o.identity.key)) {
       throw new WardgateError('CLI_ARGUMENT', `route ${route.name} is outbound: the instrumented backend needs --cert and --key valid for the route's upstream name`);
     }
-    this.backend = new InstrumentedBackend({ protocol: route.protocol, host: '127.0.0.1', tls: route.direction === 'outbound' ? { cert: o.identity.cert!, key: o.identity.key!, ca: o.identity.ca } : undefined });
+    // On the route's own loopback address when it has one: any process on the host may connect to
+    // 127.0.0.1, and the backend takes every connection for the gateway's.
+    const listenHost = fuzzListenHost(route.listen);
+    const backendHost = net.isIPv4(listenHost) ? listenHost : '127.0.0.1';
+    this.backend = new InstrumentedBackend({ protocol: route.protocol, host: backendHost, tls: route.direction === 'outbound' ? { cert: o.identity.cert!, key: o.identity.key!, ca: o.identity.ca } : undefined });
   }
 
   /** Who the fuzzer's client is on this route (certificate names only count on TLS, i.e. inbound). */

@@ -3,8 +3,10 @@
  * records a connection when it closes, which can be a while after the exec that caused it ended (the
  * gateway closes its upstream after the client, or connects upstream late), so every record is checked
  * against the streams of the execs in flight and of those that ended in the last `keepMs`, not just
- * the ones of a fixed group. Lookups are by the first bytes of a stream: a record's check touches the few
- * streams that begin like it, not the whole window.
+ * the ones of a fixed group; and a stream stays as long as a backend connection that opened less than
+ * `keepMs` after it ended is still open (a loaded gateway may hold one long: its record must still find
+ * the stream). Lookups are by the first bytes of a stream: a record's check touches the few streams
+ * that begin like it, not the whole window.
  */
 import { createHash } from 'node:crypto';
 import type { Protocol } from './exchange.ts';
@@ -141,11 +143,16 @@ export class StreamWindow<T = unknown> implements SentStreams {
     e.endedAt = at;
   }
 
-  /** Drop streams of execs that ended more than `keepMs` ago. */
-  evict(now = Date.now()): void {
+  /**
+   * Drop streams of execs that ended more than `keepMs` before now and before `openSince`, when the
+   * oldest backend connection still open arrived: that connection's exec may have ended any time up to
+   * `keepMs` before it arrived.
+   */
+  evict(now = Date.now(), openSince?: number): void {
+    const cutoff = Math.min(now, openSince ?? now) - this.keepMs;
     while (this.orderHead < this.order.length) {
       const e = this.order[this.orderHead];
-      if (e.endedAt === undefined || now - e.endedAt < this.keepMs) break;
+      if (e.endedAt === undefined || e.endedAt > cutoff) break;
       this.orderHead++;
       this.remove(e);
     }
@@ -193,14 +200,20 @@ export class StreamWindow<T = unknown> implements SentStreams {
     return this.payloads.has(payloadKey(payload));
   }
 
-  /** The tag of the exec whose stream shares the longest prefix with `bytes` (the likely culprit of a record). */
-  closest(bytes: Bytes): T | undefined {
+  /**
+   * The exec whose stream shares the longest prefix with `bytes` (the likely culprit of a record):
+   * its tag, how many bytes agree and how many it wrote. When no stream begins like `bytes`, the
+   * newest exec, with `common` 0 (the record then came from no recent stream at all).
+   */
+  closest(bytes: Bytes): { tag: T | undefined; common: number; written: number } | undefined {
     const { parts, length } = pieces(bytes);
     let best: { e: Entry<T>; n: number } | undefined;
     for (const e of this.candidates(head(parts, KEY_BYTES))) {
       const n = commonPrefix(e.chunks, e.length, parts, length);
       if (!best || n > best.n) best = { e, n };
     }
-    return (best?.e ?? this.order[this.order.length - 1])?.tag;
+    if (best) return { tag: best.e.tag, common: best.n, written: best.e.length };
+    const newest = this.order[this.order.length - 1];
+    return newest && { tag: newest.tag, common: 0, written: newest.length };
   }
 }

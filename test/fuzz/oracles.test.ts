@@ -4,7 +4,7 @@
  * minimization.
  */
 import t from 'tap';
-import { checkBackend, checkRelayedAnswer, crashLocation, messageAllowed } from '../../src/fuzz/oracles.ts';
+import { checkBackend, checkRelayedAnswer, crashLocation, describeMatch, messageAllowed } from '../../src/fuzz/oracles.ts';
 import { minimize } from '../../src/fuzz/minimizer.ts';
 import { findingId } from '../../src/fuzz/findings.ts';
 import { encodeAbort } from '../../src/protocols/dicom/index.ts';
@@ -21,7 +21,7 @@ t.test('crash location: first stack frame, file base name and line', async (t) =
 t.test('policy: denied AE titles and HL7 senders reaching the backend are findings', async (t) => {
   const peer = { address: '127.0.0.1', subjects: ['fuzz'], sans: ['fuzz.klinikum.internal'] };
   const rules = [{ peerSans: ['fuzz.klinikum.internal'], callingAeTitles: ['CT01'] }];
-  const conn = (calling: string) => ({ id: 1, received: Buffer.alloc(0), sent: Buffer.alloc(0), messages: [], association: { callingAeTitle: calling, calledAeTitle: 'PACS' } });
+  const conn = (calling: string) => ({ id: 1, openedAt: 0, received: Buffer.alloc(0), sent: Buffer.alloc(0), messages: [], association: { callingAeTitle: calling, calledAeTitle: 'PACS' } });
   t.equal(checkBackend('dicom', conn('CT01'), [], rules, peer), undefined, 'allowed AE title passes');
   t.equal(checkBackend('dicom', conn('EVIL'), [], rules, peer)?.location, 'dicom: denied association reached the backend');
   t.equal(checkBackend('dicom', conn('CT01'), [], rules, { ...peer, sans: ['other'] })?.oracle, 'policy', 'an unlisted peer certificate makes any association a bypass');
@@ -35,14 +35,14 @@ t.test('policy: denied AE titles and HL7 senders reaching the backend are findin
   t.notOk(messageAllowed(oidRules, peer, msg('LIS^9.9^ISO', 'ORU^R01')), 'another universal ID is denied');
   t.ok(messageAllowed(hl7Rules, peer, msg('LIS^9.9^ISO', 'ORU^R01')), 'a bare name matches the namespace ID');
   const sent = [encodeFrame(msg('LIS', 'ORU^R01'))];
-  t.equal(checkBackend('hl7', { id: 2, received: sent[0], sent: Buffer.alloc(0), messages: [msg('LIS', 'ORU^R01')] }, sent, hl7Rules, peer), undefined, 'forwarded unchanged');
-  t.equal(checkBackend('hl7', { id: 3, received: sent[0], sent: Buffer.alloc(0), messages: [msg('LIS', 'ORU^R01X')] }, sent, undefined, peer)?.location, 'hl7: relayed message altered');
+  t.equal(checkBackend('hl7', { id: 2, openedAt: 0, received: sent[0], sent: Buffer.alloc(0), messages: [msg('LIS', 'ORU^R01')] }, sent, hl7Rules, peer), undefined, 'forwarded unchanged');
+  t.equal(checkBackend('hl7', { id: 3, openedAt: 0, received: sent[0], sent: Buffer.alloc(0), messages: [msg('LIS', 'ORU^R01X')] }, sent, undefined, peer)?.location, 'hl7: relayed message altered');
 });
 
 t.test('altered bytes: prefixes pass, a trailing gateway A-ABORT is allowed, changes are not', async (t) => {
   const stream = Buffer.from('0100000000100000000000000000000000000000000000', 'hex');
   const peer = { address: '127.0.0.1', subjects: [], sans: [] };
-  const conn = (received: Buffer) => ({ id: 1, received, sent: Buffer.alloc(0), messages: [] });
+  const conn = (received: Buffer) => ({ id: 1, openedAt: 0, received, sent: Buffer.alloc(0), messages: [] });
   t.equal(checkBackend('dicom', conn(stream.subarray(0, 10)), [stream], undefined, peer), undefined);
   t.equal(checkBackend('dicom', conn(Buffer.concat([stream.subarray(0, 10), encodeAbort({ source: 2, reason: 1 })])), [stream], undefined, peer), undefined);
   const changed = Buffer.from(stream);
@@ -78,7 +78,7 @@ t.test('completion tracking across chunk boundaries matches the whole-buffer che
   t.ok(hl7.push(Buffer.from([0x0b, 0x42, 0x1c, 0x0d])), 'two ACKs of two');
 });
 
-t.test('stream window: prefixes across chunks, HL7 frames, culprit, eviction after keepMs', async (t) => {
+t.test('stream window: prefixes across chunks, HL7 frames, culprit, eviction after keepMs and after the connections that may need a stream', async (t) => {
   const { StreamWindow } = await import('../../src/fuzz/stream-window.ts');
   const peer = { address: '127.0.0.1', subjects: [], sans: [] };
   const w = new StreamWindow<string>('dicom', 1000);
@@ -92,13 +92,19 @@ t.test('stream window: prefixes across chunks, HL7 frames, culprit, eviction aft
   const altered = Buffer.from(whole.subarray(0, 30));
   altered[20] ^= 1;
   t.notOk(w.hasPrefix(altered), 'one changed byte is not a prefix of anything sent');
-  t.equal(checkBackend('dicom', { id: 1, received: altered, sent: Buffer.alloc(0), messages: [] }, w, undefined, peer)?.location, 'dicom: relayed bytes altered');
-  t.equal(w.closest(altered), 'a', 'the culprit is the stream sharing the longest prefix');
+  t.equal(checkBackend('dicom', { id: 1, openedAt: 0, received: altered, sent: Buffer.alloc(0), messages: [] }, w, undefined, peer)?.location, 'dicom: relayed bytes altered');
+  t.same(w.closest(altered), { tag: 'a', common: 20, written: 66 }, 'the culprit is the stream sharing the longest prefix, with where they part');
+  t.same(w.closest(Buffer.alloc(20, 7)), { tag: 'b', common: 0, written: 20 }, 'nothing begins like it: the newest exec, and no byte in common');
+  t.equal(describeMatch({ id: 9, openedAt: 1000, closedAt: 1250, received: altered, sent: Buffer.alloc(0), messages: [] }, { tag: { index: 4 }, common: 20, written: 66 }),
+    `closest stream sent: exec 4, 66 bytes written, agreeing on the first 20; connection open 250 ms; received from byte 12: ${altered.subarray(12).toString('hex')}`,
+    'the evidence: where the record parts from the closest stream, and how long its connection was open');
   w.settle(1, 20, 0);
   t.notOk(w.hasPrefix(whole.subarray(0, 30)), 'after settling, only what was written counts');
   t.ok(w.hasPrefix(whole.subarray(0, 20)));
   w.evict(999);
   t.equal(w.size, 2, 'kept until keepMs after its end');
+  w.evict(5000, 999);
+  t.equal(w.size, 2, 'and while a backend connection that arrived within keepMs of its end is open (a record that closes late)');
   w.evict(1000);
   t.equal(w.size, 1, 'then dropped');
   t.notOk(w.hasPrefix(whole.subarray(0, 20)));
@@ -108,5 +114,5 @@ t.test('stream window: prefixes across chunks, HL7 frames, culprit, eviction aft
   h.add(7, [encodeFrame(msg).subarray(0, 10), encodeFrame(msg).subarray(10)]);
   t.ok(h.hasPayload(msg), 'a frame split across chunks is indexed whole');
   t.notOk(h.hasPayload(Buffer.concat([msg, Buffer.from('X')])));
-  t.equal(checkBackend('hl7', { id: 2, received: Buffer.alloc(0), sent: Buffer.alloc(0), messages: [msg] }, h, undefined, peer), undefined);
+  t.equal(checkBackend('hl7', { id: 2, openedAt: 0, received: Buffer.alloc(0), sent: Buffer.alloc(0), messages: [msg] }, h, undefined, peer), undefined);
 });
