@@ -24,6 +24,7 @@ interface FuzzFlags extends TargetFlags {
   maxRss: string;
   minimize: boolean;
   gatewayThread?: boolean;
+  verbose?: boolean;
 }
 
 function targetOptions(cmd: Command): Command {
@@ -51,6 +52,7 @@ export function register(program: Command): void {
     .option('--concurrency <n>', 'connections in flight', '16')
     .option('--max-rss <mb>', 'memory oracle: target resident set bound in MiB', '512')
     .option('--no-minimize', 'keep reproducers as found')
+    .option('--verbose', 'print the campaign\'s events on stderr: slow or missing answers to the liveness probe, triage of a crash or hang, findings, minimization')
     .option('--gateway-thread', 'route targets: run the gateway on a worker thread of the fuzzer instead of a child process: 1.1-2.2x the execs/s (bench/fuzz), but no memory oracle (the thread has no RSS of its own) and a native crash ends the fuzzer')
     .addHelpText('after', `
 Examples:
@@ -66,13 +68,16 @@ Examples:
       const out = resolve(o.out);
       const seconds = Math.max(1, Math.round(durationMs / 1000));
       const bar = progressBar('fuzz', seconds);
+      const started = Date.now();
+      // Over the progress line on a terminal; what targets said (crash text) is made printable.
+      const log = o.verbose ? (m: string) => process.stderr.write(`${process.stderr.isTTY ? '\r\x1b[K' : ''}wardgate fuzz: ${((Date.now() - started) / 1000).toFixed(1)} s: ${printable(m)}\n`) : undefined;
       process.stderr.write(`wardgate fuzz: ${prepared.protocol} ${JSON.stringify(prepared.target.describe())} seed ${seed} for ${o.duration}\n`);
       await prepared.target.start();
       try {
         const result = await runCampaign({
           target: prepared.target, protocol: prepared.protocol, seed, durationMs, outDir: out, sides: prepared.sides, policy: prepared.policy,
           dicom: prepared.dicom, hl7: prepared.hl7, concurrency: Number(o.concurrency), hangTimeoutMs: Number(o.hangTimeout), maxRssMb: Number(o.maxRss),
-          minimize: o.minimize ? undefined : false,
+          minimize: o.minimize ? undefined : false, log,
           onProgress: (p) => bar.update(Math.min(seconds, Math.floor(p.elapsedMs / 1000)), `${p.execs} execs ${p.execsPerSecond.toFixed(0)}/s ${p.findings} findings`),
         });
         bar.finish();

@@ -41,11 +41,11 @@ t.test('bad options exit 2 with one line', async (t) => {
   t.match(missing.stderr, /error \[FUZZ_REPRODUCER_INVALID\]/);
 });
 
-t.test('fuzz --target --spawn: findings.json, reproducers, a summary line, no progress line without a TTY', async (t) => {
+t.test('fuzz --target --spawn --verbose: findings.json, reproducers, a summary line, events on stderr, no progress line without a TTY', async (t) => {
   const host = '127.40.0.3';
   const port = await freeLoopbackPort();
   const out = tempDir(t);
-  const res = await runCli(['fuzz', '--target', `${host}:${port}`, '--protocol', 'hl7', '--spawn', faultyCommand('hl7', host, port), '--duration', '8s', '--seed', '77', '--out', out, '--hang-timeout', '1000']);
+  const res = await runCli(['fuzz', '--target', `${host}:${port}`, '--protocol', 'hl7', '--spawn', faultyCommand('hl7', host, port), '--duration', '8s', '--seed', '77', '--out', out, '--hang-timeout', '1000', '--verbose']);
   t.equal(res.code, 1, 'exit 1: there are findings');
   const file = JSON.parse(readFileSync(join(out, 'findings.json'), 'utf8'));
   t.ok(file.execs > 0 && file.execsPerSecond > 0, `${file.execs} execs at ${file.execsPerSecond}/s`);
@@ -55,4 +55,5 @@ t.test('fuzz --target --spawn: findings.json, reproducers, a summary line, no pr
   const reproducer = JSON.parse(readFileSync(join(out, crash.reproducer), 'utf8'));
   t.match(reproducer.location, /^readTrigger \(faulty-hl7\.ts:\d+\)$/, `located: ${reproducer.location}`);
   t.notMatch(res.stderr, /\r/, 'no progress line on a pipe');
+  t.match(res.stderr, new RegExp(`^wardgate fuzz: \\d+\\.\\d s: finding ${crash.id}: exit at readTrigger`, 'm'), '--verbose: the campaign\'s events, timed, on stderr');
 });

@@ -23,7 +23,7 @@ t.test(`each route type survives a ${DURATION} fuzz with no finding`, async (t) 
   const work = tempDir(t);
   const runs = f.routes.map(async (route, i) => {
     const out = join(work, route);
-    const res = await runCli(['fuzz', '--route', route, '--config', f.config, '--cert', f.cert, '--key', f.key, '--ca', f.ca, '--duration', DURATION, '--seed', String(4100 + i), '--out', out, '--concurrency', '16'], 300_000);
+    const res = await runCli(['fuzz', '--route', route, '--config', f.config, '--cert', f.cert, '--key', f.key, '--ca', f.ca, '--duration', DURATION, '--seed', String(4100 + i), '--out', out, '--concurrency', '16', '--verbose'], 300_000);
     return { route, out, res };
   });
   for (const { route, out, res } of await Promise.all(runs)) {
@@ -37,7 +37,8 @@ t.test(`each route type survives a ${DURATION} fuzz with no finding`, async (t) 
     }
     t.ok(findings.execs > 0, `${route}: ${findings.execs} execs`);
     for (const finding of findings.findings) {
-      t.fail(`${route}: gateway finding ${finding.id}: ${readFileSync(join(out, finding.reproducer), 'utf8')}`);
+      // With the campaign's events (--verbose): what happened around the finding (probe answers, triage).
+      t.fail(`${route}: gateway finding ${finding.id}: ${readFileSync(join(out, finding.reproducer), 'utf8')}\ncampaign events:\n${res.stderr.slice(-4000)}`);
     }
     t.equal(res.code, 0, `${route}: wardgate fuzz exits 0 (no finding)`);
   }
