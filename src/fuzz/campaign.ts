@@ -20,7 +20,7 @@ import { type Health, probe, probeMessage } from './health.ts';
 import type { Hl7Dictionary } from './hl7-generator.ts';
 import { minimize } from './minimizer.ts';
 import { printable } from '../printable.ts';
-import { type FuzzPeer, type Verdict, checkBackend, checkRelayedAnswer, closedVerdict, crashLocation, crashMessage, describeMatch } from './oracles.ts';
+import { type FuzzPeer, type Verdict, checkBackend, checkRelayedAnswer, closedVerdict, crashLocation, crashMessage, describeMatch, RELAYED_BYTES_ALTERED } from './oracles.ts';
 import { StreamWindow } from './stream-window.ts';
 import type { FuzzTarget } from './target.ts';
 
@@ -506,7 +506,7 @@ export class Campaign {
       const match = this.window.closest(rec.receivedChunks ?? rec.received);
       if (!match?.tag) continue;
       // Altered bytes are judged against a window of streams: the evidence says where they part.
-      if (verdict.location === 'dicom: relayed bytes altered') verdict.detail += `; ${describeMatch(rec, match)}`;
+      if (verdict.location === RELAYED_BYTES_ALTERED) verdict.detail += `; ${describeMatch(rec, match)}`;
       out.push({ verdict, input: match.tag });
     }
     return out;

@@ -141,6 +141,9 @@ export function framePayloads(stream: Buffer): Buffer[] {
   }
 }
 
+/** Where the DICOM altered-bytes verdict is located (campaign.ts adds its window evidence to it). */
+export const RELAYED_BYTES_ALTERED = 'dicom: relayed bytes altered';
+
 /**
  * Client-side fuzzing: check what reached the backend against the route's policy and against the
  * streams the fuzzer sent (`sent`: one exec's streams, or the campaign's window of recent ones).
@@ -153,7 +156,7 @@ export function checkBackend(protocol: Protocol, conn: BackendConnection, sent: 
     }
     const arrived = Array.isArray(sent) || !conn.receivedChunks ? stripGatewayAbort(conn.received) : stripGatewayAbortChunks(conn.receivedChunks);
     if (!(Array.isArray(sent) ? isPrefixOfAny(arrived as Buffer, sent) : (sent as SentStreams).hasPrefix(arrived))) {
-      return { oracle: 'policy', location: 'dicom: relayed bytes altered', detail: `the backend received ${conn.receivedChunks ? conn.receivedChunks.reduce((n, c) => n + c.length, 0) : conn.received.length} bytes that are not a prefix of any stream the fuzzer sent` };
+      return { oracle: 'policy', location: RELAYED_BYTES_ALTERED, detail: `the backend received ${conn.receivedChunks ? conn.receivedChunks.reduce((n, c) => n + c.length, 0) : conn.received.length} bytes that are not a prefix of any stream the fuzzer sent` };
     }
     return undefined;
   }
