@@ -16,6 +16,26 @@ function sleep(ms: number, signal: AbortSignal): Promise<void> {
 }
 
 /**
+ * A signal for one attempt: aborted after `timeoutMs` (reason: a TimeoutError, as AbortSignal.timeout
+ * gives) or when `parent` aborts (its reason). `done()` clears the timer and the listener on `parent`:
+ * AbortSignal.timeout left a timer behind every attempt that fired ~10 s later, and AbortSignal.any
+ * tied every attempt's signal to the server's long-lived one.
+ */
+function attemptSignal(timeoutMs: number, parent: AbortSignal | undefined): { signal: AbortSignal; done: () => void } {
+  const controller = new AbortController();
+  const timer = setTimeout(() => controller.abort(new DOMException('The operation was aborted due to timeout', 'TimeoutError')), timeoutMs);
+  const onParentAbort = () => controller.abort(parent!.reason);
+  parent?.addEventListener('abort', onParentAbort, { once: true });
+  return {
+    signal: controller.signal,
+    done: () => {
+      clearTimeout(timer);
+      parent?.removeEventListener('abort', onParentAbort);
+    },
+  };
+}
+
+/**
  * Runs `step` up to `opts.attempts` times, each with its own `timeoutMs` budget (an AbortSignal that
  * also follows the caller's). Transient failures are retried; a definite answer is returned at once.
  * The caller's abort is re-thrown as `signal.reason`; anything else ends as a problem.
@@ -25,10 +45,9 @@ export async function withAttempts<T>(opts: ValidationOptions, signal: AbortSign
   let last: ValidationProblem | undefined;
   for (let n = 1; n <= attempts; n++) {
     signal?.throwIfAborted();
-    const timeout = AbortSignal.timeout(opts.timeoutMs);
-    const attemptSignal = signal ? AbortSignal.any([signal, timeout]) : timeout;
+    const attempt = attemptSignal(opts.timeoutMs, signal);
     try {
-      return { ok: true, value: await step(attemptSignal) };
+      return { ok: true, value: await step(attempt.signal) };
     } catch (err) {
       signal?.throwIfAborted();
       if (!(err instanceof ValidationFailure)) {
@@ -38,6 +57,8 @@ export async function withAttempts<T>(opts: ValidationOptions, signal: AbortSign
       if (!err.retryable) break;
       if (n < attempts) await sleep(backoffMs(n), signal ?? new AbortController().signal);
       else last = { ...last, detail: `${last.detail} (gave up after ${attempts} attempt${attempts === 1 ? '' : 's'})` };
+    } finally {
+      attempt.done();
     }
   }
   return { ok: false, problem: last! };
