@@ -22,11 +22,12 @@ import { randomBytes } from 'node:crypto';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { freePort } from '../../src/net/free-port.ts';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '8' }, warmup: { type: 'string', default: '15' }, levels: { type: 'string', default: '1,8,32' }, preload: { type: 'string', default: '100000' } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '8' }, warmup: { type: 'string', default: '15' }, levels: { type: 'string', default: '1,8,32' }, preload: { type: 'string', default: '100000' }, 'pebble-authz-reuse': { type: 'string', default: '0' } } });
 const SECONDS = Number(values.seconds);
 const WARMUP_SECONDS = Number(values.warmup);
 const LEVELS = values.levels.split(',').map(Number);
 const PRELOAD = Number(values.preload);
+const PEBBLE_AUTHZ_REUSE = values['pebble-authz-reuse'];
 const root = fileURLToPath(new URL('../..', import.meta.url));
 const work = mkdtempSync(join(tmpdir(), 'wardgate-bench-acme-'));
 const TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString().trim()) || 100;
@@ -59,17 +60,20 @@ async function waitForHttps(url: string, ca: string): Promise<void> {
 
 interface Target { name: string; directory: string; ca: string; pid: number; http01Port: number }
 
-async function load(target: Target, concurrency: number): Promise<{ rate: number; cpuPerIssuance: number; done: number; errors: number }> {
+/** One measured load: issuances/s, server CPU per issuance, and the work each issuance took (HTTP requests, http-01 fetches). */
+interface Point { rate: number; cpuPerIssuance: number; done: number; errors: number; requestsPerIssuance: number; http01PerIssuance: number }
+
+async function load(target: Target, concurrency: number): Promise<Point> {
   if (WARMUP_SECONDS > 0) await drive(target, concurrency, WARMUP_SECONDS);
   return drive(target, concurrency, SECONDS);
 }
 
-async function drive(target: Target, concurrency: number, seconds: number): Promise<{ rate: number; cpuPerIssuance: number; done: number; errors: number }> {
+async function drive(target: Target, concurrency: number, seconds: number): Promise<Point> {
   const workers = Math.min(concurrency, 4);
   const deadline = Date.now() + seconds * 1000;
   const cpu0 = cpuSeconds(target.pid);
   const t0 = Date.now();
-  const outs = await Promise.all(Array.from({ length: workers }, (_, k) => new Promise<{ done: number; errors: number; lastError: string }>((resolve, reject) => {
+  const outs = await Promise.all(Array.from({ length: workers }, (_, k) => new Promise<{ done: number; errors: number; lastError: string; requests: number; http01Fetches: number }>((resolve, reject) => {
     const per = Math.floor(concurrency / workers) + (k < concurrency % workers ? 1 : 0);
     const cfg = { directory: target.directory, ca: target.ca, http01Port: target.http01Port, concurrency: per, deadline, ip: `127.31.${concurrency}.${k + 1}` };
     const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./load-worker.ts', import.meta.url)), JSON.stringify(cfg)], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -81,8 +85,10 @@ async function drive(target: Target, concurrency: number, seconds: number): Prom
   const cpu = cpuSeconds(target.pid) - cpu0;
   const done = outs.reduce((a, o) => a + o.done, 0);
   const errors = outs.reduce((a, o) => a + o.errors, 0);
+  const requests = outs.reduce((a, o) => a + o.requests, 0);
+  const http01 = outs.reduce((a, o) => a + o.http01Fetches, 0);
   if (errors) process.stderr.write(`${target.name} c=${concurrency}: ${errors} failed issuances, e.g. ${outs.find((o) => o.lastError)?.lastError}\n`);
-  return { rate: done / elapsed, cpuPerIssuance: done ? (cpu / done) * 1000 : NaN, done, errors };
+  return { rate: done / elapsed, cpuPerIssuance: done ? (cpu / done) * 1000 : NaN, done, errors, requestsPerIssuance: done ? requests / done : NaN, http01PerIssuance: done ? http01 / done : NaN };
 }
 
 async function startWardgate(dataDir: string, http01Port: number): Promise<{ target: Target; proc: ChildProcess }> {
@@ -105,7 +111,12 @@ async function startPebble(http01Port: number): Promise<{ target: Target; proc: 
     listenAddress: `127.0.0.1:${port}`, managementListenAddress: `127.0.0.1:${await freePort()}`, certificate: join(d, 'cert.pem'), privateKey: join(d, 'key.pem'),
     httpPort: http01Port, tlsPort: await freePort(), ocspResponderURL: '', externalAccountBindingRequired: false,
   } }));
-  const proc = spawn('pebble', ['-config', join(d, 'config.json'), '-dnsserver', '127.0.0.1:1'], { env: { ...process.env, PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0' }, stdio: ['ignore', 'ignore', 'ignore'] });
+  // PEBBLE_AUTHZREUSE=0: pebble by default reuses an account's valid authorization for half of its new
+  // orders, so half its "issuances" skipped the challenge, the validation and the authorization poll
+  // (measured 2026-11-27: 0.5 challenge requests per issuance, wardgate 1.0). A complete issuance, as
+  // this bench counts it, validates http-01 every time on both servers; `--pebble-authz-reuse 50`
+  // measures pebble's default instead.
+  const proc = spawn('pebble', ['-config', join(d, 'config.json'), '-dnsserver', '127.0.0.1:1'], { env: { ...process.env, PEBBLE_VA_NOSLEEP: '1', PEBBLE_WFE_NONCEREJECT: '0', PEBBLE_AUTHZREUSE: PEBBLE_AUTHZ_REUSE }, stdio: ['ignore', 'ignore', 'ignore'] });
   await waitForHttps(`https://127.0.0.1:${port}/dir`, join(d, 'cert.pem'));
   return { proc, target: { name: 'pebble', directory: `https://127.0.0.1:${port}/dir`, ca: join(d, 'cert.pem'), pid: proc.pid!, http01Port } };
 }
@@ -130,18 +141,18 @@ try {
         const { target, proc } = await start();
         const r = (results[target.name][level] = await load(target, level));
         await stop(proc);
-        process.stderr.write(`  ${target.name} at concurrency ${level}: ${r.rate.toFixed(1)} issuances/s, ${r.cpuPerIssuance.toFixed(2)} ms server CPU each, ${r.errors} errors\n`);
+        process.stderr.write(`  ${target.name} at concurrency ${level}: ${r.rate.toFixed(1)} issuances/s, ${r.cpuPerIssuance.toFixed(2)} ms server CPU each, ${r.requestsPerIssuance.toFixed(2)} requests and ${r.http01PerIssuance.toFixed(2)} http-01 fetches each, ${r.errors} errors\n`);
         if (r.errors === 0) break;
       }
     }
     const w = results.wardgate[level]; const p = results.pebble[level];
     // A pebble that stalled (no issuance) has no figure to divide by.
     const stalled = p.done === 0;
-    rows.push(`| ${level} | ${w.rate.toFixed(1)} | ${stalled ? '(stalled)' : p.rate.toFixed(1)} | ${stalled ? '-' : `${(w.rate / p.rate).toFixed(2)}x`} | ${w.cpuPerIssuance.toFixed(2)} | ${stalled ? '-' : p.cpuPerIssuance.toFixed(2)} | ${stalled ? '-' : (w.cpuPerIssuance / p.cpuPerIssuance).toFixed(2)} |`);
+    rows.push(`| ${level} | ${w.rate.toFixed(1)} | ${stalled ? '(stalled)' : p.rate.toFixed(1)} | ${stalled ? '-' : `${(w.rate / p.rate).toFixed(2)}x`} | ${w.cpuPerIssuance.toFixed(2)} | ${stalled ? '-' : p.cpuPerIssuance.toFixed(2)} | ${stalled ? '-' : (w.cpuPerIssuance / p.cpuPerIssuance).toFixed(2)} | ${w.requestsPerIssuance.toFixed(1)} / ${stalled ? '-' : p.requestsPerIssuance.toFixed(1)} | ${w.http01PerIssuance.toFixed(2)} / ${stalled ? '-' : p.http01PerIssuance.toFixed(2)} |`);
   }
-  console.log(`\nACME complete issuances, ${SECONDS} s per run, load from up to 4 client processes (same load for both servers)\n`);
-  console.log('| concurrency | wardgate issuances/s | pebble issuances/s | throughput ratio | wardgate server CPU ms/issuance | pebble server CPU ms/issuance | CPU ratio (wardgate/pebble) |');
-  console.log('|---|---|---|---|---|---|---|');
+  console.log(`\nACME complete issuances, ${SECONDS} s per run, load from up to 4 client processes (same load for both servers; pebble's authorization reuse ${PEBBLE_AUTHZ_REUSE} %)\n`);
+  console.log('| concurrency | wardgate issuances/s | pebble issuances/s | throughput ratio | wardgate server CPU ms/issuance | pebble server CPU ms/issuance | CPU ratio (wardgate/pebble) | requests per issuance (wardgate / pebble) | http-01 fetches per issuance |');
+  console.log('|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(r);
 
   if (PRELOAD > 0) {

@@ -17,7 +17,12 @@ import { TestAcmeClient, newAccountKey, type Response, type Transport } from '..
 const cfg = JSON.parse(process.argv[2]) as { directory: string; ca: string; http01Port: number; concurrency: number; deadline: number; ip: string };
 const agent = new Agent({ keepAlive: true, maxSockets: cfg.concurrency * 2, ca: readFileSync(cfg.ca) });
 
+/** HTTP requests sent and http-01 fetches served: printed per issuance, so the two servers' work can be compared. */
+let requests = 0;
+let http01Fetches = 0;
+
 const send: Transport = (method, url, body, contentType = 'application/jose+json') => new Promise((resolve, reject) => {
+  requests++;
   const req = request(url, { method, agent, headers: body !== undefined ? { 'content-type': contentType, 'content-length': Buffer.byteLength(body) } : {} }, (res) => {
     const chunks: Buffer[] = [];
     res.on('data', (c) => chunks.push(c));
@@ -37,6 +42,7 @@ const send: Transport = (method, url, body, contentType = 'application/jose+json
 // The device side of http-01 for this process's account.
 const answers = new Map<string, string>();
 const device = createServer((req, res) => {
+  http01Fetches++;
   const a = answers.get(req.url?.split('/').pop() ?? '');
   res.writeHead(a ? 200 : 404).end(a ?? '');
 });
@@ -103,6 +109,6 @@ await Promise.all(Array.from({ length: cfg.concurrency }, async () => {
     }
   }
 }));
-process.stdout.write(`${JSON.stringify({ done, errors, lastError })}\n`);
+process.stdout.write(`${JSON.stringify({ done, errors, lastError, requests, http01Fetches })}\n`);
 device.close();
 agent.destroy();
