@@ -53,7 +53,7 @@ export function register(program: Command): void {
     .option('--max-rss <mb>', 'memory oracle: target resident set bound in MiB', '512')
     .option('--no-minimize', 'keep reproducers as found')
     .option('--verbose', 'print the campaign\'s events on stderr: slow or missing answers to the liveness probe, triage of a crash or hang, findings, minimization')
-    .option('--gateway-thread', 'route targets: run the gateway on a worker thread of the fuzzer instead of a child process: 1.1-2.2x the execs/s (bench/fuzz), but no memory oracle (the thread has no RSS of its own) and a native crash ends the fuzzer')
+    .option('--gateway-thread', 'route targets: run the gateway on a worker thread of the fuzzer instead of a child process: 1.1-2.2x the execs/s (bench/fuzz), but no resident-memory bound (the thread has no RSS of its own; memory per relayed byte is read from its heap) and a native crash ends the fuzzer')
     .addHelpText('after', `
 Examples:
   wardgate fuzz --route ct-in --config gateway.json --cert fuzz.pem --key fuzz.key --ca hospital-ca.pem --duration 5m --seed 7 --out fuzz-ct
@@ -64,7 +64,7 @@ Examples:
       const durationMs = parseDuration(o.duration);
       if (o.gatewayThread && !o.route) throw new WardgateError('CLI_ARGUMENT', '--gateway-thread applies to --route targets only');
       const prepared = prepareTarget(o.gatewayThread ? { ...o, inProcess: true, thread: true } : o);
-      if (o.gatewayThread) process.stderr.write('wardgate fuzz: gateway on a worker thread: the memory oracles are off\n');
+      if (o.gatewayThread) process.stderr.write('wardgate fuzz: gateway on a worker thread: the resident-memory bound (--max-rss) is off; memory per relayed byte is read from the thread\'s heap\n');
       const out = resolve(o.out);
       const seconds = Math.max(1, Math.round(durationMs / 1000));
       const bar = progressBar('fuzz', seconds);

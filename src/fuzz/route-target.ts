@@ -6,7 +6,6 @@
  * plaintext side, and the backend presents the fuzzer's certificate to the gateway's TLS client.
  */
 import { X509Certificate } from 'node:crypto';
-import type { ChildProcess } from 'node:child_process';
 import { Worker } from 'node:worker_threads';
 import net from 'node:net';
 import { mkdtempSync, rmSync, writeFileSync } from 'node:fs';
@@ -47,8 +46,9 @@ export interface RouteTargetOptions {
   inProcess?: boolean;
   /**
    * In-process only: the gateway on a worker thread of this process (route-worker.ts), so the
-   * fuzzer with its backend and the gateway each have an event loop and a core. No memory
-   * oracle (one process's memory), like in-process; a gateway exception ends its thread: an exit.
+   * fuzzer with its backend and the gateway each have an event loop and a core. The memory per
+   * relayed byte is read from the thread's own heap; the resident-set bound is off (the thread has
+   * no resident set of its own). A gateway exception ends its thread: an exit.
    */
   thread?: boolean;
   /** Tests: the module the worker thread runs instead of route-worker.ts (it gets `{ config }` as workerData). */
@@ -89,7 +89,7 @@ export class RouteTarget implements FuzzTarget {
   private workDir: string | undefined;
   private nextRetained = 1;
   /** The last reading: each costs the gateway two full GCs (route-runner.ts), so baselines reuse it. */
-  private lastRetained: { process: TargetProcess; mb: number; at: number } | undefined;
+  private lastRetained: { from: object; mb: number; at: number } | undefined;
   private readonly pendingRetained = new Map<number, (bytes: number | undefined) => void>();
   private readonly onUncaught = (err: Error) => {
     this.uncaught ??= { code: null, signal: null, stderr: `Uncaught ${err.stack ?? String(err)}`, at: Date.now() };
@@ -150,11 +150,7 @@ export class RouteTarget implements FuzzTarget {
     const file = join(this.workDir, 'gateway.json');
     writeFileSync(file, JSON.stringify(this.fuzzConfig));
     const started = new TargetProcess(process.execPath, ['--expose-gc', '--import', 'tsx', RUNNER, file], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
-    started.child.on('message', (m: { type?: string; id?: number; bytes?: number }) => {
-      if (m?.type !== 'retained' || m.id === undefined) return;
-      this.pendingRetained.get(m.id)?.(m.bytes);
-      this.pendingRetained.delete(m.id);
-    });
+    started.child.on('message', (m: { type?: string; id?: number; bytes?: number }) => this.onRetained(m));
     this.process = started;
     await waitForListener(this.listen!.host, this.listen!.port, 30_000, () => started.alive);
   }
@@ -165,6 +161,7 @@ export class RouteTarget implements FuzzTarget {
     const w = { thread, stopping: false, gone: new Promise<void>((resolve) => thread.once('exit', () => resolve())) };
     this.worker = w;
     let listening = false;
+    thread.on('message', (m: { type?: string; id?: number; bytes?: number }) => this.onRetained(m));
     await new Promise<void>((resolve, reject) => {
       thread.on('message', (m: { type?: string }) => {
         if (m?.type !== 'ready') return;
@@ -227,23 +224,43 @@ export class RouteTarget implements FuzzTarget {
 
   exited(): ExitInfo | undefined { return this.uncaught ?? this.process?.exited(); }
 
-  /** Child mode: the gateway process's heap + external memory after a forced GC, over IPC. */
+  /**
+   * The gateway's heap + external memory after a forced GC: over IPC from its process (child mode),
+   * or by message from its thread (thread mode, that isolate's own figures). undefined in-process.
+   */
   async retainedMb(maxAgeMs = 0): Promise<number | undefined> {
+    const worker = this.worker;
     const target = this.process;
-    if (!target?.alive || !target.child.connected) return undefined;
+    let from: object;
+    let ask: (message: { type: 'retained'; id: number }) => void;
+    if (worker && !worker.stopping) {
+      from = worker;
+      ask = (message) => worker.thread.postMessage(message);
+    } else if (target?.alive && target.child.connected) {
+      from = target;
+      ask = (message) => target.child.send(message);
+    } else {
+      return undefined;
+    }
     const last = this.lastRetained;
-    if (last && last.process === target && Date.now() - last.at <= maxAgeMs) return last.mb;
-    const mb = await this.askRetained(target.child);
-    if (mb !== undefined) this.lastRetained = { process: target, mb, at: Date.now() };
+    if (last && last.from === from && Date.now() - last.at <= maxAgeMs) return last.mb;
+    const mb = await this.askRetained(ask);
+    if (mb !== undefined) this.lastRetained = { from, mb, at: Date.now() };
     return mb;
   }
 
-  private async askRetained(child: ChildProcess): Promise<number | undefined> {
+  private onRetained(m: { type?: string; id?: number; bytes?: number }): void {
+    if (m?.type !== 'retained' || m.id === undefined) return;
+    this.pendingRetained.get(m.id)?.(m.bytes);
+    this.pendingRetained.delete(m.id);
+  }
+
+  private async askRetained(ask: (message: { type: 'retained'; id: number }) => void): Promise<number | undefined> {
     const id = this.nextRetained++;
     const bytes = await new Promise<number | undefined>((resolve) => {
       const timer = setTimeout(() => { this.pendingRetained.delete(id); resolve(undefined); }, 5000);
       this.pendingRetained.set(id, (b) => { clearTimeout(timer); resolve(b); });
-      child.send({ type: 'retained', id });
+      ask({ type: 'retained', id });
     });
     return bytes === undefined ? undefined : bytes / (1024 * 1024);
   }
