@@ -9,7 +9,7 @@
  */
 import { encodeAbort } from '../protocols/dicom/index.ts';
 import type { AllowRule } from '../proxy/route-config.ts';
-import { isBulk, memoryVerdict, runBulk } from './bulk-exec.ts';
+import { BulkSampler, isBulk, memoryVerdict, runBulk } from './bulk-exec.ts';
 import { replySignature } from './corpus.ts';
 import type { DicomDictionary } from './dicom-generator.ts';
 import { type Exchange, type Protocol, type Side, totalBytes } from './exchange.ts';
@@ -132,6 +132,8 @@ export class Campaign {
   private readonly window: StreamWindow<ExecInput>;
   /** Window ids of replays (negative: exec indexes are not). */
   private nextReplayId = -1;
+  /** Which floods get their memory measured (bulk-exec.ts). */
+  private readonly bulkSampler = new BulkSampler();
   /** Triage candidates: execs that ended since the last answered liveness probe began. */
   private recent: Ran[] = [];
   /** Whether the target ever answered the liveness probe: only then does a closed probe connection mean broken. */
@@ -178,8 +180,14 @@ export class Campaign {
   private async runOne(input: ExecInput): Promise<ExecResult> {
     const backend = this.o.target.backend;
     if (input.server && backend) backend.queueHostile(input.server);
-    if (isBulk(input.client)) return runBulk(input.client, this.o.target, this.exec);
-    return runClient(input.client, this.o.target.endpoint(), this.exec);
+    if (!isBulk(input.client)) return runClient(input.client, this.o.target.endpoint(), this.exec);
+    // Replays (negative index) are always measured; the loops' floods as the sampler allows.
+    const release = input.index >= 0 ? this.bulkSampler.claim(input.client) : undefined;
+    try {
+      return await runBulk(input.client, this.o.target, this.exec, input.index < 0 || release !== undefined);
+    } finally {
+      release?.();
+    }
   }
 
   async run(): Promise<CampaignResult> {
