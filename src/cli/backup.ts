@@ -52,6 +52,7 @@ export function register(program: Command): void {
       try {
         const r = await writeBackup({ dataDir: layout.root, caDir: layout.ca, store, storeFile: layout.store, passphrase: backupPassphrase(existsSync(layout.devMarker)), out: o.out });
         store.appendAudit({ event: 'ca.backup', actor: 'cli', data: { out: resolve(o.out), files: r.files } });
+        for (const name of r.removedPartials) process.stderr.write(`wardgate backup: removed ${name}, the partial archive of a backup that was interrupted\n`);
         console.log(`backup written to ${o.out}: ${r.files} files, ${r.bytes} bytes, AES-256-GCM`);
       } finally {
         close();

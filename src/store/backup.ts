@@ -1,4 +1,5 @@
-import { createPrivateKey, randomBytes } from 'node:crypto';
+import { createHash, createPrivateKey, randomBytes } from 'node:crypto';
+import { hostname } from 'node:os';
 import { closeSync, constants, existsSync, fstatSync, mkdtempSync, openSync, readdirSync, readFileSync, readSync, realpathSync, renameSync, rmSync, statSync, fsyncSync } from 'node:fs';
 import { basename, dirname, join, relative, sep } from 'node:path';
 import { WardgateError } from '../errors.ts';
@@ -77,7 +78,8 @@ function packFile(sealer: ChunkSealer, source: string, archivePath: string, mode
  * so memory stays bounded whatever the store's size. The file appears under its name only complete
  * (written beside it, then renamed), so a partial archive never looks valid.
  */
-export async function writeBackup(opts: { dataDir: string; caDir: string; store: Store; storeFile: string; passphrase: string; out: string }): Promise<{ files: number; bytes: number }> {
+export async function writeBackup(opts: { dataDir: string; caDir: string; store: Store; storeFile: string; passphrase: string; out: string }): Promise<{ files: number; bytes: number; removedPartials: string[] }> {
+  const removedPartials = removeDeadPartials(dirname(opts.out));
   const scratch = makeScratch(opts.dataDir);
   try {
     const snapshot = join(scratch, 'store.db');
@@ -99,7 +101,7 @@ export async function writeBackup(opts: { dataDir: string; caDir: string; store:
       for (const f of packed) packFile(sealer, f.source, f.path, f.mode);
       sealer.push(endRecord(packed.length));
     });
-    return { files: packed.length, bytes };
+    return { files: packed.length, bytes, removedPartials };
   } finally {
     rmSync(scratch, { recursive: true, force: true });
     activeScratch.delete(scratch);
@@ -128,9 +130,41 @@ function makeScratch(dataDir: string): string {
   return scratch;
 }
 
+/**
+ * A partial archive's name says which host and process writes it: `.NAME.backup-HOST-PID-RANDOM.tmp`
+ * (HOST: 8 hex digits of a hash of the host name, for an --out directory on a volume that other hosts
+ * write to as well, whose pids mean nothing here).
+ */
+const HOST_TAG = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+const PARTIAL = /^\..+\.backup-([0-9a-f]{8})-(\d+)-[0-9a-f]{12}\.tmp$/;
+
+/**
+ * A backup killed half-way (kill -9, power loss) leaves its partial archive beside --out: encrypted,
+ * 0600, refused by restore, but as large as the archive had grown. The next backup into the same
+ * directory removes those whose writer, on this host, is gone; it returns their names.
+ */
+function removeDeadPartials(dir: string): string[] {
+  const removed: string[] = [];
+  let names: string[];
+  try {
+    names = readdirSync(dir);
+  } catch {
+    return removed; // no such directory yet: the archive's own open names the problem
+  }
+  for (const name of names) {
+    const m = PARTIAL.exec(name);
+    if (!m || m[1] !== HOST_TAG) continue;
+    const pid = Number(m[2]);
+    if (pid === process.pid || processAlive(pid)) continue;
+    rmSync(join(dir, name), { force: true });
+    removed.push(name);
+  }
+  return removed;
+}
+
 /** The archive is built in a 0600 sibling and renamed into place once complete and on disk. */
 function writeSealed(out: string, passphrase: string, fill: (sealer: ChunkSealer) => void): number {
-  const tmp = join(dirname(out), `.${basename(out)}.${randomBytes(6).toString('hex')}.tmp`);
+  const tmp = join(dirname(out), `.${basename(out)}.backup-${HOST_TAG}-${process.pid}-${randomBytes(6).toString('hex')}.tmp`);
   const fd = openSync(tmp, 'wx', 0o600);
   try {
     const sealer = new ChunkSealer(fd, passphrase);

@@ -8,6 +8,8 @@ import t, { type Test } from 'tap';
 import { spawn, spawnSync } from 'node:child_process';
 import { existsSync, readdirSync, readFileSync, rmSync, statSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
+import { createHash } from 'node:crypto';
+import { hostname } from 'node:os';
 import { BIN, wardgate } from '../helpers/cli.ts';
 import { tempDir } from '../helpers/tmp.ts';
 import { type Entry, FIXED, HEADER, MAGIC, MIB, ONE_LINE, env, framesOf, makeCa, records, seal, stored } from './fixtures/backup-v3.ts';
@@ -136,11 +138,20 @@ t.test('backup killed with -9 half-way: a 0600 temp file that restore refuses; t
   t.equal(r.status, 1);
   t.match(r.stderr, ONE_LINE('BACKUP_INVALID', /.* is incomplete or corrupt: the length in its header fails authentication/));
   t.notOk(existsSync(join(work, 'target')));
-  // The next backup sweeps the dead one's snapshot and leaves its own nowhere.
+  const hostTag = createHash('sha256').update(hostname()).digest('hex').slice(0, 8);
+  t.match(tmp, new RegExp(`/\\.b\\.wgb\\.backup-${hostTag}-${child.pid}-[0-9a-f]{12}\\.tmp$`), 'the temp archive is named with its host and pid');
+  // Partial archives the next backup must leave: one whose writer still runs, one from another host.
+  const running = `.d.wgb.backup-${hostTag}-${process.ppid}-aaaaaaaaaaaa.tmp`;
+  const otherHost = `.d.wgb.backup-${hostTag === '00000000' ? '11111111' : '00000000'}-${child.pid}-bbbbbbbbbbbb.tmp`;
+  for (const name of [running, otherHost]) writeFileSync(join(out, name), 'partial');
+  // The next backup sweeps the dead one's snapshot and partial archive, and leaves its own nowhere.
   rmSync(join(dir, 'ballast.bin'));
   const again = wardgate(['backup', '-d', dir, '--out', join(out, 'c.wgb')], env);
   t.equal(again.status, 0, again.stderr);
   t.same(readdirSync(dir).filter((n) => n.startsWith('.backup-scratch-')), [], 'no scratch dir left in the data dir');
+  t.notOk(existsSync(tmp!), 'the killed backup\'s partial archive is removed');
+  t.match(again.stderr, `wardgate backup: removed ${tmp!.split('/').pop()}, the partial archive of a backup that was interrupted`);
+  t.same(readdirSync(out).filter((n) => n.endsWith('.tmp')).sort(), [running, otherHost].sort(), 'a running writer\'s and another host\'s partial archives stay');
   const restored = wardgate(['restore', '-d', join(work, 'target'), '--from', join(out, 'c.wgb')], env);
   t.equal(restored.status, 0, restored.stderr);
   t.notOk(readdirSync(join(work, 'target')).some((n) => n.startsWith('.backup-scratch-')), 'no scratch dir inside the archive');
