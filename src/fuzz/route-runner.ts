@@ -6,6 +6,7 @@
  */
 import { Gateway } from '../proxy/gateway.ts';
 import { loadGatewayConfig } from '../proxy/route-config.ts';
+import { retainedBytes } from './retained-memory.ts';
 
 const file = process.argv[2];
 if (!file) {
@@ -22,15 +23,8 @@ const stop = async () => {
 };
 process.once('SIGTERM', () => void stop());
 // The fuzzer's memory oracle asks over IPC what the gateway still holds after a full GC.
-// V8 lowers its `external` count for freed buffers only after sweeping, some time after gc() returns:
-// read right after one GC, a burst of garbage read buffers looks retained. GC, let sweeping finish, GC.
 process.on('message', async (m: { type?: string; id?: number }) => {
   if (m?.type !== 'retained') return;
-  const gc = (globalThis as { gc?: () => void }).gc;
-  gc?.();
-  await new Promise((r) => setTimeout(r, 50));
-  gc?.();
-  const u = process.memoryUsage();
-  process.send?.({ type: 'retained', id: m.id, bytes: u.heapUsed + u.external });
+  process.send?.({ type: 'retained', id: m.id, bytes: await retainedBytes() });
 });
 process.once('SIGINT', () => void stop());
