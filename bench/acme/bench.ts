@@ -3,6 +3,9 @@
  * against pebble (the reference ACME server, Debian package) in the same run, under the same load from
  * several client processes, at concurrency 1, 8 and 32. Reports issuances/s and the SERVER's CPU time per
  * issuance (utime+stime from /proc), then wardgate again with 100,000 certificates already stored.
+ * A third server, the Node.js floor (floor-server.ts: the same load answered with only the work no ACME
+ * server can skip, nothing stored), says how much of that CPU the platform takes before any of
+ * wardgate's own work; `--no-floor` leaves it out.
  *
  *   npm run bench:acme [-- --seconds 8 --warmup 15 --levels 1,8,32 --preload 100000]
  *
@@ -22,7 +25,7 @@ import { randomBytes } from 'node:crypto';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { freePort } from '../../src/net/free-port.ts';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '8' }, warmup: { type: 'string', default: '15' }, levels: { type: 'string', default: '1,8,32' }, preload: { type: 'string', default: '100000' }, 'pebble-authz-reuse': { type: 'string', default: '0' } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '8' }, warmup: { type: 'string', default: '15' }, levels: { type: 'string', default: '1,8,32' }, preload: { type: 'string', default: '100000' }, 'pebble-authz-reuse': { type: 'string', default: '0' }, 'no-floor': { type: 'boolean', default: false } } });
 const SECONDS = Number(values.seconds);
 const WARMUP_SECONDS = Number(values.warmup);
 const LEVELS = values.levels.split(',').map(Number);
@@ -121,6 +124,16 @@ async function startPebble(http01Port: number): Promise<{ target: Target; proc: 
   return { proc, target: { name: 'pebble', directory: `https://127.0.0.1:${port}/dir`, ca: join(d, 'cert.pem'), pid: proc.pid!, http01Port } };
 }
 
+async function startFloor(http01Port: number): Promise<{ target: Target; proc: ChildProcess }> {
+  const d = join(work, 'floor');
+  execFileSync('mkdir', ['-p', d]);
+  execFileSync('openssl', ['req', '-x509', '-newkey', 'ec', '-pkeyopt', 'ec_paramgen_curve:P-256', '-nodes', '-days', '2', '-subj', '/CN=floor bench', '-keyout', join(d, 'key.pem'), '-out', join(d, 'cert.pem'), '-addext', 'subjectAltName=IP:127.0.0.1'], { stdio: 'pipe' });
+  const port = await freePort();
+  const proc = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./floor-server.ts', import.meta.url)), String(port), join(d, 'cert.pem'), join(d, 'key.pem'), String(http01Port)], { cwd: root, stdio: ['ignore', 'ignore', 'inherit'] });
+  await waitForHttps(`https://127.0.0.1:${port}/dir`, join(d, 'cert.pem'));
+  return { proc, target: { name: 'floor', directory: `https://127.0.0.1:${port}/dir`, ca: join(d, 'cert.pem'), pid: proc.pid!, http01Port } };
+}
+
 function stop(proc: ChildProcess): Promise<void> {
   return new Promise((resolve) => { proc.once('exit', () => resolve()); proc.kill('SIGTERM'); });
 }
@@ -132,9 +145,12 @@ try {
     { env: { ...process.env, WARDGATE_CA_PASSPHRASE: 'bench' }, stdio: 'pipe' });
   init(dataDir);
   const rows: string[] = [];
-  const results: Record<string, Record<number, Awaited<ReturnType<typeof load>>>> = { wardgate: {}, pebble: {} };
+  const results: Record<string, Record<number, Awaited<ReturnType<typeof load>>>> = { wardgate: {}, pebble: {}, floor: {} };
+  const floorRows: string[] = [];
   for (const level of LEVELS) {
-    for (const start of [() => startWardgate(dataDir, http01Port), () => startPebble(http01Port)]) {
+    const starts = [() => startWardgate(dataDir, http01Port), () => startPebble(http01Port)];
+    if (!values['no-floor']) starts.push(() => startFloor(http01Port));
+    for (const start of starts) {
       // A point where requests failed (pebble 2.4 sometimes stops answering authorizations under
       // concurrent load) is measured once more on a fresh server; both attempts are printed.
       for (let attempt = 1; attempt <= 2; attempt++) {
@@ -148,12 +164,20 @@ try {
     const w = results.wardgate[level]; const p = results.pebble[level];
     // A pebble that stalled (no issuance) has no figure to divide by.
     const stalled = p.done === 0;
+    const f = results.floor[level];
+    if (f) floorRows.push(`| ${level} | ${f.rate.toFixed(1)} | ${f.cpuPerIssuance.toFixed(2)} | ${w.cpuPerIssuance.toFixed(2)} | ${stalled ? '-' : p.cpuPerIssuance.toFixed(2)} | ${(f.cpuPerIssuance / w.cpuPerIssuance).toFixed(2)} | ${stalled ? '-' : (f.cpuPerIssuance / p.cpuPerIssuance).toFixed(2)} | ${f.requestsPerIssuance.toFixed(1)} |`);
     rows.push(`| ${level} | ${w.rate.toFixed(1)} | ${stalled ? '(stalled)' : p.rate.toFixed(1)} | ${stalled ? '-' : `${(w.rate / p.rate).toFixed(2)}x`} | ${w.cpuPerIssuance.toFixed(2)} | ${stalled ? '-' : p.cpuPerIssuance.toFixed(2)} | ${stalled ? '-' : (w.cpuPerIssuance / p.cpuPerIssuance).toFixed(2)} | ${w.requestsPerIssuance.toFixed(1)} / ${stalled ? '-' : p.requestsPerIssuance.toFixed(1)} | ${w.http01PerIssuance.toFixed(2)} / ${stalled ? '-' : p.http01PerIssuance.toFixed(2)} |`);
   }
   console.log(`\nACME complete issuances, ${SECONDS} s per run, load from up to 4 client processes (same load for both servers; pebble's authorization reuse ${PEBBLE_AUTHZ_REUSE} %)\n`);
   console.log('| concurrency | wardgate issuances/s | pebble issuances/s | throughput ratio | wardgate server CPU ms/issuance | pebble server CPU ms/issuance | CPU ratio (wardgate/pebble) | requests per issuance (wardgate / pebble) | http-01 fetches per issuance |');
   console.log('|---|---|---|---|---|---|---|---|---|');
   for (const r of rows) console.log(r);
+  if (floorRows.length) {
+    console.log('\nThe Node.js floor (floor-server.ts): the same load answered with only what no ACME server can skip (TLS, HTTP, one ES256 verification per POST through node:crypto, nonces, one http-01 fetch, one signature; nothing stored, no CSR checks). The issue\'s CPU goal is 0.20 of pebble\'s.\n');
+    console.log('| concurrency | floor issuances/s | floor server CPU ms/issuance | wardgate | pebble | floor/wardgate | floor/pebble | requests per issuance |');
+    console.log('|---|---|---|---|---|---|---|---|');
+    for (const r of floorRows) console.log(r);
+  }
 
   if (PRELOAD > 0) {
     // A second CA whose store gets PRELOAD certificates, measured alternately with the near-empty one
