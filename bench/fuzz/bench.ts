@@ -2,14 +2,15 @@
  * bench/fuzz: fuzzer throughput and time to bugs, all measured in one run.
  * - execs/s (one exec = one new TCP connection carrying one generated exchange) against a gateway
  *   route in this process: plaintext side (outbound routes) and TLS side (inbound routes), DICOM and
- *   HL7, every oracle on (backend policy checks as records close, liveness probe every 250 ms);
+ *   HL7, every oracle on (backend policy checks as records close, liveness probe every 250 ms), and
+ *   the plaintext route: the outbound routes in the TLS-free harness (`--plaintext`), no handshake at all;
  * - the same fuzzer straight against the instrumented backend, without the gateway: the ratio shows
  *   how much of the cost is the gateway's;
  * - time to each planted bug of the faulty targets, over several seeds (minimization off, so the
  *   clock stops at detection).
  *
  *   node --import tsx bench/fuzz/bench.ts [--seconds 10] [--seeds 3] [--concurrency 32] [--child | --thread]
- *     [--only dicom-direct,dicom-out,dicom-in,hl7-direct,hl7-out,hl7-in]   (rows to run; --seeds 0: no planted bugs)
+ *     [--only dicom-direct,dicom-out,dicom-in,hl7-direct,hl7-out,hl7-in,dicom-plain,hl7-plain]   (rows to run; --seeds 0: no planted bugs)
  */
 import { mkdtempSync, readFileSync, readdirSync, rmSync } from 'node:fs';
 import { tmpdir } from 'node:os';
@@ -80,8 +81,8 @@ async function measured(run: () => Promise<{ execs: number }>): Promise<{ self: 
   return { self: Math.round((b.self - a.self) / n), child: Math.round(child / n), mainThread: Math.round((b.mainThread - a.mainThread) / n) };
 }
 
-async function routeRate(route: string, label: string): Promise<Row> {
-  const p = prepareTarget({ route, config: fixture.config, cert: fixture.cert, key: fixture.key, ca: fixture.ca, side: 'client', inProcess: !values.child, thread: values.thread });
+async function routeRate(route: string, label: string, plaintext = false): Promise<Row> {
+  const p = prepareTarget({ route, config: fixture.config, cert: fixture.cert, key: fixture.key, ca: fixture.ca, side: 'client', inProcess: !values.child, thread: values.thread, plaintext });
   await p.target.start();
   try {
     let r!: Awaited<ReturnType<typeof runCampaign>>;
@@ -118,6 +119,10 @@ rows.push(want('dicom-in') ? await routeRate('dicom-in', `dicom inbound route, T
 rows.push(want('hl7-direct') ? await directRate('hl7') : none);
 rows.push(want('hl7-out') ? await routeRate('hl7-out', `hl7 outbound route, plaintext side, ${mode}`) : none);
 rows.push(want('hl7-in') ? await routeRate('hl7-in', `hl7 inbound route, TLS side (mTLS), ${mode}`) : none);
+// The plaintext route: the outbound routes in the TLS-free harness (`wardgate fuzz --plaintext`), where
+// the gateway reaches the backend without a TLS handshake per exec.
+rows.push(want('dicom-plain') ? await routeRate('dicom-out', `dicom outbound route, TLS-free harness (--plaintext), ${mode}`, true) : none);
+rows.push(want('hl7-plain') ? await routeRate('hl7-out', `hl7 outbound route, TLS-free harness (--plaintext), ${mode}`, true) : none);
 
 console.log(`\nbench/fuzz: ${SECONDS} s per row, concurrency ${CONCURRENCY}, load average ${(await import('node:os')).loadavg()[0].toFixed(1)} on ${(await import('node:os')).cpus().length} cores`);
 console.log('| target | execs | execs/s | CPU µs/exec | of which main thread | gateway child | findings |');

@@ -39,6 +39,7 @@ function targetOptions(cmd: Command): Command {
     .option('--cert <pem>', 'client certificate (inbound routes, TLS targets); for outbound routes the backend\'s server certificate')
     .option('--key <pem>', 'key of --cert')
     .option('--lab', 'confirm that a target outside loopback is a lab system (fuzzing creates records in it)')
+    .option('--plaintext', 'route targets: fuzz the route\'s DICOM/HL7 handling with TLS taken out (the gateway listens, or reaches the backend, in plaintext; inbound it takes the fuzzer for the names of --cert): about 2x the execs/s, no handshake, certificate or revocation checks exercised')
     .option('--hang-timeout <ms>', 'a target that does not answer a well-formed request within this is hung', '3000');
 }
 
@@ -65,6 +66,7 @@ Examples:
       if (o.gatewayThread && !o.route) throw new WardgateError('CLI_ARGUMENT', '--gateway-thread applies to --route targets only');
       const prepared = prepareTarget(o.gatewayThread ? { ...o, inProcess: true, thread: true } : o);
       if (o.gatewayThread) process.stderr.write('wardgate fuzz: gateway on a worker thread: the resident-memory bound (--max-rss) is off; memory per relayed byte is read from the thread\'s heap\n');
+      if (o.plaintext) process.stderr.write('wardgate fuzz: TLS-free harness (--plaintext): the route\'s TLS side runs in plaintext; handshakes, certificate and revocation checks are not exercised\n');
       const out = resolve(o.out);
       const seconds = Math.max(1, Math.round(durationMs / 1000));
       const bar = progressBar('fuzz', seconds);
@@ -126,6 +128,7 @@ function replayFlags(file: string, r: Reproducer, given: TargetFlags): TargetFla
   if (!flags.route && !flags.target) {
     if (r.target.kind === 'route') {
       Object.assign(flags, { route: r.target.route, config: flags.config ?? recordedConfig(file, r) });
+      if (r.target.plaintext === true) flags.plaintext ??= true;
     } else {
       // Reproducers travel between hospitals and vendors: a command inside one is never run on the
       // file's say-so (it would be code execution by a shared JSON file). The user starts the target,

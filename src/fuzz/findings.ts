@@ -158,6 +158,7 @@ export function readReproducer(file: string): Reproducer {
   }
   // Absent in reproducers written before replay honoured it: those replay in plaintext, as they did.
   if (target.tls !== undefined && typeof target.tls !== 'boolean') throw bad('target.tls', 'true or false');
+  if (target.plaintext !== undefined && typeof target.plaintext !== 'boolean') throw bad('target.plaintext', 'true or false');
   return {
     ...(data as unknown as Reproducer),
     // Printed by replay: no terminal escapes, whoever wrote the file.

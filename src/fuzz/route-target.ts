@@ -4,6 +4,8 @@
  * moved to a free loopback port and its upstream to an instrumented backend the fuzzer runs. Inbound
  * routes are attacked over TLS with the fuzzer's client certificate; outbound routes on their
  * plaintext side, and the backend presents the fuzzer's certificate to the gateway's TLS client.
+ * With `plaintext` (`--plaintext`) the route runs in the TLS-free harness (route.ts WithoutTls): the
+ * fuzzer reaches inbound routes, and the gateway the backend, in plaintext.
  */
 import { X509Certificate } from 'node:crypto';
 import { Worker } from 'node:worker_threads';
@@ -14,6 +16,7 @@ import { dirname, join } from 'node:path';
 import { fileURLToPath, pathToFileURL } from 'node:url';
 import { WardgateError } from '../errors.ts';
 import { Gateway } from '../proxy/gateway.ts';
+import type { WithoutTls } from '../proxy/route.ts';
 import { type GatewayConfig, type RouteConfig, parseAddress } from '../proxy/route-config.ts';
 import { InstrumentedBackend } from './backend.ts';
 import type { Protocol } from './exchange.ts';
@@ -54,6 +57,11 @@ export interface RouteTargetOptions {
   /** Tests: the module the worker thread runs instead of route-worker.ts (it gets `{ config }` as workerData). */
   workerEntry?: string;
   lab?: boolean;
+  /**
+   * The route's TLS side in plaintext (route.ts WithoutTls): execs go to the protocol handling
+   * instead of a TLS handshake each. Inbound, the gateway takes the fuzzer for the names of --cert.
+   */
+  plaintext?: boolean;
 }
 
 
@@ -101,17 +109,26 @@ export class RouteTarget implements FuzzTarget {
     this.route = route;
     this.protocol = route.protocol;
     checkScope(fuzzListenHost(route.listen), Boolean(o.lab));
-    if (route.direction === 'inbound' && (route.tls.clientAuth ?? 'required') === 'required' && (!o.identity.cert || !o.identity.key)) {
-      throw new WardgateError('CLI_ARGUMENT', `route ${route.name} requires a client certificate: give --cert and --key (issued by the route's trust bundle)`);
+    if (route.direction === 'inbound' && (route.tls.clientAuth ?? 'required') === 'required' && (!o.identity.cert || (!o.identity.key && !o.plaintext))) {
+      throw new WardgateError('CLI_ARGUMENT', o.plaintext
+        ? `route ${route.name} requires a client certificate: give --cert, whose names the gateway takes the fuzzer for (--plaintext)`
+        : `route ${route.name} requires a client certificate: give --cert and --key (issued by the route's trust bundle)`);
     }
-    if (route.direction === 'outbound' && (!o.identity.cert || !o.identity.key)) {
+    if (route.direction === 'outbound' && !o.plaintext && (!o.identity.cert || !o.identity.key)) {
       throw new WardgateError('CLI_ARGUMENT', `route ${route.name} is outbound: the instrumented backend needs --cert and --key valid for the route's upstream name`);
     }
     // On the route's own loopback address when it has one: any process on the host may connect to
     // 127.0.0.1, and the backend takes every connection for the gateway's.
     const listenHost = fuzzListenHost(route.listen);
     const backendHost = net.isIPv4(listenHost) ? listenHost : '127.0.0.1';
-    this.backend = new InstrumentedBackend({ protocol: route.protocol, host: backendHost, tls: route.direction === 'outbound' ? { cert: o.identity.cert!, key: o.identity.key!, ca: o.identity.ca } : undefined });
+    this.backend = new InstrumentedBackend({ protocol: route.protocol, host: backendHost, tls: route.direction === 'outbound' && !o.plaintext ? { cert: o.identity.cert!, key: o.identity.key!, ca: o.identity.ca } : undefined });
+  }
+
+  /** The harness option for the gateway (route.ts WithoutTls), when fuzzing without TLS. */
+  private withoutTls(): WithoutTls | undefined {
+    if (!this.o.plaintext) return undefined;
+    const { subjects, sans } = this.peer();
+    return { peer: { subjects, sans } };
   }
 
   /** Who the fuzzer's client is on this route (certificate names only count on TLS, i.e. inbound). */
@@ -121,7 +138,7 @@ export class RouteTarget implements FuzzTarget {
 
   endpoint(): Endpoint {
     const at = this.listen!;
-    if (this.route.direction === 'outbound') return { host: at.host, port: at.port };
+    if (this.route.direction === 'outbound' || this.o.plaintext) return { host: at.host, port: at.port };
     return { host: at.host, port: at.port, tls: { ca: this.o.identity.ca, cert: this.o.identity.cert, key: this.o.identity.key, servername: at.host } };
   }
 
@@ -142,14 +159,15 @@ export class RouteTarget implements FuzzTarget {
     if (this.o.inProcess && this.o.thread) return this.startWorker(this.fuzzConfig);
     if (this.o.inProcess) {
       process.on('uncaughtException', this.onUncaught);
-      this.gateway = new Gateway(this.fuzzConfig, { log: () => undefined });
+      this.gateway = new Gateway(this.fuzzConfig, { log: () => undefined, withoutTls: this.withoutTls() });
       await this.gateway.start();
       return;
     }
     this.workDir ??= mkdtempSync(join(tmpdir(), 'wardgate-fuzz-route-'));
     const file = join(this.workDir, 'gateway.json');
     writeFileSync(file, JSON.stringify(this.fuzzConfig));
-    const started = new TargetProcess(process.execPath, ['--expose-gc', '--import', 'tsx', RUNNER, file], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
+    const withoutTls = this.withoutTls();
+    const started = new TargetProcess(process.execPath, ['--expose-gc', '--import', 'tsx', RUNNER, file, ...(withoutTls ? [JSON.stringify(withoutTls)] : [])], { cwd: REPO_ROOT, stdio: ['ignore', 'ignore', 'pipe', 'ipc'] });
     started.child.on('message', (m: { type?: string; id?: number; bytes?: number }) => this.onRetained(m));
     this.process = started;
     await waitForListener(this.listen!.host, this.listen!.port, 30_000, () => started.alive);
@@ -157,7 +175,7 @@ export class RouteTarget implements FuzzTarget {
 
   private async startWorker(config: GatewayConfig): Promise<void> {
     const entry = this.o.workerEntry ? pathToFileURL(this.o.workerEntry).href : undefined;
-    const thread = new Worker(WORKER, { workerData: { config, entry } });
+    const thread = new Worker(WORKER, { workerData: { config, entry, withoutTls: this.withoutTls() } });
     const w = { thread, stopping: false, gone: new Promise<void>((resolve) => thread.once('exit', () => resolve())) };
     this.worker = w;
     let listening = false;
@@ -270,6 +288,7 @@ export class RouteTarget implements FuzzTarget {
   }
 
   describe(): TargetDescription {
+    if (this.o.plaintext) return { kind: 'route', protocol: this.protocol, route: this.route.name, config: this.o.configFile, tls: false, plaintext: true };
     return { kind: 'route', protocol: this.protocol, route: this.route.name, config: this.o.configFile, tls: this.route.direction === 'inbound' };
   }
 }

@@ -8,9 +8,11 @@
 import { parentPort, workerData } from 'node:worker_threads';
 import { Gateway } from '../proxy/gateway.ts';
 import type { GatewayConfig } from '../proxy/route-config.ts';
+import type { WithoutTls } from '../proxy/route.ts';
 import { retainedBytes } from './retained-memory.ts';
 
-const gateway = new Gateway((workerData as { config: GatewayConfig }).config, { log: () => undefined });
+const { config, withoutTls } = workerData as { config: GatewayConfig; withoutTls?: WithoutTls };
+const gateway = new Gateway(config, { log: () => undefined, withoutTls });
 await gateway.start();
 parentPort!.postMessage({ type: 'ready' });
 parentPort!.on('message', async (m: { type?: string; id?: number }) => {

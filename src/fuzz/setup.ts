@@ -30,6 +30,8 @@ export interface TargetFlags {
   inProcess?: boolean;
   /** With inProcess: the gateway on a worker thread of this process (route-target.ts). */
   thread?: boolean;
+  /** Route targets: the TLS-free harness (route-target.ts, route.ts WithoutTls). */
+  plaintext?: boolean;
   /** Tests: how --target names resolve for the scope check (scope.ts). */
   lookup?: LookupAll;
 }
@@ -96,13 +98,14 @@ export function prepareTarget(o: TargetFlags): PreparedTarget {
     if (!o.config) throw invalid('--route needs --config FILE (the gateway config that defines the route)');
     if (o.target || o.spawn) throw invalid('--route and --target/--spawn are exclusive');
     const config = loadGatewayConfig(o.config);
-    const target = new RouteTarget({ config, configFile: o.config, route: o.route, identity: { cert: readPem(o.cert, 'certificate'), key: readPem(o.key, 'key'), ca: readPem(o.ca, 'trust bundle') }, inProcess: o.inProcess, thread: o.thread, lab: o.lab });
+    const target = new RouteTarget({ config, configFile: o.config, route: o.route, identity: { cert: readPem(o.cert, 'certificate'), key: readPem(o.key, 'key'), ca: readPem(o.ca, 'trust bundle') }, inProcess: o.inProcess, thread: o.thread, lab: o.lab, plaintext: o.plaintext });
     const rules = target.route.allow;
     const sides = sidesOf(o.side, target.route.direction === 'outbound' ? ['client', 'server'] : ['client']);
     if (sides.includes('server') && !target.backend) throw invalid('--side server needs a route target');
     return { target, protocol: target.protocol, sides, policy: { rules, peer: target.peer() }, ...dictionariesFor(rules) };
   }
   if (!o.target) throw invalid('give --route NAME --config FILE, or --target ADDR:PORT --protocol dicom|hl7');
+  if (o.plaintext) throw invalid('--plaintext applies to --route targets (a --target without --tls is fuzzed in plaintext already)');
   if (o.protocol !== 'dicom' && o.protocol !== 'hl7') throw invalid('--target needs --protocol dicom or hl7');
   let at;
   try {

@@ -26,6 +26,8 @@ export interface TargetDescription {
   route?: string;
   config?: string;
   tls?: boolean;
+  /** Route targets: fuzzed in the TLS-free harness (`--plaintext`), so replayed the same way. */
+  plaintext?: boolean;
 }
 
 export interface FuzzTarget {

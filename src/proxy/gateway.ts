@@ -11,7 +11,7 @@ import { WardgateError } from '../errors.ts';
 import { type Credentials, loadKeyPairs, loadTrustBundle } from './credentials.ts';
 import { Metrics } from './metrics.ts';
 import { metricsAuth, startMetricsServer } from './metrics-server.ts';
-import { Route } from './route.ts';
+import { Route, type WithoutTls } from './route.ts';
 import { type GatewayConfig, type RouteConfig, parseAddress } from './route-config.ts';
 
 export interface GatewayOptions {
@@ -19,6 +19,8 @@ export interface GatewayOptions {
   tlsProfilesDir?: string;
   /** Credentials for routes whose certificates are not files (ACME-managed), by route name. */
   credentials?: Map<string, Credentials>;
+  /** The fuzzer's TLS-free harness (route.ts WithoutTls); `wardgate proxy` never sets it. */
+  withoutTls?: WithoutTls;
 }
 
 function readOptional(file: string | undefined, what: string): string | undefined {
@@ -62,12 +64,12 @@ export class Gateway {
   async start(): Promise<void> {
     try {
       for (const rc of this.config.routes) {
-        const route = new Route(rc, { metrics: this.metrics, auditor: this.auditor, log: this.log, tlsProfilesDir: this.opts.tlsProfilesDir }, this.credentialsFor(rc), loadTrustBundle(rc.tls.ca));
+        const route = new Route(rc, { metrics: this.metrics, auditor: this.auditor, log: this.log, tlsProfilesDir: this.opts.tlsProfilesDir, withoutTls: this.opts.withoutTls }, this.credentialsFor(rc), loadTrustBundle(rc.tls.ca));
         await route.start();
         this.routes.push(route);
         this.auditor.record(applicationActivity(this.auditor.identity, 'start', rc.name));
         const at = route.address();
-        this.log(`route ${rc.name}: ${rc.direction} ${rc.protocol} listening on ${at.host}:${at.port} -> ${rc.upstream}`);
+        this.log(`route ${rc.name}: ${rc.direction} ${rc.protocol} listening on ${at.host}:${at.port} -> ${rc.upstream}${this.opts.withoutTls ? ' (fuzz harness: TLS off)' : ''}`);
       }
       if (this.config.metrics) this.metricsServer = await startMetricsServer(this.metrics, parseAddress(this.config.metrics.listen, 'metrics.listen'), { ...metricsAuth(this.config.metrics), log: this.log });
     } catch (err) {

@@ -33,6 +33,21 @@ export interface RouteDeps {
   tlsProfilesDir?: string;
   /** Inbound: how often the session ticket key changes (src/net/ticket-keys.ts). */
   ticketKeyRotationMs?: number;
+  /** The fuzzer's TLS-free harness (`wardgate fuzz --plaintext`); `wardgate proxy` never sets it. */
+  withoutTls?: WithoutTls;
+}
+
+/**
+ * For fuzzing the protocol handling alone (`wardgate fuzz --route --plaintext`): the route's TLS side
+ * runs in plaintext, so the fuzzer's execs go to framing, parsing, policy and relaying instead of a
+ * handshake each (a resumed TLS 1.3 connection costs Node ~1.3 ms of CPU for both ends, more than
+ * everything else an exec does; bench/fuzz/README.md). Inbound connections get `peer`'s names as if
+ * they were their verified client certificate's, so allow rules with peer names keep their meaning.
+ * Not reachable from a gateway config: only the fuzz harness passes it, and what it leaves out (the
+ * handshake, certificate checks, revocation) is then not exercised.
+ */
+export interface WithoutTls {
+  peer: Pick<PeerIdentity, 'subjects' | 'sans'>;
 }
 
 function isIp(host: string): boolean {
@@ -156,7 +171,10 @@ export class Route {
 
   async start(): Promise<HostPort> {
     const { config, deps } = this;
-    const server = config.direction === 'inbound' ? this.tlsServer() : net.createServer((socket) => this.onPlainConnection(socket));
+    const withoutTls = deps.withoutTls;
+    const server = config.direction === 'outbound' ? net.createServer((socket) => this.onPlainConnection(socket))
+      : withoutTls ? net.createServer((socket) => this.onHarnessConnection(socket, withoutTls))
+        : this.tlsServer();
     // Prepended so that limits run before TLS (or the relay) touches the connection.
     server.prependListener('connection', (raw: net.Socket) => this.admit(raw));
     server.on('error', (err) => deps.log(`route ${config.name}: listener error: ${err.message}`));
@@ -299,6 +317,13 @@ export class Route {
     this.session(socket, plainPeer(socket));
   }
 
+  /** Inbound under the fuzz harness (WithoutTls): a plaintext client, named as the harness says. */
+  private onHarnessConnection(socket: net.Socket, withoutTls: WithoutTls): void {
+    if (socket.destroyed) return; // refused by admit()
+    const names = withoutTls.peer;
+    this.session(socket, { address: normalizeAddress(socket.remoteAddress), subjects: names.subjects, sans: names.sans, subjectText: names.subjects.length ? `CN=${names.subjects.join('+')}` : undefined });
+  }
+
   private session(client: net.Socket, peer: PeerIdentity): void {
     const { config, deps } = this;
     client.setNoDelay(true);
@@ -348,7 +373,7 @@ export class Route {
         reject(new WardgateError('PROXY_UPSTREAM_FAILED', `route ${config.name}: upstream ${config.upstream}: ${why}`));
       };
       const timer = setTimeout(() => fail(`not connected within ${timeoutMs} ms`), timeoutMs);
-      if (config.direction === 'inbound') {
+      if (config.direction === 'inbound' || deps.withoutTls) {
         socket = net.connect({ host, port });
         socket.once('connect', () => {
           clearTimeout(timer);

@@ -29,6 +29,7 @@ t.test('bad options exit 2 with one line', async (t) => {
     [['fuzz', '--route', 'x'], /--route needs --config/],
     [['fuzz', '--target', '127.0.0.1:9', '--protocol', 'smtp'], /argument 'smtp' is invalid/],
     [['fuzz', '--target', '127.0.0.1:9', '--protocol', 'dicom', '--gateway-thread'], /--gateway-thread applies to --route targets only/],
+    [['fuzz', '--target', '127.0.0.1:9', '--protocol', 'dicom', '--plaintext'], /--plaintext applies to --route targets/],
   ];
   const results = await Promise.all(cases.map(([args]) => runCli(args)));
   for (const [i, [args, pattern]] of cases.entries()) {
