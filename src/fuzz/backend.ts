@@ -15,6 +15,8 @@ import {
 import { MllpDecoder, buildAck, encodeFrame } from '../protocols/hl7/index.ts';
 import type { Exchange, Protocol } from './exchange.ts';
 import { closeServer } from '../net/close-server.ts';
+import { framePayloads } from './oracles.ts';
+import { SentFrames } from './sent-frames.ts';
 
 /**
  * Carried by the benign client of server-side execs (DICOM: Implementation Version Name, PS3.7
@@ -59,6 +61,9 @@ export class InstrumentedBackend {
   private readonly hostile: Exchange[] = [];
   private nextId = 1;
   private readonly recentSent: Buffer[][] = [];
+  /** HL7: frames of the last 4,096 closed connections, and what each open one has written so far. */
+  private readonly closedFrames = new SentFrames(4096);
+  private readonly openSent = new Map<net.Socket, Buffer[]>();
   connections = 0;
   /** Bytes received on all connections, for waiting until a relay has delivered everything. */
   receivedBytes = 0;
@@ -120,6 +125,16 @@ export class InstrumentedBackend {
     return this.recentSent.map((parts) => Buffer.concat(parts));
   }
 
+  /**
+   * HL7: whether this backend wrote a frame with exactly this payload on a recent connection, open
+   * ones included. Closed connections are indexed once (SentFrames); the few open ones are read.
+   */
+  sentFrame(payload: Buffer): boolean {
+    if (this.closedFrames.has(payload)) return true;
+    for (const parts of this.openSent.values()) if (framePayloads(Buffer.concat(parts)).some((f) => f.equals(payload))) return true;
+    return false;
+  }
+
   /** Closed connections since the last call. */
   drain(): BackendConnection[] {
     const out = this.finished;
@@ -155,6 +170,7 @@ export class InstrumentedBackend {
     };
     this.recentSent.push(sent);
     if (this.recentSent.length > 4096) this.recentSent.splice(0, 1024);
+    if (this.opts.protocol === 'hl7') this.openSent.set(socket, sent);
     const write = (b: Buffer) => {
       sent.push(b);
       if (!socket.destroyed) socket.write(b);
@@ -177,6 +193,7 @@ export class InstrumentedBackend {
     socket.on('error', () => undefined);
     socket.once('close', () => {
       this.open.delete(socket);
+      if (this.openSent.delete(socket)) this.closedFrames.add(Buffer.concat(sent));
       record.closedAt = Date.now();
       this.finished.push(record);
     });

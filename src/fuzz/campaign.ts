@@ -20,7 +20,8 @@ import { type Health, probe, probeMessage } from './health.ts';
 import type { Hl7Dictionary } from './hl7-generator.ts';
 import { minimize } from './minimizer.ts';
 import { printable } from '../printable.ts';
-import { type FuzzPeer, type Verdict, checkBackend, checkRelayedAnswer, closedVerdict, crashLocation, crashMessage, describeMatch, RELAYED_BYTES_ALTERED } from './oracles.ts';
+import { SentFrames } from './sent-frames.ts';
+import { type FuzzPeer, type Verdict, checkBackend, checkRelayedAnswer, checkRelayedFrames, closedVerdict, crashLocation, crashMessage, describeMatch, RELAYED_BYTES_ALTERED } from './oracles.ts';
 import { StreamWindow } from './stream-window.ts';
 import type { FuzzTarget } from './target.ts';
 
@@ -139,6 +140,8 @@ export class Campaign {
   /** Whether the target ever answered the liveness probe: only then does a closed probe connection mean broken. */
   private probeAnswered = false;
   private recentHostile: Buffer[] = [];
+  /** HL7: frames of the last MAX_RECENT hostile server scripts. */
+  private readonly hostileFrames = new SentFrames(MAX_RECENT);
   private latencies: number[] = [];
   /** Corpus offers by exec index, applied an epoch at a time. */
   private readonly offers = new Map<number, { ex: Exchange; signature: string }>();
@@ -529,6 +532,14 @@ export class Campaign {
     const server = ran.input.server;
     if (!server) return undefined;
     const own = Buffer.concat(server.chunks);
+    if (this.o.protocol === 'hl7') {
+      // Indexed once per stream (sent-frames.ts): splitting every recent stream into frames again on
+      // every exec held this route to ~90 execs/s.
+      this.hostileFrames.add(own);
+      if (!checkRelayedAnswer('hl7', ran.result.reply, [own])) return undefined;
+      const backend = this.o.target.backend;
+      return checkRelayedFrames(ran.result.reply, (p) => this.hostileFrames.has(p) || (backend?.sentFrame(p) ?? false));
+    }
     this.recentHostile.push(own);
     if (this.recentHostile.length > MAX_RECENT) this.recentHostile.splice(0, MAX_RECENT / 2);
     if (!checkRelayedAnswer(this.o.protocol, ran.result.reply, [own])) return undefined;

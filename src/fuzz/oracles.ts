@@ -204,8 +204,13 @@ export function checkRelayedAnswer(protocol: Protocol, clientReply: Buffer, back
     return undefined;
   }
   const sentPayloads = backendSent.flatMap(framePayloads);
+  return checkRelayedFrames(clientReply, (p) => sentPayloads.some((s) => s.equals(p)));
+}
+
+/** HL7: every frame a client received must be one that was sent (`wasSent`, e.g. SentFrames#has). */
+export function checkRelayedFrames(clientReply: Buffer, wasSent: (payload: Buffer) => boolean): Verdict | undefined {
   for (const p of framePayloads(clientReply)) {
-    if (!sentPayloads.some((s) => s.equals(p))) return { oracle: 'policy', location: 'hl7: relayed answer altered', detail: `the client received a ${p.length}-byte frame the backend never sent` };
+    if (!wasSent(p)) return { oracle: 'policy', location: 'hl7: relayed answer altered', detail: `the client received a ${p.length}-byte frame the backend never sent` };
   }
   return undefined;
 }

@@ -55,7 +55,8 @@ interface Entry<T> {
   endedAt?: number;
 }
 
-function payloadKey(p: Buffer): string {
+/** A frame payload as a map key: the bytes themselves when short, their length and SHA-1 when long. */
+export function payloadKey(p: Buffer): string {
   return p.length <= 2048 ? `${p.length}:${p.toString('latin1')}` : `${p.length}#${createHash('sha1').update(p).digest('hex')}`;
 }
 
