@@ -9,7 +9,7 @@
  */
 import { readFileSync, writeFileSync } from 'node:fs';
 import { join } from 'node:path';
-import t from 'tap';
+import t, { type Test } from 'tap';
 import { InputGenerator } from '../../src/fuzz/generate.ts';
 import { REPRODUCER_FORMAT, writeReproducer } from '../../src/fuzz/findings.ts';
 import { tempDir } from '../helpers/tmp.ts';
@@ -18,58 +18,47 @@ import { routeFixture } from './fixtures/routes.ts';
 
 const DURATION = process.env.WARDGATE_FUZZ_ROUTE_DURATION ?? '30s';
 
-t.test(`each route type survives a ${DURATION} fuzz with no finding`, async (t) => {
-  const f = await routeFixture(t);
+/**
+ * Fuzzes every route of the fixture side by side through the CLI (`extra` flags added) and fails on
+ * anything but a clean run: no findings.json, a finding (printed with its reproducer and the campaign's
+ * events, from --verbose), or a non-zero exit.
+ */
+async function fuzzEachRoute(t: Test, host: string, firstSeed: number, extra: string[]): Promise<Array<{ route: string; stderr: string }>> {
+  const f = await routeFixture(t, host);
   const work = tempDir(t);
+  const what = extra.length ? ` (${extra.join(' ')})` : '';
   const runs = f.routes.map(async (route, i) => {
     const out = join(work, route);
-    const res = await runCli(['fuzz', '--route', route, '--config', f.config, '--cert', f.cert, '--key', f.key, '--ca', f.ca, '--duration', DURATION, '--seed', String(4100 + i), '--out', out, '--concurrency', '16', '--verbose'], 300_000);
+    const res = await runCli(['fuzz', '--route', route, '--config', f.config, '--cert', f.cert, '--key', f.key, '--ca', f.ca, ...extra, '--duration', DURATION, '--seed', String(firstSeed + i), '--out', out, '--concurrency', '16', '--verbose'], 300_000);
     return { route, out, res };
   });
-  for (const { route, out, res } of await Promise.all(runs)) {
-    t.comment(`${route}: ${res.stdout.trim().split('\n')[0]}`);
+  const done = await Promise.all(runs);
+  for (const { route, out, res } of done) {
+    t.comment(`${route}${what}: ${res.stdout.trim().split('\n')[0]}`);
     let findings: { execs: number; findings: Array<{ id: string; reproducer: string }> };
     try {
       findings = JSON.parse(readFileSync(join(out, 'findings.json'), 'utf8'));
     } catch {
-      t.fail(`${route}: no findings.json (exit ${res.code}): ${res.stderr.slice(-2000)}`);
+      t.fail(`${route}${what}: no findings.json (exit ${res.code}): ${res.stderr.slice(-2000)}`);
       continue;
     }
-    t.ok(findings.execs > 0, `${route}: ${findings.execs} execs`);
+    t.ok(findings.execs > 0, `${route}${what}: ${findings.execs} execs`);
     for (const finding of findings.findings) {
-      // With the campaign's events (--verbose): what happened around the finding (probe answers, triage).
-      t.fail(`${route}: gateway finding ${finding.id}: ${readFileSync(join(out, finding.reproducer), 'utf8')}\ncampaign events:\n${res.stderr.slice(-4000)}`);
+      t.fail(`${route}${what}: gateway finding ${finding.id}: ${readFileSync(join(out, finding.reproducer), 'utf8')}\ncampaign events:\n${res.stderr.slice(-4000)}`);
     }
-    t.equal(res.code, 0, `${route}: wardgate fuzz exits 0 (no finding)`);
+    t.equal(res.code, 0, `${route}${what}: wardgate fuzz exits 0 (no finding)`);
   }
+  return done.map(({ route, res }) => ({ route, stderr: res.stderr }));
+}
+
+t.test(`each route type survives a ${DURATION} fuzz with no finding`, async (t) => {
+  await fuzzEachRoute(t, '127.41.0.1', 4100, []);
 });
 
 t.test(`each route type survives a ${DURATION} fuzz in the TLS-free harness (--plaintext) with no finding`, async (t) => {
   // The same routes with their TLS side in plaintext: about twice the execs in the same time, all of
   // them on the DICOM/HL7 handling (framing, parsing, policy, relaying) instead of handshakes.
-  const f = await routeFixture(t, '127.41.0.3');
-  const work = tempDir(t);
-  const runs = f.routes.map(async (route, i) => {
-    const out = join(work, route);
-    const res = await runCli(['fuzz', '--route', route, '--config', f.config, '--cert', f.cert, '--key', f.key, '--ca', f.ca, '--plaintext', '--duration', DURATION, '--seed', String(4200 + i), '--out', out, '--concurrency', '16', '--verbose'], 300_000);
-    return { route, out, res };
-  });
-  for (const { route, out, res } of await Promise.all(runs)) {
-    t.comment(`${route} (plaintext): ${res.stdout.trim().split('\n')[0]}`);
-    t.match(res.stderr, /TLS-free harness/, `${route}: the harness is announced`);
-    let findings: { execs: number; findings: Array<{ id: string; reproducer: string }> };
-    try {
-      findings = JSON.parse(readFileSync(join(out, 'findings.json'), 'utf8'));
-    } catch {
-      t.fail(`${route}: no findings.json (exit ${res.code}): ${res.stderr.slice(-2000)}`);
-      continue;
-    }
-    t.ok(findings.execs > 0, `${route}: ${findings.execs} execs`);
-    for (const finding of findings.findings) {
-      t.fail(`${route} (plaintext): gateway finding ${finding.id}: ${readFileSync(join(out, finding.reproducer), 'utf8')}\ncampaign events:\n${res.stderr.slice(-4000)}`);
-    }
-    t.equal(res.code, 0, `${route}: wardgate fuzz --plaintext exits 0 (no finding)`);
-  }
+  for (const { route, stderr } of await fuzzEachRoute(t, '127.41.0.3', 4200, ['--plaintext'])) t.match(stderr, /TLS-free harness/, `${route}: the harness is announced`);
 });
 
 t.test('fuzz replay runs a reproducer against a route (here: a hostile answer the gateway survives)', async (t) => {
