@@ -536,7 +536,6 @@ export class Campaign {
       // Indexed once per stream (sent-frames.ts): splitting every recent stream into frames again on
       // every exec held this route to ~90 execs/s.
       this.hostileFrames.add(own);
-      if (!checkRelayedAnswer('hl7', ran.result.reply, [own])) return undefined;
       const backend = this.o.target.backend;
       return checkRelayedFrames(ran.result.reply, (p) => this.hostileFrames.has(p) || (backend?.sentFrame(p) ?? false));
     }

@@ -7,10 +7,10 @@
  * hostile server to ~90 execs/s (src/fuzz/README.md).
  */
 import { framePayloads } from './oracles.ts';
-import { payloadKey } from './stream-window.ts';
+import { FrameCounts, payloadKey } from './frame-keys.ts';
 
 export class SentFrames {
-  private readonly counts = new Map<string, number>();
+  private readonly counts = new FrameCounts();
   private readonly streams: string[][] = [];
   private head = 0;
 
@@ -20,9 +20,9 @@ export class SentFrames {
   /** One stream: what one connection or one hostile script sent, frames in MLLP framing. */
   add(stream: Buffer): void {
     const keys = framePayloads(stream).map(payloadKey);
-    for (const k of keys) this.counts.set(k, (this.counts.get(k) ?? 0) + 1);
+    this.counts.add(keys);
     this.streams.push(keys);
-    if (this.streams.length - this.head > this.max) this.forget(this.streams[this.head++]);
+    if (this.streams.length - this.head > this.max) this.counts.remove(this.streams[this.head++]);
     if (this.head > 1024 && this.head * 2 > this.streams.length) {
       this.streams.splice(0, this.head);
       this.head = 0;
@@ -31,18 +31,10 @@ export class SentFrames {
 
   /** Whether a frame with exactly this payload (between 0x0B and 0x1C) was sent. */
   has(payload: Buffer): boolean {
-    return this.counts.has(payloadKey(payload));
+    return this.counts.has(payload);
   }
 
   get size(): number {
     return this.streams.length - this.head;
-  }
-
-  private forget(keys: string[]): void {
-    for (const k of keys) {
-      const n = (this.counts.get(k) ?? 1) - 1;
-      if (n <= 0) this.counts.delete(k);
-      else this.counts.set(k, n);
-    }
   }
 }

@@ -8,8 +8,8 @@
  * the stream). Lookups are by the first bytes of a stream: a record's check touches the few streams
  * that begin like it, not the whole window.
  */
-import { createHash } from 'node:crypto';
 import type { Protocol } from './exchange.ts';
+import { FrameCounts, payloadKey } from './frame-keys.ts';
 import { framePayloads } from './oracles.ts';
 
 /** Bytes whole, or in the pieces they arrived in (a record of a flood is megabytes: compared without joining). */
@@ -55,11 +55,6 @@ interface Entry<T> {
   endedAt?: number;
 }
 
-/** A frame payload as a map key: the bytes themselves when short, their length and SHA-1 when long. */
-export function payloadKey(p: Buffer): string {
-  return p.length <= 2048 ? `${p.length}:${p.toString('latin1')}` : `${p.length}#${createHash('sha1').update(p).digest('hex')}`;
-}
-
 /** The first `n` bytes of a chunk list (fewer when it is shorter). */
 function head(chunks: readonly Buffer[], n: number): Buffer {
   if (chunks.length > 0 && chunks[0].length >= n) return chunks[0].subarray(0, n);
@@ -103,7 +98,7 @@ export class StreamWindow<T = unknown> implements SentStreams {
   private readonly byId = new Map<number, Entry<T>>();
   private readonly order: Entry<T>[] = [];
   private orderHead = 0;
-  private readonly payloads = new Map<string, number>();
+  private readonly payloads = new FrameCounts();
   private readonly constants: Buffer[] = [];
 
   constructor(private readonly protocol: Protocol, private readonly keepMs = 10_000) {}
@@ -115,7 +110,7 @@ export class StreamWindow<T = unknown> implements SentStreams {
   /** A stream that may reach the backend at any time (the liveness probe's). */
   addConstant(stream: Buffer): void {
     this.constants.push(stream);
-    if (this.protocol === 'hl7') for (const p of framePayloads(stream)) this.payloads.set(payloadKey(p), (this.payloads.get(payloadKey(p)) ?? 0) + 1);
+    if (this.protocol === 'hl7') this.payloads.add(framePayloads(stream).map(payloadKey));
   }
 
   /** An exec starts: everything it may write is expected. */
@@ -133,7 +128,7 @@ export class StreamWindow<T = unknown> implements SentStreams {
       if (!b) this.buckets.set(key, (b = new Set()));
       b.add(e);
     }
-    for (const p of payloads) this.payloads.set(p, (this.payloads.get(p) ?? 0) + 1);
+    this.payloads.add(payloads);
   }
 
   /** The exec ended having written `sentLength` bytes; kept `keepMs` more for records that close late. */
@@ -171,11 +166,7 @@ export class StreamWindow<T = unknown> implements SentStreams {
       b.delete(e);
       if (b.size === 0) this.buckets.delete(e.key);
     }
-    for (const p of e.payloads) {
-      const n = (this.payloads.get(p) ?? 1) - 1;
-      if (n <= 0) this.payloads.delete(p);
-      else this.payloads.set(p, n);
-    }
+    this.payloads.remove(e.payloads);
   }
 
   /** Streams that may begin with `bytes`: its bucket, or every stream when it is shorter than a key. */
@@ -198,7 +189,7 @@ export class StreamWindow<T = unknown> implements SentStreams {
   }
 
   hasPayload(payload: Buffer): boolean {
-    return this.payloads.has(payloadKey(payload));
+    return this.payloads.has(payload);
   }
 
   /**

@@ -36,6 +36,11 @@ export function parseSubjectAltName(text: string | undefined): string[] {
   return out;
 }
 
+/** The audit records' subject for certificate CNs: `CN=a` (`CN=a+b` for several), none without one. */
+export function subjectTextOf(subjects: readonly string[]): string | undefined {
+  return subjects.length ? `CN=${subjects.join('+')}` : undefined;
+}
+
 export function plainPeer(socket: Socket): PeerIdentity {
   return { address: normalizeAddress(socket.remoteAddress), subjects: [], sans: [] };
 }
@@ -55,7 +60,7 @@ export function tlsPeer(socket: TLSSocket): PeerIdentity {
     if (!c || Object.keys(c).length === 0) return decoded;
     const cn = c.subject?.CN;
     const subjects = cn === undefined ? [] : Array.isArray(cn) ? cn : [cn];
-    decoded = { subjects, sans: parseSubjectAltName(c.subjectaltname), subjectText: subjects.length ? `CN=${subjects.join('+')}` : undefined };
+    decoded = { subjects, sans: parseSubjectAltName(c.subjectaltname), subjectText: subjectTextOf(subjects) };
     return decoded;
   };
   return {

@@ -18,7 +18,7 @@ import { relayDicom } from './dicom-relay.ts';
 import { relayHl7 } from './hl7-relay.ts';
 import { ConnectionLimiter } from '../net/connection-limiter.ts';
 import type { Metrics } from './metrics.ts';
-import { type PeerIdentity, normalizeAddress, plainPeer, tlsPeer } from './peer-identity.ts';
+import { type PeerIdentity, normalizeAddress, plainPeer, subjectTextOf, tlsPeer } from './peer-identity.ts';
 import { tcpSocketUnder } from '../net/tcp-under-tls.ts';
 import { type HostPort, type RouteConfig, effectiveClientAuth, parseAddress } from './route-config.ts';
 import type { SessionContext } from './session.ts';
@@ -321,7 +321,7 @@ export class Route {
   private onHarnessConnection(socket: net.Socket, withoutTls: WithoutTls): void {
     if (socket.destroyed) return; // refused by admit()
     const names = withoutTls.peer;
-    this.session(socket, { address: normalizeAddress(socket.remoteAddress), subjects: names.subjects, sans: names.sans, subjectText: names.subjects.length ? `CN=${names.subjects.join('+')}` : undefined });
+    this.session(socket, { address: normalizeAddress(socket.remoteAddress), subjects: names.subjects, sans: names.sans, subjectText: subjectTextOf(names.subjects) });
   }
 
   private session(client: net.Socket, peer: PeerIdentity): void {
