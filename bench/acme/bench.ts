@@ -5,7 +5,10 @@
  * issuance (utime+stime from /proc), then wardgate again with 100,000 certificates already stored.
  * A third server, the Node.js floor (floor-server.ts: the same load answered with only the work no ACME
  * server can skip, nothing stored), says how much of that CPU the platform takes before any of
- * wardgate's own work; `--no-floor` leaves it out.
+ * wardgate's own work; `--no-floor` leaves it out. Each point also prints the load workers' own CPU per
+ * issuance: the same load costs the clients more or less depending on the server (requests, polls,
+ * validations it asks for), and on a 2-core host the clients share the CPU with the server.
+ * `--server-cpu-prof DIR` runs wardgate's server with --cpu-prof (V8 profiles written to DIR at exit).
  *
  *   npm run bench:acme [-- --seconds 8 --warmup 15 --levels 1,8,32 --preload 100000]
  *
@@ -25,7 +28,7 @@ import { randomBytes } from 'node:crypto';
 import { SqliteStore } from '../../src/store/sqlite/sqlite-store.ts';
 import { freePort } from '../../src/net/free-port.ts';
 
-const { values } = parseArgs({ options: { seconds: { type: 'string', default: '8' }, warmup: { type: 'string', default: '15' }, levels: { type: 'string', default: '1,8,32' }, preload: { type: 'string', default: '100000' }, 'pebble-authz-reuse': { type: 'string', default: '0' }, 'no-floor': { type: 'boolean', default: false } } });
+const { values } = parseArgs({ options: { seconds: { type: 'string', default: '8' }, warmup: { type: 'string', default: '15' }, levels: { type: 'string', default: '1,8,32' }, preload: { type: 'string', default: '100000' }, 'pebble-authz-reuse': { type: 'string', default: '0' }, 'no-floor': { type: 'boolean', default: false }, 'server-cpu-prof': { type: 'string' } } });
 const SECONDS = Number(values.seconds);
 const WARMUP_SECONDS = Number(values.warmup);
 const LEVELS = values.levels.split(',').map(Number);
@@ -64,7 +67,7 @@ async function waitForHttps(url: string, ca: string): Promise<void> {
 interface Target { name: string; directory: string; ca: string; pid: number; http01Port: number }
 
 /** One measured load: issuances/s, server CPU per issuance, and the work each issuance took (HTTP requests, http-01 fetches). */
-interface Point { rate: number; cpuPerIssuance: number; done: number; errors: number; requestsPerIssuance: number; http01PerIssuance: number }
+interface Point { rate: number; cpuPerIssuance: number; done: number; errors: number; requestsPerIssuance: number; http01PerIssuance: number; clientCpuPerIssuance: number }
 
 async function load(target: Target, concurrency: number): Promise<Point> {
   if (WARMUP_SECONDS > 0) await drive(target, concurrency, WARMUP_SECONDS);
@@ -76,7 +79,7 @@ async function drive(target: Target, concurrency: number, seconds: number): Prom
   const deadline = Date.now() + seconds * 1000;
   const cpu0 = cpuSeconds(target.pid);
   const t0 = Date.now();
-  const outs = await Promise.all(Array.from({ length: workers }, (_, k) => new Promise<{ done: number; errors: number; lastError: string; requests: number; http01Fetches: number }>((resolve, reject) => {
+  const outs = await Promise.all(Array.from({ length: workers }, (_, k) => new Promise<{ done: number; errors: number; lastError: string; requests: number; http01Fetches: number; clientCpuMs: number }>((resolve, reject) => {
     const per = Math.floor(concurrency / workers) + (k < concurrency % workers ? 1 : 0);
     const cfg = { directory: target.directory, ca: target.ca, http01Port: target.http01Port, concurrency: per, deadline, ip: `127.31.${concurrency}.${k + 1}` };
     const child = spawn(process.execPath, ['--import', 'tsx', fileURLToPath(new URL('./load-worker.ts', import.meta.url)), JSON.stringify(cfg)], { cwd: root, stdio: ['ignore', 'pipe', 'inherit'] });
@@ -90,13 +93,14 @@ async function drive(target: Target, concurrency: number, seconds: number): Prom
   const errors = outs.reduce((a, o) => a + o.errors, 0);
   const requests = outs.reduce((a, o) => a + o.requests, 0);
   const http01 = outs.reduce((a, o) => a + o.http01Fetches, 0);
+  const clientCpuMs = outs.reduce((a, o) => a + o.clientCpuMs, 0);
   if (errors) process.stderr.write(`${target.name} c=${concurrency}: ${errors} failed issuances, e.g. ${outs.find((o) => o.lastError)?.lastError}\n`);
-  return { rate: done / elapsed, cpuPerIssuance: done ? (cpu / done) * 1000 : NaN, done, errors, requestsPerIssuance: done ? requests / done : NaN, http01PerIssuance: done ? http01 / done : NaN };
+  return { rate: done / elapsed, cpuPerIssuance: done ? (cpu / done) * 1000 : NaN, done, errors, requestsPerIssuance: done ? requests / done : NaN, http01PerIssuance: done ? http01 / done : NaN, clientCpuPerIssuance: done ? clientCpuMs / done : NaN };
 }
 
 async function startWardgate(dataDir: string, http01Port: number): Promise<{ target: Target; proc: ChildProcess }> {
   const port = await freePort();
-  const proc = spawn(process.execPath, [join(root, 'bin/wardgate.js'), 'serve', '-d', dataDir, '--listen', `127.0.0.1:${port}`, '--http-listen', `127.0.0.1:${await freePort()}`,
+  const proc = spawn(process.execPath, [...(values['server-cpu-prof'] ? ['--cpu-prof', `--cpu-prof-dir=${values['server-cpu-prof']}`] : []), join(root, 'bin/wardgate.js'), 'serve', '-d', dataDir, '--listen', `127.0.0.1:${port}`, '--http-listen', `127.0.0.1:${await freePort()}`,
     '--http01-port', String(http01Port), '--rate-orders', '1000000', '--rate-requests', '1000000', '--processing-wait', '2000'],
   { env: { ...process.env, WARDGATE_CA_PASSPHRASE: 'bench' }, stdio: ['ignore', 'ignore', 'inherit'] });
   const ca = join(dataDir, 'ca', 'root.pem');
@@ -157,7 +161,7 @@ try {
         const { target, proc } = await start();
         const r = (results[target.name][level] = await load(target, level));
         await stop(proc);
-        process.stderr.write(`  ${target.name} at concurrency ${level}: ${r.rate.toFixed(1)} issuances/s, ${r.cpuPerIssuance.toFixed(2)} ms server CPU each, ${r.requestsPerIssuance.toFixed(2)} requests and ${r.http01PerIssuance.toFixed(2)} http-01 fetches each, ${r.errors} errors\n`);
+        process.stderr.write(`  ${target.name} at concurrency ${level}: ${r.rate.toFixed(1)} issuances/s, ${r.cpuPerIssuance.toFixed(2)} ms server CPU each (clients ${r.clientCpuPerIssuance.toFixed(2)} ms), ${r.requestsPerIssuance.toFixed(2)} requests and ${r.http01PerIssuance.toFixed(2)} http-01 fetches each, ${r.errors} errors\n`);
         if (r.errors === 0) break;
       }
     }
