@@ -5,8 +5,8 @@
  * following the association with protocols/dicom's AssociationTracker. While the AC is pending the
  * requestor is still read, for its A-ABORT (PS3.8 Sta5). Any framing or sequencing violation aborts
  * both sides with A-ABORT (PS3.8 §9.2.3, Table 9-10). Operations that make their performer open an
- * association of its own (C-MOVE, storage commitment) must name a destination the route maps (see
- * reverseDestination).
+ * association of its own (C-MOVE, storage commitment, UPS subscriptions) must name a destination the
+ * route maps (see reverseDestination).
  */
 import { OUTCOME, type Outcome } from '../audit/codes.ts';
 import { associationEvent, instancesTransferred, securityAlert } from '../audit/events.ts';
@@ -34,6 +34,13 @@ const MAX_RQ_LENGTH = MAX_CONTROL_PDU_LENGTH;
  * headers included: zero-length fragments add nothing to the set but cost the relay an entry each.
  */
 const MAX_COMMAND_SET_BYTES = 64 * 1024;
+
+/** PS3.4 CC.2.3.1: the N-ACTION Action Type ID of "Subscribe to Receive UPS Event Reports". */
+const UPS_SUBSCRIBE = 3;
+const UPS_SOP_CLASSES: ReadonlySet<string> = new Set([SOP_CLASS.UpsPush, SOP_CLASS.UpsWatch, SOP_CLASS.UpsPull, SOP_CLASS.UpsEvent, SOP_CLASS.UpsQuery]);
+
+/** A request that makes its performer open an association; `ae` undefined: the gateway cannot read where to. */
+interface ReverseRequest { operation: string; field: string; ae: string | undefined }
 
 export function relayDicom(ctx: SessionContext): void {
   new DicomRelay(ctx).start();
@@ -380,15 +387,23 @@ class DicomRelay {
    * - N-ACTION-RQ of the Storage Commitment Push Model (PS3.4 J.3.3): the SCP may report with an
    *   N-EVENT-REPORT on an association it opens to the SCU's AE title, which no command element names:
    *   it is the invoker's own AE title in this association's RQ (Orthanc always reports that way).
-   *   Recognised by the Requested SOP Class UID or by the context's abstract syntax, as an SCP may
-   *   dispatch on either.
+   * - N-ACTION-RQ subscribing to UPS event reports (PS3.4 CC.2.3): the SCP "shall use" the Receiving AE
+   *   (0074,1234) for its N-EVENT-REPORT associations, and a requestor may name any AE there ("to
+   *   subscribe other systems"). That element is in the data set, which the relay streams without
+   *   decoding (transfer syntax, fragments, sequences), so its destination is unknown here.
+   * Recognised by the Requested SOP Class UID or by the context's abstract syntax, as an SCP may
+   * dispatch on either.
    */
-  private reverseDestination(cmd: CommandSet, contextId: number, from: PduSender): { operation: string; field: string; ae: string } | undefined {
+  private reverseDestination(cmd: CommandSet, contextId: number, from: PduSender): ReverseRequest | undefined {
     if (cmd.commandField === COMMAND_FIELD.CMoveRq) return { operation: 'C-MOVE', field: 'move destination', ae: (cmd.moveDestination ?? '').trim() };
-    const commitment = SOP_CLASS.StorageCommitmentPushModel;
-    if (cmd.commandField === COMMAND_FIELD.NActionRq && (cmd.requestedSopClassUid === commitment || this.tracker.abstractSyntax(contextId) === commitment)) {
+    if (cmd.commandField !== COMMAND_FIELD.NActionRq) return undefined;
+    const sopClasses = [cmd.requestedSopClassUid, this.tracker.abstractSyntax(contextId)];
+    if (sopClasses.includes(SOP_CLASS.StorageCommitmentPushModel)) {
       const own = from === 'requestor' ? this.rq?.callingAeTitle : this.rq?.calledAeTitle;
       return { operation: 'storage commitment', field: `${from === 'requestor' ? 'calling' : 'called'} AE title`, ae: (own ?? '').trim() };
+    }
+    if (cmd.actionTypeId === UPS_SUBSCRIBE && sopClasses.some((uid) => uid !== undefined && UPS_SOP_CLASSES.has(uid))) {
+      return { operation: 'UPS subscription', field: 'Receiving AE (0074,1234)', ae: undefined };
     }
     return undefined;
   }
@@ -403,18 +418,20 @@ class DicomRelay {
    * peer's, which a lenient requestor might still act on: refused like an unmapped destination. On
    * refusal aborts both sides and returns false.
    */
-  private reverseAllowed(reverse: { operation: string; field: string; ae: string }, contextId: number, from: PduSender): boolean {
+  private reverseAllowed(reverse: ReverseRequest, contextId: number, from: PduSender): boolean {
     const { ctx } = this;
     const { operation, field, ae } = reverse;
     let refusal: string | undefined;
     if (from === 'acceptor' && !this.tracker.requestorActsAsScp(contextId)) {
       refusal = `${operation} request from the acceptor on presentation context ${contextId}, for whose SOP class it was not negotiated the SCU role (PS3.7 D.3.3.4)`;
+    } else if (ae === undefined) {
+      refusal = `${operation} request from the ${from} names its destination in the ${field} of its data set, which the gateway does not read: refused on a route that restricts reverse associations`;
     } else if (!Object.hasOwn(ctx.route.moveDestinations ?? {}, ae)) {
       refusal = `${operation} request from the ${from} names ${field} "${ae}", which has no reverse route`;
     }
     if (!refusal) return true;
     ctx.metrics.inc('wardgate_denials_total', { ...this.labels, reason: 'move-destination' });
-    ctx.auditor.record(securityAlert(ctx.auditor.identity, 'restricted-function', this.source(), `route ${ctx.route.name}: ${operation} to "${ae}" from the ${from} refused: ${refusal}`));
+    ctx.auditor.record(securityAlert(ctx.auditor.identity, 'restricted-function', this.source(), `route ${ctx.route.name}: ${operation}${ae === undefined ? '' : ` to "${ae}"`} from the ${from} refused: ${refusal}`));
     this.abortBoth(refusal, { source: ABORT_SOURCE.ServiceProvider, reason: ABORT_REASON.NotSpecified });
     return false;
   }

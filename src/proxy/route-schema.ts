@@ -65,7 +65,7 @@ export const routeSchema = {
     allow: { type: 'array', items: allowRule },
     moveDestinations: {
       type: 'object',
-      description: 'DICOM: move destination AE title -> name of the inbound route that carries the sub-association back to it (C-MOVE, PS3.4 C.4.2); when set, a C-MOVE-RQ naming any other destination, or a storage commitment N-ACTION-RQ from a calling AE title not listed, aborts the association',
+      description: 'DICOM: move destination AE title -> name of the inbound route that carries the sub-association back to it (C-MOVE, PS3.4 C.4.2); when set, a C-MOVE-RQ naming any other destination, a storage commitment N-ACTION-RQ from a calling AE title not listed, or a UPS subscription (its Receiving AE is in the data set, which the gateway does not read), aborts the association',
       additionalProperties: { type: 'string', minLength: 1 },
       propertyNames: { maxLength: 16 },
     },

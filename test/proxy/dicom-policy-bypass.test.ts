@@ -11,7 +11,7 @@ import tls from 'node:tls';
 import t from 'tap';
 import {
   COMMAND_FIELD, DATA_SET_TYPE, PDU_TYPE, PduReader, decodePdu, encodeAssociateAc, encodeAssociateRq, encodeCommand, encodePDataTf, encodeReleaseRp,
-  encodeReleaseRq, TRANSFER_SYNTAX,
+  encodeReleaseRq, SOP_CLASS, TRANSFER_SYNTAX,
 } from '../../src/protocols/dicom/index.ts';
 import { withTimeout } from '../protocols/fixtures/helpers.ts';
 import { freeLoopbackPort, startGateway } from './fixtures/peers.ts';
@@ -86,6 +86,44 @@ async function recordingScp(t: { teardown: (fn: () => unknown) => void }) {
   return { port: (server.address() as net.AddressInfo).port, commands, closes };
 }
 
+type Creds = { ca: Buffer; cert: Buffer; key: Buffer };
+type Tap = { teardown: (fn: () => unknown) => void };
+
+/**
+ * One association through the gateway at GW:`port` proposing `abstractSyntax`: RQ, wait for the AC,
+ * send `pdus` and an A-RELEASE-RQ, wait until the SCP's side is closed. Returns the PDU types received.
+ */
+async function associateThrough(t: Tap, to: { port: number; creds: Creds; scp: Awaited<ReturnType<typeof recordingScp>> }, abstractSyntax: string, pdus: Buffer[]): Promise<number[]> {
+  const { port, creds, scp } = to;
+  const before = scp.closes.length;
+  const socket = tls.connect({ host: GW, port, ...creds, checkServerIdentity: () => undefined });
+  socket.on('error', () => undefined);
+  t.teardown(() => socket.destroy());
+  const reader = new PduReader();
+  const types: number[] = [];
+  const ac = new Promise<void>((resolve, reject) => {
+    socket.on('data', (chunk: Buffer) => {
+      for (const raw of reader.push(chunk)) {
+        types.push(raw.type);
+        if (raw.type === PDU_TYPE.AssociateAc) resolve();
+        else if (types.length === 1) reject(new Error(`answer to the RQ is PDU type ${raw.type}`));
+      }
+    });
+  });
+  await new Promise((r) => socket.once('secureConnect', r));
+  socket.write(encodeAssociateRq({
+    calledAeTitle: 'PACS', callingAeTitle: 'MOD1',
+    presentationContexts: [{ id: 1, abstractSyntax, transferSyntaxes: [TRANSFER_SYNTAX.ImplicitVrLittleEndian] }],
+    userInformation: { maxLength: 16384, implementationClassUid: '1.2.826.0.1.3680043.10.1234.6' },
+  }));
+  await withTimeout(ac, 10_000, 'A-ASSOCIATE-AC');
+  socket.write(Buffer.concat([...pdus, encodeReleaseRq()]));
+  await withTimeout(new Promise<void>((r) => { const wait = () => (scp.closes.length > before ? r() : setTimeout(wait, 20)); wait(); }), 10_000, 'SCP connection');
+  await withTimeout(scp.closes[before], 10_000, 'SCP side closed');
+  socket.destroy();
+  return types;
+}
+
 function cMoveRq(messageId: number, destination: string): Buffer {
   return encodeCommand({ commandField: COMMAND_FIELD.CMoveRq, messageId, affectedSopClassUid: MOVE_STUDY_ROOT, priority: 0, moveDestination: destination, dataSetType: DATA_SET_TYPE.Present });
 }
@@ -128,36 +166,7 @@ t.test('a C-MOVE-RQ to an unmapped destination never reaches the SCP, however it
   });
   const creds = { ca: readFileSync(pki.trust), cert: readFileSync(client.cert), key: readFileSync(client.key) };
 
-  /** One association: RQ, wait for the AC, send `pdus` and an A-RELEASE-RQ, wait until the SCP's side is closed. */
-  const associate = async (pdus: Buffer[]) => {
-    const before = scp.closes.length;
-    const socket = tls.connect({ host: GW, port, ...creds, checkServerIdentity: () => undefined });
-    socket.on('error', () => undefined);
-    t.teardown(() => socket.destroy());
-    const reader = new PduReader();
-    const types: number[] = [];
-    const ac = new Promise<void>((resolve, reject) => {
-      socket.on('data', (chunk: Buffer) => {
-        for (const raw of reader.push(chunk)) {
-          types.push(raw.type);
-          if (raw.type === PDU_TYPE.AssociateAc) resolve();
-          else if (types.length === 1) reject(new Error(`answer to the RQ is PDU type ${raw.type}`));
-        }
-      });
-    });
-    await new Promise((r) => socket.once('secureConnect', r));
-    socket.write(encodeAssociateRq({
-      calledAeTitle: 'PACS', callingAeTitle: 'MOD1',
-      presentationContexts: [{ id: 1, abstractSyntax: MOVE_STUDY_ROOT, transferSyntaxes: [TRANSFER_SYNTAX.ImplicitVrLittleEndian] }],
-      userInformation: { maxLength: 16384, implementationClassUid: '1.2.826.0.1.3680043.10.1234.6' },
-    }));
-    await withTimeout(ac, 10_000, 'A-ASSOCIATE-AC');
-    socket.write(Buffer.concat([...pdus, encodeReleaseRq()]));
-    await withTimeout(new Promise<void>((r) => { const wait = () => (scp.closes.length > before ? r() : setTimeout(wait, 20)); wait(); }), 10_000, 'SCP connection');
-    await withTimeout(scp.closes[before], 10_000, 'SCP side closed');
-    socket.destroy();
-    return types;
-  };
+  const associate = (pdus: Buffer[]) => associateThrough(t, { port, creds, scp }, MOVE_STUDY_ROOT, pdus);
 
   /** C-MOVE destinations the SCP received other than the mapped MOD1. */
   const unmapped = () => moveDestinations(scp.commands).filter((d) => d !== 'MOD1');
@@ -189,4 +198,52 @@ t.test('a C-MOVE-RQ to an unmapped destination never reaches the SCP, however it
     t.ok(types.includes(PDU_TYPE.Abort), `${name}: the requestor gets an A-ABORT`);
     t.same(unmapped(), [], `${name}: the C-MOVE to EVILAE never reaches the SCP`);
   }
+});
+
+/** N-ACTION-RQ of the UPS Watch SOP Class (PS3.4 CC.2.3): 3 subscribes, 4 unsubscribes; Requested SOP Class is always UPS Push. */
+function upsAction(messageId: number, actionTypeId: number): Buffer {
+  return encodeCommand({
+    commandField: COMMAND_FIELD.NActionRq, messageId, requestedSopClassUid: SOP_CLASS.UpsPush, requestedSopInstanceUid: UPS_GLOBAL_SUBSCRIPTION,
+    actionTypeId, dataSetType: DATA_SET_TYPE.Present,
+  });
+}
+const UPS_GLOBAL_SUBSCRIPTION = '1.2.840.10008.5.1.4.34.5';
+/** Action information (PS3.4 Table CC.2.3-1): Receiving AE, Deletion Lock. */
+const upsActionInformation = (receivingAe: string) => Buffer.concat([implicitElement(0x0074, 0x1230, Buffer.from('FALSE ')), implicitElement(0x0074, 0x1234, Buffer.from(receivingAe.padEnd(16, ' ')))]);
+const actionTypes = (commands: Buffer[]) => commands.map(lenientElements).filter((e) => e.get(0x0100)?.readUInt16LE(0) === COMMAND_FIELD.NActionRq).map((e) => e.get(0x1008)?.readUInt16LE(0));
+
+// Found in review: a UPS subscription makes the SCP open its N-EVENT-REPORT associations to the
+// Receiving AE the subscriber names (PS3.4 CC.2.3.3: "may be different than the AE-TITLE used by the
+// SCU"), a reverse association like C-MOVE's, but only C-MOVE and storage commitment were checked. The
+// Receiving AE is in the data set, which the relay does not decode, so a route that restricts reverse
+// associations refuses the subscription itself; one that does not restrict them relays it.
+t.test('a UPS subscription on a route with moveDestinations never reaches the SCP; unsubscribing does, and so does subscribing on an unrestricted route', async (t) => {
+  const pki = await proxyPki(t);
+  const gwCert = await pki.issue('gw', [GW]);
+  const client = await pki.issue('mod', ['mod1.rad.klinikum.internal']);
+  const scp = await recordingScp(t);
+  const restricted = await freeLoopbackPort();
+  const open = await freeLoopbackPort();
+  const tlsOptions = { cert: [gwCert.cert], key: [gwCert.key], ca: pki.trust };
+  const gateway = await startGateway(t, {
+    routes: [
+      { name: 'ups-in', direction: 'inbound', protocol: 'dicom', listen: `${GW}:${restricted}`, upstream: `127.0.0.1:${scp.port}`, tls: tlsOptions, moveDestinations: { MOD1: 'ups-in' } },
+      { name: 'ups-open', direction: 'inbound', protocol: 'dicom', listen: `${GW}:${open}`, upstream: `127.0.0.1:${scp.port}`, tls: tlsOptions },
+    ],
+  });
+  const creds = { ca: readFileSync(pki.trust), cert: readFileSync(client.cert), key: readFileSync(client.key) };
+  const subscribe = [encodePDataTf([command(upsAction(1, 3))]), encodePDataTf([dataset(upsActionInformation('EVILAE'))])];
+
+  const refused = await associateThrough(t, { port: restricted, creds, scp }, SOP_CLASS.UpsWatch, subscribe);
+  t.ok(refused.includes(PDU_TYPE.Abort), 'subscription on the restricted route: the requestor gets an A-ABORT');
+  t.same(actionTypes(scp.commands), [], 'the SCP never received the subscription');
+  t.equal(gateway.metrics.get('wardgate_denials_total', { route: 'ups-in', reason: 'move-destination' }), 1, 'refusal counted');
+
+  const unsubscribed = await associateThrough(t, { port: restricted, creds, scp }, SOP_CLASS.UpsWatch, [encodePDataTf([command(upsAction(2, 4))]), encodePDataTf([dataset(upsActionInformation('MOD1'))])]);
+  t.notOk(unsubscribed.includes(PDU_TYPE.Abort), 'unsubscribing on the restricted route is relayed');
+  t.same(actionTypes(scp.commands), [4], 'the SCP received the unsubscription');
+
+  const relayed = await associateThrough(t, { port: open, creds, scp }, SOP_CLASS.UpsWatch, subscribe);
+  t.notOk(relayed.includes(PDU_TYPE.Abort), 'subscription on the route without moveDestinations is relayed');
+  t.same(actionTypes(scp.commands), [4, 3], 'the SCP received it');
 });

@@ -10,6 +10,13 @@ export const SOP_CLASS = {
   Verification: '1.2.840.10008.1.1',
   // PS3.4 Annex J.3: Storage Commitment Push Model (N-ACTION request, N-EVENT-REPORT result).
   StorageCommitmentPushModel: '1.2.840.10008.1.20.1',
+  // PS3.4 Annex CC: Unified Procedure Step. Every UPS instance is of the Push SOP Class (CC.3.1); the
+  // others name what an association negotiates (Watch: subscriptions, Event: the reports).
+  UpsPush: '1.2.840.10008.5.1.4.34.6.1',
+  UpsWatch: '1.2.840.10008.5.1.4.34.6.2',
+  UpsPull: '1.2.840.10008.5.1.4.34.6.3',
+  UpsEvent: '1.2.840.10008.5.1.4.34.6.4',
+  UpsQuery: '1.2.840.10008.5.1.4.34.6.5',
   CtImageStorage: '1.2.840.10008.5.1.4.1.1.2',
   EnhancedCtImageStorage: '1.2.840.10008.5.1.4.1.1.2.1',
   MrImageStorage: '1.2.840.10008.5.1.4.1.1.4',
